@@ -1,0 +1,22 @@
+"""The `mpcs` command: one entry point for every component of the one MPCS image.
+
+Each component contributes a Typer sub-app from its own `cli` module; this module only composes
+them, so a component's command-line surface lives beside the code it drives.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from mpcs.dev.cli import app as dev_app
+
+app = typer.Typer(
+    name="mpcs",
+    help="MPCS — Mission Planning & Control System.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(dev_app, name="dev")
+
+if __name__ == "__main__":
+    app()

