@@ -1,0 +1,31 @@
+# The README's two commands: `make demo` (run MPCS locally) and `make test` (everything CI checks).
+SHELL := /bin/bash
+VENV := .venv/bin
+PY_DIRS := core operator simulator workloads lambdas tests bench scripts
+
+.PHONY: demo test bootstrap lint unit integration clean-stack
+
+demo: bootstrap
+	$(VENV)/mpcs dev up
+	@echo "stop everything with: $(VENV)/mpcs dev down"
+
+test: bootstrap lint
+	$(VENV)/pytest
+
+bootstrap:
+	scripts/bootstrap
+
+lint:
+	$(VENV)/ruff check $(PY_DIRS)
+	$(VENV)/ruff format --check $(PY_DIRS)
+	$(VENV)/mypy
+	$(VENV)/lint-imports
+
+unit:
+	$(VENV)/pytest tests/unit
+
+integration:
+	$(VENV)/pytest tests/integration
+
+clean-stack:
+	$(VENV)/mpcs dev down

@@ -1,0 +1,1 @@
+"""Per-mission services: telemetry ingest, command API and CommandPlan executor (DESIGN §2)."""
