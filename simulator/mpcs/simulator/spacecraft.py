@@ -1,0 +1,85 @@
+"""One spacecraft: the model the runtime and the CLI drive (an `Engine` of one satellite).
+
+>>> from mpcs.simulator import Spacecraft
+>>> sc = Spacecraft("demo-1", {"tle": {
+...     "line1": "1 25544U 98067A   08264.51782528 -.00002182  00000-0 -11606-4 0  2927",
+...     "line2": "2 25544  51.6416 247.4627 0006703 130.5360 325.0288 15.72125391563537"}},
+...     start="2008-09-20T12:00:00Z")
+>>> sc.advance(10.0)
+>>> msg = sc.telemetry()
+>>> msg["time"], msg["seq"], msg["mode"]
+('2008-09-20T12:00:10.000000000Z', 1, 'NOMINAL')
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from mpcs.core.commands import Ack, Command, Mode
+
+from .commanding import execute
+from .engine import MODES, Engine, SatelliteConfig
+from .passes import Station
+from .spec import SatelliteSpec
+from .timeutil import ns_from_datetime, parse_time
+
+
+class Spacecraft:
+    """A simulated spacecraft: advance it, read its telemetry, send it commands."""
+
+    def __init__(
+        self,
+        name: str,
+        spec: SatelliteSpec | dict[str, Any],
+        *,
+        start: datetime | int | str | None = None,
+        stations: Sequence[Station] | None = None,
+    ) -> None:
+        """`start` (UTC) defaults to the spec's simulator.startTime, else the TLE epoch.
+
+        `stations` defaults to the spec's simulator.groundStations.
+        """
+        self.spec = spec if isinstance(spec, SatelliteSpec) else SatelliteSpec.from_dict(spec)
+        self.name = name
+        start_ns = _start_ns(start, self.spec, name)
+        if stations is None:
+            stations = [g.station() for g in self.spec.simulator.ground_stations]
+        self.engine = Engine(
+            [SatelliteConfig(name=name, spec=self.spec)], start_ns=start_ns, stations=stations
+        )
+
+    @property
+    def time_ns(self) -> int:
+        """Spacecraft clock (UTC ns)."""
+        return self.engine.time_ns
+
+    @property
+    def mode(self) -> Mode:
+        """Current operating mode."""
+        return MODES[int(self.engine.mode[0])]
+
+    def advance(self, dt_s: float) -> None:
+        """Advance the simulated time by dt_s seconds."""
+        self.engine.advance(dt_s)
+
+    def telemetry(self) -> dict[str, Any]:
+        """The current telemetry message (schema v1)."""
+        return self.engine.telemetry()[0]
+
+    def execute(self, command: Command) -> list[Ack]:
+        """Execute a validated command now; returns accepted+executed/failed, or rejected."""
+        return execute(self.engine, 0, command)
+
+
+def _start_ns(start: datetime | int | str | None, spec: SatelliteSpec, name: str) -> int:
+    if isinstance(start, int):
+        return start
+    if isinstance(start, str):
+        return parse_time(start)
+    if isinstance(start, datetime):
+        return ns_from_datetime(start)
+    if spec.simulator.start_time is not None:
+        return ns_from_datetime(spec.simulator.start_time)
+    return spec.tle.parsed(name).epoch_ns

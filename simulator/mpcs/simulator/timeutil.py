@@ -1,0 +1,86 @@
+"""Time conversions shared by the model, the CLI and the runtime.
+
+The model keeps time as integer nanoseconds since the Unix epoch (UTC), which is exact, cheap to
+compare and what telemetry carries on the wire; SGP4 wants a two-part Julian date (`jd`, `fr`) so
+that float precision is not lost on the large day number.
+
+>>> jd, fr = jday_from_ns(946_728_000_000_000_000)  # 2000-01-01T12:00:00Z
+>>> jd + fr
+2451545.0
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import numpy as np
+import numpy.typing as npt
+from mpcs.core.telemetry import format_time_ns, parse_time_ns
+
+NS_PER_S = 1_000_000_000
+NS_PER_DAY = 86_400 * NS_PER_S
+UNIX_EPOCH_JD = 2440587.5
+
+FloatArray = npt.NDArray[np.float64]
+
+__all__ = [
+    "NS_PER_DAY",
+    "NS_PER_S",
+    "datetime_from_ns",
+    "format_time_ns",
+    "jday_array_from_ns",
+    "jday_from_ns",
+    "ns_from_datetime",
+    "parse_time",
+    "parse_time_ns",
+]
+
+
+def jday_from_ns(time_ns: int) -> tuple[float, float]:
+    """Two-part Julian date (whole days ending in .5, fraction of day) of a UTC instant."""
+    days, rem = divmod(time_ns, NS_PER_DAY)
+    return UNIX_EPOCH_JD + days, rem / NS_PER_DAY
+
+
+def jday_array_from_ns(times_ns: npt.NDArray[np.int64]) -> tuple[FloatArray, FloatArray]:
+    """Vectorised jday_from_ns."""
+    days, rem = np.divmod(times_ns, NS_PER_DAY)
+    return UNIX_EPOCH_JD + days.astype(np.float64), rem.astype(np.float64) / NS_PER_DAY
+
+
+def ns_from_datetime(value: datetime) -> int:
+    """Nanoseconds since the epoch of an aware datetime (naive means UTC)."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    delta = value - datetime(1970, 1, 1, tzinfo=UTC)
+    return (delta.days * 86_400 + delta.seconds) * NS_PER_S + delta.microseconds * 1_000
+
+
+def datetime_from_ns(time_ns: int) -> datetime:
+    """Aware UTC datetime (microsecond resolution) of an instant in nanoseconds."""
+    seconds, nanos = divmod(time_ns, NS_PER_S)
+    return datetime.fromtimestamp(seconds, tz=UTC).replace(microsecond=nanos // 1_000)
+
+
+def parse_time(text: str) -> int:
+    """Parse a user-supplied UTC time ('now', ISO-8601 with Z or an offset) into nanoseconds.
+
+    >>> parse_time("2024-03-01T00:00:00Z") == parse_time("2024-03-01T01:00:00+01:00")
+    True
+    """
+    if text == "now":
+        return ns_from_datetime(datetime.now(UTC))
+    if text.endswith("Z"):
+        try:
+            return parse_time_ns(text)
+        except ValueError:
+            pass
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError(
+            f"{text!r} is not a time; use ISO-8601 UTC like 2025-01-01T00:00:00Z or 'now'"
+        ) from None
+    if value.tzinfo is None:
+        raise ValueError(f"{text!r} has no timezone; add Z for UTC")
+    return ns_from_datetime(value)
