@@ -9,6 +9,7 @@ from __future__ import annotations
 import typer
 
 from mpcs.dev.cli import app as dev_app
+from mpcs.simulator.cli import app as sim_app
 
 app = typer.Typer(
     name="mpcs",
@@ -17,6 +18,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(dev_app, name="dev")
+app.add_typer(sim_app, name="sim")
 
 if __name__ == "__main__":
     app()
