@@ -7,6 +7,7 @@ into `jq`, a file or another program. A TLE FILE holds two lines or three (a nam
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -176,7 +177,7 @@ def telemetry(
     stations = [
         _station(s, min_elevation, name=f"station-{i + 1}") for i, s in enumerate(station or [])
     ]
-    sat_name = name or parsed.name.lower().replace(" ", "-")
+    sat_name = name or re.sub(r"[^a-z0-9]+", "-", parsed.name.lower()).strip("-") or "sat"
     craft = Spacecraft(sat_name, spec, start=start_ns, stations=stations)
     end_ns = start_ns + int(duration * NS_PER_S)
     _emit(craft.telemetry())

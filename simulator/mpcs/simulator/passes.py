@@ -161,6 +161,8 @@ def predict_passes(
 def _make_pass(
     *, aos_ns: int, tca_ns: int, los_ns: int, max_elevation_deg: float, clipped: bool
 ) -> Pass:
+    # Refined to 1 ms; report whole milliseconds rather than digits that mean nothing.
+    aos_ns, tca_ns, los_ns = (round(t, -6) for t in (aos_ns, tca_ns, los_ns))
     return Pass(
         aos=datetime_from_ns(aos_ns),
         tca=datetime_from_ns(tca_ns),
