@@ -242,7 +242,8 @@ DICTIONARY: dict[str, CommandSpec] = {
             effect=(
                 "Leaving SAFE fails while the battery is below the recovery threshold (30 %) or a "
                 "fault latched by fault protection is still active (send CLEAR_FAULTS first). "
-                "PAYLOAD switches the payload on; DOWNLINK needs a ground station in view."
+                "PAYLOAD switches the payload on, NOMINAL and SAFE switch it off; DOWNLINK needs a "
+                "ground station in view."
             ),
         ),
         CommandSpec(

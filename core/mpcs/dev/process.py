@@ -57,22 +57,31 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
-def stop_group(pid: int, *, timeout_s: float = 15.0) -> None:
-    """SIGTERM the process group, then SIGKILL what is left after `timeout_s`."""
+def stop_group(
+    pid: int, *, proc: subprocess.Popen[bytes] | None = None, timeout_s: float = 15.0
+) -> None:
+    """SIGTERM the process group, then SIGKILL what is left after `timeout_s`.
+
+    `proc` is the Popen when the caller started the server (so it is reaped, not left a zombie);
+    `mpcs dev down` stops servers another process started and passes only the pid.
+    """
     for sig in (signal.SIGTERM, signal.SIGKILL):
         try:
             os.killpg(pid, sig)
         except ProcessLookupError:
-            return
+            break
         deadline = time.monotonic() + (timeout_s if sig == signal.SIGTERM else 5.0)
         while time.monotonic() < deadline:
-            try:
-                done, _ = os.waitpid(pid, os.WNOHANG)
-            except ChildProcessError:  # not our child (e.g. `mpcs dev down`)
-                done = 0 if pid_alive(pid) else pid
-            if done == pid or not _group_alive(pid):
-                return
+            if proc is not None:
+                proc.poll()
+            if not _group_alive(pid):
+                break
             time.sleep(0.1)
+        else:
+            continue
+        break
+    if proc is not None:
+        proc.wait(timeout=5)
 
 
 def _group_alive(pgid: int) -> bool:

@@ -83,7 +83,7 @@ class Server:
 
     def stop(self) -> None:
         if self.pid is not None:
-            stop_group(self.pid)
+            stop_group(self.pid, proc=self.proc)
         self.proc = None
         self.pid = None
 
@@ -164,6 +164,11 @@ class KubeApiserver(Server):
             f"--tls-cert-file={self.serving.cert}",
             f"--tls-private-key-file={self.serving.key}",
             f"--client-ca-file={self.pki.ca}",
+            f"--requestheader-client-ca-file={self.pki.ca}",
+            "--requestheader-allowed-names=front-proxy-client",
+            "--requestheader-username-headers=X-Remote-User",
+            "--requestheader-group-headers=X-Remote-Group",
+            "--requestheader-extra-headers-prefix=X-Remote-Extra-",
             "--authorization-mode=RBAC",
             f"--service-account-issuer={issuer}",
             f"--service-account-key-file={self.sa.cert}",
@@ -327,7 +332,7 @@ class InfluxDB(Server):
             "--reporting-disabled",
             "--log-level=warn",
             "--storage-wal-fsync-delay=0s",
-        ], {"INFLUXD_NATS_PORT": str(free_port())}
+        ], {}
 
     def healthy(self) -> bool:
         return _http_ok(f"{self.url}/health")

@@ -94,15 +94,17 @@ class DevStack:
         return self.connection_info()
 
     def _start_all(self) -> None:
+        # Every server is spawned from this (the calling) thread: the kernel's parent-death signal
+        # fires when the spawning *thread* ends, so a worker thread must never spawn one.
         self.apiserver.prepare()
         self.kafka.prepare()
         for server in (self.etcd, self.kafka, self.influx, self.moto):
             _say(f"starting {server.name}")
             server.start()
-        with concurrent.futures.ThreadPoolExecutor(max_workers=4) as pool:
-            control_plane = pool.submit(self._start_control_plane)
+        with concurrent.futures.ThreadPoolExecutor(max_workers=3) as pool:
             waits = [pool.submit(self._wait, s) for s in (self.kafka, self.influx, self.moto)]
-            for future in [control_plane, *waits]:
+            self._start_control_plane()
+            for future in waits:
                 future.result()
 
     def _wait(self, server: Server) -> None:

@@ -1,0 +1,111 @@
+"""Test-run fixtures: one real dev stack per run, isolation by namespace/topic/bucket names.
+
+The stack starts lazily, the first time a test asks for it, so `pytest tests/unit` starts no server.
+Its servers die with the pytest process (parent-death signal), so even a crashed run leaves none.
+When a test that used a server fails, the report shows the tail of that server's log.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from kubernetes import client as k8s
+from kubernetes import config
+from kubernetes.client import ApiClient
+
+from mpcs.dev.stack import ConnectionInfo, DevStack
+
+#: Which server logs are relevant to a test, by the fixtures it uses.
+_LOGS_BY_FIXTURE = {
+    "kube": ["kube-apiserver", "kube-controller-manager"],
+    "kube_client": ["kube-apiserver", "kube-controller-manager"],
+    "namespace": ["kube-apiserver", "kube-controller-manager"],
+    "kafka_bootstrap": ["kafka"],
+    "influx": ["influxdb"],
+    "moto_endpoint": ["moto"],
+}
+
+_STACK: DevStack | None = None
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevStack]:
+    """Every real server, started once per test run."""
+    global _STACK
+    dev_stack = DevStack(tmp_path_factory.mktemp("devstack"), die_with_parent=True)
+    dev_stack.start()
+    _STACK = dev_stack
+    try:
+        yield dev_stack
+    finally:
+        dev_stack.stop()
+        _STACK = None
+
+
+@pytest.fixture(scope="session")
+def conn(stack: DevStack) -> ConnectionInfo:
+    return stack.connection_info()
+
+
+@pytest.fixture(scope="session")
+def kubeconfig(stack: DevStack) -> Path:
+    return stack.apiserver.kubeconfig
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap(stack: DevStack) -> str:
+    return stack.kafka.bootstrap_servers
+
+
+@pytest.fixture(scope="session")
+def influx(stack: DevStack) -> ConnectionInfo:
+    return stack.connection_info()
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint(stack: DevStack) -> str:
+    return stack.moto.url
+
+
+@pytest.fixture
+def unique() -> str:
+    """A short random suffix for names a test creates (topics, buckets, namespaces)."""
+    return uuid.uuid4().hex[:8]
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Iterator[pytest.TestReport]:
+    report: pytest.TestReport = yield
+    if report.failed and _STACK is not None:
+        fixtures = set(getattr(item, "fixturenames", ()))
+        names = sorted({log for f in fixtures & _LOGS_BY_FIXTURE.keys() for log in _LOGS_BY_FIXTURE[f]})
+        for name, text in _STACK.log_tails(names or None).items():
+            report.sections.append((f"{name} log (tail)", text))
+    return report
+
+
+@pytest.fixture(scope="session")
+def kube_client(kubeconfig: Path) -> Iterator[ApiClient]:
+    """An admin (system:masters) client of the test apiserver."""
+    client = config.new_client_from_config(config_file=str(kubeconfig))
+    try:
+        yield client
+    finally:
+        client.close()
+
+
+@pytest.fixture
+def namespace(kube_client: ApiClient, unique: str) -> Iterator[str]:
+    """A fresh namespace per test; deleted afterwards (tests isolate by namespace)."""
+    name = f"t-{unique}"
+    core = k8s.CoreV1Api(kube_client)
+    core.create_namespace(k8s.V1Namespace(metadata=k8s.V1ObjectMeta(name=name)))
+    try:
+        yield name
+    finally:
+        core.delete_namespace(name)
