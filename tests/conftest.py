@@ -83,7 +83,9 @@ def pytest_runtest_makereport(
     report: pytest.TestReport = yield
     if report.failed and _STACK is not None:
         fixtures = set(getattr(item, "fixturenames", ()))
-        names = sorted({log for f in fixtures & _LOGS_BY_FIXTURE.keys() for log in _LOGS_BY_FIXTURE[f]})
+        names = sorted(
+            {log for f in fixtures & _LOGS_BY_FIXTURE.keys() for log in _LOGS_BY_FIXTURE[f]}
+        )
         for name, text in _STACK.log_tails(names or None).items():
             report.sections.append((f"{name} log (tail)", text))
     return report

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import orjson
+
 from mpcs.core.commands import Mode
 from mpcs.core.names import SUBSYSTEM_MEASUREMENTS
 

@@ -23,13 +23,16 @@ RootOption = Annotated[
 
 @tools_app.command("install")
 def tools_install(
-    only: Annotated[list[str] | None, typer.Option("--only", help="Install just these tools.")] = None,
+    only: Annotated[
+        list[str] | None, typer.Option("--only", help="Install just these tools.")
+    ] = None,
 ) -> None:
     """Install every missing server binary into the version cache (idempotent)."""
     unknown = sorted(set(only or []) - set(tools.TOOLS))
     if unknown:
-        typer.echo(f"unknown tool(s): {', '.join(unknown)}; known: {', '.join(tools.TOOLS)}",
-                   err=True)
+        typer.echo(
+            f"unknown tool(s): {', '.join(unknown)}; known: {', '.join(tools.TOOLS)}", err=True
+        )
         raise typer.Exit(2)
     try:
         tools.install_all(only)
@@ -69,8 +72,10 @@ def up(root: RootOption = None) -> None:
         raise typer.Exit(1) from exc
     stack.save_state()
     memory = stack.memory_mb()
-    typer.echo(f"started in {stack.start_seconds['total']} s; "
-               f"memory {sum(memory.values()):.0f} MB ({json.dumps(memory)})")
+    typer.echo(
+        f"started in {stack.start_seconds['total']} s; "
+        f"memory {sum(memory.values()):.0f} MB ({json.dumps(memory)})"
+    )
     _print_connection(info.__dict__)
 
 
@@ -108,8 +113,9 @@ def status(root: RootOption = None) -> None:
         raise typer.Exit(1)
     for name, alive in state["alive"].items():
         rss = state["rss_mb"].get(name, 0.0)
-        typer.echo(f"{name:<24} {'up' if alive else 'DOWN':<5} {rss:>8.1f} MB   "
-                   f"log: {state['logs'][name]}")
+        typer.echo(
+            f"{name:<24} {'up' if alive else 'DOWN':<5} {rss:>8.1f} MB   log: {state['logs'][name]}"
+        )
     _print_connection(state["connection"])
     if not all(state["alive"].values()):
         raise typer.Exit(1)

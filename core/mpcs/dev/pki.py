@@ -106,7 +106,7 @@ class DevPki:
         return pair
 
     def service_account_keys(self) -> KeyPair:
-        """RSA key pair the apiserver signs service-account tokens with (`cert` is the public key)."""
+        """RSA pair the apiserver signs service-account tokens with (`cert`: the public key)."""
         key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         pair = KeyPair(cert=self.dir / "sa.pub", key=self.dir / "sa.key")
         pair.cert.write_bytes(

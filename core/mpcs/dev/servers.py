@@ -93,7 +93,8 @@ class Server:
 
 def _http_ok(url: str, *, context: ssl.SSLContext | None = None, timeout: float = 2.0) -> bool:
     with urllib.request.urlopen(url, context=context, timeout=timeout) as resp:
-        return 200 <= resp.status < 300
+        status: int = resp.status
+        return 200 <= status < 300
 
 
 @dataclass
@@ -143,13 +144,26 @@ class KubeApiserver(Server):
         self.pki = DevPki(self.root / "pki")
         self.serving = self.pki.issue("apiserver", common_name="kube-apiserver", server=True)
         self.sa = self.pki.service_account_keys()
-        self.admin = self.pki.issue("admin", common_name="mpcs-admin", organization="system:masters")
+        self.admin = self.pki.issue(
+            "admin", common_name="mpcs-admin", organization="system:masters"
+        )
         self.cm = self.pki.issue("controller-manager", common_name="system:kube-controller-manager")
-        write_kubeconfig(self.kubeconfig, server=self.url, ca=self.pki.ca, cert=self.admin.cert,
-                         key=self.admin.key, user="mpcs-admin")
-        write_kubeconfig(self.root / "controller-manager.kubeconfig", server=self.url,
-                         ca=self.pki.ca, cert=self.cm.cert, key=self.cm.key,
-                         user="system:kube-controller-manager")
+        write_kubeconfig(
+            self.kubeconfig,
+            server=self.url,
+            ca=self.pki.ca,
+            cert=self.admin.cert,
+            key=self.admin.key,
+            user="mpcs-admin",
+        )
+        write_kubeconfig(
+            self.root / "controller-manager.kubeconfig",
+            server=self.url,
+            ca=self.pki.ca,
+            cert=self.cm.cert,
+            key=self.cm.key,
+            user="system:kube-controller-manager",
+        )
 
     def command(self) -> tuple[list[str], dict[str, str]]:
         assert self.pki is not None
@@ -200,7 +214,8 @@ class ControllerManager(Server):
 
     def command(self) -> tuple[list[str], dict[str, str]]:
         api = self.apiserver
-        assert api is not None and api.pki is not None
+        assert api is not None
+        assert api.pki is not None
         kubeconfig = str(self.root / "controller-manager.kubeconfig")
         return [
             str(tools.binary("kube-apiserver", "kube-controller-manager")),
@@ -285,8 +300,16 @@ class Kafka(Server):
         cluster_id = "MkU3OEVBNTcwNTJENDM2Qk"  # any base64 UUID; each stack has its own data dir
         self.data_dir.mkdir(parents=True, exist_ok=True)
         subprocess.run(
-            [*self._java(), "kafka.tools.StorageTool", "format", "--ignore-formatted",
-             "-t", cluster_id, "-c", str(self._config)],
+            [
+                *self._java(),
+                "kafka.tools.StorageTool",
+                "format",
+                "--ignore-formatted",
+                "-t",
+                cluster_id,
+                "-c",
+                str(self._config),
+            ],
             check=True,
             capture_output=True,
         )
@@ -341,8 +364,13 @@ class InfluxDB(Server):
         if self._onboarded:
             return
         body = json.dumps(
-            {"username": "admin", "password": "mpcs-dev-password", "org": self.org,
-             "bucket": "default", "token": self.token}
+            {
+                "username": "admin",
+                "password": "mpcs-dev-password",
+                "org": self.org,
+                "bucket": "default",
+                "token": self.token,
+            }
         ).encode()
         req = urllib.request.Request(
             f"{self.url}/api/v2/setup", data=body, headers={"Content-Type": "application/json"}
@@ -370,7 +398,13 @@ class Moto(Server):
         return f"http://127.0.0.1:{self.port}"
 
     def command(self) -> tuple[list[str], dict[str, str]]:
-        return [str(tools.binary("moto", "moto_server")), "-H", "127.0.0.1", "-p", str(self.port)], {}
+        return [
+            str(tools.binary("moto", "moto_server")),
+            "-H",
+            "127.0.0.1",
+            "-p",
+            str(self.port),
+        ], {}
 
     def healthy(self) -> bool:
         return _http_ok(f"{self.url}/moto-api/")
@@ -386,12 +420,13 @@ def write_kubeconfig(
     config = {
         "apiVersion": "v1",
         "kind": "Config",
-        "clusters": [{"name": "mpcs-dev", "cluster": {"server": server,
-                                                      "certificate-authority": str(ca)}}],
-        "users": [{"name": user, "user": {"client-certificate": str(cert),
-                                          "client-key": str(key)}}],
+        "clusters": [
+            {"name": "mpcs-dev", "cluster": {"server": server, "certificate-authority": str(ca)}}
+        ],
+        "users": [
+            {"name": user, "user": {"client-certificate": str(cert), "client-key": str(key)}}
+        ],
         "contexts": [{"name": "mpcs-dev", "context": {"cluster": "mpcs-dev", "user": user}}],
         "current-context": "mpcs-dev",
     }
     path.write_text(json.dumps(config, indent=2))
-

@@ -78,8 +78,14 @@ class DevStack:
 
     @property
     def servers(self) -> list[Server]:
-        return [self.etcd, self.apiserver, self.controller_manager, self.kafka, self.influx,
-                self.moto]
+        return [
+            self.etcd,
+            self.apiserver,
+            self.controller_manager,
+            self.kafka,
+            self.influx,
+            self.moto,
+        ]
 
     def start(self) -> ConnectionInfo:
         """Start everything; independent servers start side by side. Stops all on failure."""
@@ -167,7 +173,8 @@ def _rss_mb(pid: int) -> float:
     try:
         proc = psutil.Process(pid)
         procs = [proc, *proc.children(recursive=True)]
-        return round(sum(p.memory_info().rss for p in procs) / 1e6, 1)
+        rss_bytes: int = sum(p.memory_info().rss for p in procs)
+        return round(rss_bytes / 1e6, 1)
     except psutil.NoSuchProcess:
         return 0.0
 

@@ -146,7 +146,9 @@ def _run_script(tool: str, argv: list[str]) -> None:
         if line.startswith("[") or "error" in line.lower():
             say(tool, line)
     if proc.wait() != 0:
-        raise RuntimeError(f"{tool}: {argv[0]} failed (exit {proc.returncode}):\n" + "\n".join(tail))
+        raise RuntimeError(
+            f"{tool}: {argv[0]} failed (exit {proc.returncode}):\n" + "\n".join(tail)
+        )
 
 
 def _install_with_script(script: str, version: str) -> Callable[[Path], None]:

@@ -18,8 +18,9 @@ MPCS = [sys.executable, "-m", "mpcs.core.cli"]
 
 
 def _mpcs(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run([*MPCS, *args], capture_output=True, text=True, timeout=300,
-                            check=False)
+    result = subprocess.run(
+        [*MPCS, *args], capture_output=True, text=True, timeout=300, check=False
+    )
     if check:
         assert result.returncode == 0, result.stdout + result.stderr
     return result
@@ -32,11 +33,23 @@ def test_dev_up_kubectl_then_down_leaves_no_process(tmp_path: Path) -> None:
     state = json.loads((root / "state.json").read_text())
     pids = [pid for pid in state["pids"].values() if pid]
     try:
-        assert len(pids) == 6 and all(pid_alive(p) for p in pids)
+        assert len(pids) == 6
+        assert all(pid_alive(p) for p in pids)
         kubeconfig = state["connection"]["kubeconfig"]
         kubectl = subprocess.run(
-            [str(tools.binary("kubectl")), "--kubeconfig", kubeconfig, "get", "namespaces", "-o", "name"],
-            capture_output=True, text=True, check=False, timeout=60,
+            [
+                str(tools.binary("kubectl")),
+                "--kubeconfig",
+                kubeconfig,
+                "get",
+                "namespaces",
+                "-o",
+                "name",
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=60,
         )
         assert "namespace/default" in kubectl.stdout, kubectl.stderr
         assert _mpcs("dev", "status", "--dir", str(root)).returncode == 0

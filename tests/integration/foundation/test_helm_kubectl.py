@@ -1,4 +1,4 @@
-"""helm lints and renders a chart; kubectl server-side-applies the result into the test apiserver."""
+"""helm lints and renders a chart; kubectl server-side-applies it into the test apiserver."""
 
 from __future__ import annotations
 
@@ -33,8 +33,18 @@ def test_helm_lint_template_and_server_side_apply(
 
     manifest = Path(kubeconfig).parent / f"rendered-{namespace}.yaml"
     manifest.write_text(rendered)
-    out = _run(kubectl, "--kubeconfig", str(kubeconfig), "apply", "--server-side",
-               "--field-manager=mpcs-test", "-n", namespace, "-f", str(manifest))
+    out = _run(
+        kubectl,
+        "--kubeconfig",
+        str(kubeconfig),
+        "apply",
+        "--server-side",
+        "--field-manager=mpcs-test",
+        "-n",
+        namespace,
+        "-f",
+        str(manifest),
+    )
     assert "configmap/demo-smoke serverside-applied" in out
 
     cm = k8s.CoreV1Api(kube_client).read_namespaced_config_map("demo-smoke", namespace)

@@ -1,4 +1,4 @@
-"""The test InfluxDB is a real InfluxDB 2: buckets with retention, line protocol, Flux, scoped tokens."""
+"""The test InfluxDB is a real InfluxDB 2: retention, line protocol, Flux, scoped tokens."""
 
 from __future__ import annotations
 
@@ -30,8 +30,10 @@ async def test_bucket_write_query_and_scoped_token(influx: ConnectionInfo, uniqu
         auth = admin.authorizations_api().create_authorization(
             org_id=org_id,
             permissions=[
-                Permission(action=action, resource=PermissionResource(
-                    type="buckets", id=mine.id, org_id=org_id))
+                Permission(
+                    action=action,
+                    resource=PermissionResource(type="buckets", id=mine.id, org_id=org_id),
+                )
                 for action in ("read", "write")
             ],
         )
@@ -54,8 +56,9 @@ async def test_bucket_write_query_and_scoped_token(influx: ConnectionInfo, uniqu
             f'from(bucket: "{mine.name}") |> range(start: -1h) '
             '|> filter(fn: (r) => r._measurement == "power")'
         )
-        values = [(r.values["satellite"], r.get_field(), r.get_value())
-                  for t in tables for r in t.records]
+        values = [
+            (r.values["satellite"], r.get_field(), r.get_value()) for t in tables for r in t.records
+        ]
         assert values == [("sat-1", "battery_soc_pct", 87.5)]
 
         # The token is scoped to one bucket: writing to or reading another is refused.

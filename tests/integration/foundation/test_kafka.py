@@ -18,8 +18,14 @@ async def test_admin_creates_topic_with_partitions_and_configs(
     await admin.start()
     try:
         await admin.create_topics(
-            [NewTopic(name, num_partitions=3, replication_factor=1,
-                      topic_configs={"retention.ms": "3600000", "compression.type": "zstd"})]
+            [
+                NewTopic(
+                    name,
+                    num_partitions=3,
+                    replication_factor=1,
+                    topic_configs={"retention.ms": "3600000", "compression.type": "zstd"},
+                )
+            ]
         )
         described = await admin.describe_topics([name])
         assert len(described[0]["partitions"]) == 3
@@ -34,9 +40,7 @@ async def test_admin_creates_topic_with_partitions_and_configs(
 
 
 async def _produce(bootstrap: str, topic: str, values: range) -> None:
-    producer = AIOKafkaProducer(
-        bootstrap_servers=bootstrap, enable_idempotence=True, acks="all"
-    )
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=True, acks="all")
     await producer.start()
     try:
         for i in values:

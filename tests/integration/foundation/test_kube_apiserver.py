@@ -40,9 +40,15 @@ def _crd(plural: str) -> dict[str, Any]:
                                     "required": ["minElevationDeg", "maxElevationDeg"],
                                     "properties": {
                                         "minElevationDeg": {
-                                            "type": "number", "minimum": 0, "maximum": 90},
+                                            "type": "number",
+                                            "minimum": 0,
+                                            "maximum": 90,
+                                        },
                                         "maxElevationDeg": {
-                                            "type": "number", "minimum": 0, "maximum": 90},
+                                            "type": "number",
+                                            "minimum": 0,
+                                            "maximum": 90,
+                                        },
                                     },
                                     "x-kubernetes-validations": [
                                         {
@@ -155,8 +161,13 @@ def test_unprivileged_service_account_is_denied_by_rbac(
         namespace, k8s.V1ServiceAccount(metadata=k8s.V1ObjectMeta(name="nobody"))
     )
     token = core.create_namespaced_service_account_token(
-        "nobody", namespace, k8s.AuthenticationV1TokenRequest(spec=k8s.V1TokenRequestSpec(
-            audiences=["https://kubernetes.default.svc.cluster.local"], expiration_seconds=600))
+        "nobody",
+        namespace,
+        k8s.AuthenticationV1TokenRequest(
+            spec=k8s.V1TokenRequestSpec(
+                audiences=["https://kubernetes.default.svc.cluster.local"], expiration_seconds=600
+            )
+        ),
     ).status.token
 
     cfg = k8s.Configuration()
@@ -172,16 +183,25 @@ def test_unprivileged_service_account_is_denied_by_rbac(
 
         # Granting exactly one verb makes exactly that call pass: RBAC is really evaluated.
         rbac = k8s.RbacAuthorizationV1Api(kube_client)
-        rbac.create_namespaced_role(namespace, {
-            "metadata": {"name": "read-configmaps"},
-            "rules": [{"apiGroups": [""], "resources": ["configmaps"], "verbs": ["list"]}],
-        })
-        rbac.create_namespaced_role_binding(namespace, {
-            "metadata": {"name": "nobody-reads-configmaps"},
-            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role",
-                        "name": "read-configmaps"},
-            "subjects": [{"kind": "ServiceAccount", "name": "nobody", "namespace": namespace}],
-        })
+        rbac.create_namespaced_role(
+            namespace,
+            {
+                "metadata": {"name": "read-configmaps"},
+                "rules": [{"apiGroups": [""], "resources": ["configmaps"], "verbs": ["list"]}],
+            },
+        )
+        rbac.create_namespaced_role_binding(
+            namespace,
+            {
+                "metadata": {"name": "nobody-reads-configmaps"},
+                "roleRef": {
+                    "apiGroup": "rbac.authorization.k8s.io",
+                    "kind": "Role",
+                    "name": "read-configmaps",
+                },
+                "subjects": [{"kind": "ServiceAccount", "name": "nobody", "namespace": namespace}],
+            },
+        )
         deadline = time.monotonic() + 10
         while True:
             try:

@@ -80,5 +80,7 @@ def test_deployment_gets_a_replicaset(kube_client: ApiClient, namespace: str) ->
     assert replica_sets[0].metadata.owner_references[0].name == "smoke"
     # The ReplicaSet controller creates the Pod (no kubelet runs it: there is no node).
     core = k8s.CoreV1Api(kube_client)
-    pods = _eventually(lambda: core.list_namespaced_pod(namespace, label_selector="app=smoke").items)
+    pods = _eventually(
+        lambda: core.list_namespaced_pod(namespace, label_selector="app=smoke").items
+    )
     assert pods[0].spec.containers[0].image == "busybox"

@@ -26,8 +26,13 @@ def test_child_name_is_a_dns_label_and_stable() -> None:
 
 
 def test_labels_carry_standard_keys() -> None:
-    labels = names.labels(name="mpcs-simulator", instance="sat-1", component="simulator",
-                          mission="wildfire", satellite="sat-1")
+    labels = names.labels(
+        name="mpcs-simulator",
+        instance="sat-1",
+        component="simulator",
+        mission="wildfire",
+        satellite="sat-1",
+    )
     assert labels["app.kubernetes.io/part-of"] == "mpcs"
     assert labels["app.kubernetes.io/managed-by"] == "mpcs-operator"
     assert labels["mpcs.io/mission"] == "wildfire"
