@@ -119,7 +119,9 @@ def _set_mode(engine: Engine, i: int, args: dict[str, Any]) -> str | None:
         engine.mode[i] = SAFE
         engine.payload_on[i] = False
     elif target == NOMINAL:
+        # Leaving PAYLOAD powers the payload down: a forgotten payload drains the battery.
         engine.mode[i] = NOMINAL
+        engine.payload_on[i] = False
     elif target == PAYLOAD:
         engine.payload_on[i] = True
         engine.mode[i] = PAYLOAD

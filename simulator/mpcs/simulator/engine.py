@@ -521,6 +521,9 @@ class Engine:
         """Fault protection: SAFE mode, payload off, latch with the reason."""
         self.mode[index] = SAFE
         self.payload_on[index] = False
+        if self.attitude_eff[index] != SUN:  # start the slew to the sun now
+            self.attitude_eff[index] = SUN
+            self.pointing_error_deg[index] = max(self.pointing_error_deg[index], SLEW_ERROR_DEG)
         self.fdir_latched[index] = True
         self.fdir_reason[index] = reason
 

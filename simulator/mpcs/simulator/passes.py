@@ -139,8 +139,11 @@ def predict_passes(
     if tca.size == 0:
         return passes
     below = elevation < mask
-    rise_lo, rise_clipped = _last_below_before(below, peaks, grid)
-    set_hi, set_clipped = _first_below_after(below, peaks, grid)
+    # Bracket each crossing from the refined TCA, not the peak sample: in a grazing pass the
+    # peak sample itself may be under the mask, on either side of the true culmination.
+    split = np.searchsorted(grid, tca, side="right")
+    rise_lo, rise_clipped = _last_below_before(below, split, grid)
+    set_hi, set_clipped = _first_below_after(below, split, grid)
     aos = _crossing(geometry, below_ns=rise_lo, above_ns=tca, mask=mask)
     los = _crossing(geometry, below_ns=set_hi, above_ns=tca, mask=mask)
     aos = np.where(rise_clipped, start_ns, aos)
@@ -213,23 +216,22 @@ def _golden_max(geometry: _Geometry, lo: IntArray, hi: IntArray) -> tuple[IntArr
 
 
 def _last_below_before(
-    below: npt.NDArray[np.bool_], peaks: IntArray, grid: IntArray
+    below: npt.NDArray[np.bool_], split: IntArray, grid: IntArray
 ) -> tuple[IntArray, npt.NDArray[np.bool_]]:
-    """For each peak, the last grid time before it with elevation under the mask."""
+    """For each pass, the last grid time before its TCA (grid index < split) under the mask."""
     below_idx = np.flatnonzero(below)
-    pos = np.searchsorted(below_idx, peaks, side="right") - 1
+    pos = np.searchsorted(below_idx, split, side="left") - 1
     clipped = pos < 0
     idx = np.where(clipped, 0, below_idx[np.maximum(pos, 0)] if below_idx.size else 0)
-    # A peak sample itself below the mask (grazing pass between samples) brackets itself.
     return grid[idx], clipped
 
 
 def _first_below_after(
-    below: npt.NDArray[np.bool_], peaks: IntArray, grid: IntArray
+    below: npt.NDArray[np.bool_], split: IntArray, grid: IntArray
 ) -> tuple[IntArray, npt.NDArray[np.bool_]]:
-    """For each peak, the first grid time after it with elevation under the mask."""
+    """For each pass, the first grid time after its TCA (grid index >= split) under the mask."""
     below_idx = np.flatnonzero(below)
-    pos = np.searchsorted(below_idx, peaks, side="left")
+    pos = np.searchsorted(below_idx, split, side="left")
     clipped = pos >= below_idx.size
     safe = np.minimum(pos, max(below_idx.size - 1, 0))
     idx = np.where(clipped, grid.size - 1, below_idx[safe] if below_idx.size else 0)

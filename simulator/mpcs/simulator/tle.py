@@ -129,11 +129,9 @@ def _split_lines(text: str) -> tuple[list[str], int]:
     while raw and not raw[-1].strip():
         raw.pop()
     if len(raw) not in (2, 3):
-        raise TleError(
-            offset + min(len(raw), 3) + (1 if len(raw) < 2 else 0),
-            1,
-            f"expected 2 lines (or 3 with a name line first), got {len(raw)}",
-        )
+        # Point at the first missing line, or at the first line too many.
+        where = offset + (len(raw) + 1 if len(raw) < 2 else 4)
+        raise TleError(where, 1, f"expected 2 lines (or 3 with a name line first), got {len(raw)}")
     for index, line in enumerate(raw):
         for column, char in enumerate(line, start=1):
             if not (char.isascii() and char.isprintable()):
