@@ -26,8 +26,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
-from mpcs.core.commands import Mode
 from sgp4.api import SatrecArray
+
+from mpcs.core.commands import Mode
 
 from .frames import ecef_to_geodetic, gmst_rad, teme_to_ecef
 from .passes import Station
@@ -41,6 +42,8 @@ BoolArray = npt.NDArray[np.bool_]
 IntArray = npt.NDArray[np.int64]
 
 MAX_SUBSTEP_S = 60.0
+#: Thermal nodes (time constants of 30–80 min) integrate at this cadence or slower.
+THERMAL_STEP_S = 10.0
 MODES: tuple[Mode, ...] = (Mode.SAFE, Mode.NOMINAL, Mode.PAYLOAD, Mode.DOWNLINK)
 SAFE, NOMINAL, PAYLOAD, DOWNLINK = 0, 1, 2, 3
 ATTITUDES = ("SUN", "NADIR", "TARGET")
@@ -148,11 +151,13 @@ class Engine:
         self._init_state(satellites)
         self._set_stations(stations)
         self.fdir_reason = [""] * n
+        self._thermal_pending_s = 0.0
         # Derive every output from the initial state, without advancing it.
         self._propagate()
         self._environment()
         self._faults()
         self._adcs(0.0)
+        self.beta_deg = beta_angle_deg(self.r, self.v, self._sun)
         self._thermostats()
         self._power(0.0)
         self._data(0.0)
@@ -202,6 +207,8 @@ class Engine:
         self.heater_fail_start_ns = np.full((n, 2), NEVER, dtype=np.int64)
         self.radio_start_ns = np.full(n, NEVER, dtype=np.int64)
         self.radio_end_ns = np.full(n, NEVER, dtype=np.int64)
+        self.fade = np.zeros(n)
+        self.radio_ok = np.ones(n, dtype=bool)
         for i, sat in enumerate(satellites):
             for fault in sat.spec.simulator.faults:
                 at = fault.start_ns(start_ns)
@@ -284,6 +291,7 @@ class Engine:
         self.epoch_ns[index] = tle.epoch_ns
         self._propagate()
         self._environment()
+        self.beta_deg = beta_angle_deg(self.r, self.v, self._sun)
 
     # ---------------------------------------------------------------- the physics
     def _substep(self, h_ns: int) -> None:
@@ -294,7 +302,10 @@ class Engine:
         self._faults()
         self._adcs(h)
         self._power(h)
-        self._thermal(h)
+        self._thermal_pending_s += h
+        if self._thermal_pending_s >= THERMAL_STEP_S:
+            self._thermal(self._thermal_pending_s)
+            self._thermal_pending_s = 0.0
         self._data(h)
         self._fdir()
 
@@ -302,10 +313,12 @@ class Engine:
         jd, fr = jday_from_ns(self.time_ns)
         self._jd, self._fr = jd, fr
         err, r, v = self._satrecs.sgp4(np.array([jd]), np.array([fr]))
-        ok = (err[:, 0] == 0)[:, None]
-        # A decayed satellite (SGP4 error) freezes at its last valid state rather than emit NaN.
-        self.r = np.where(ok, r[:, 0, :], self.last_r)
-        self.v = np.where(ok, v[:, 0, :], self.last_v)
+        self.r, self.v = r[:, 0, :], v[:, 0, :]
+        if err.any():
+            # A decayed satellite (SGP4 error) freezes at its last valid state rather than emit NaN.
+            ok = (err[:, 0] == 0)[:, None]
+            self.r = np.where(ok, self.r, self.last_r)
+            self.v = np.where(ok, self.v, self.last_v)
         self.last_r, self.last_v = self.r, self.v
 
     def _environment(self) -> None:
@@ -318,7 +331,7 @@ class Engine:
         self.r_norm = r_norm
         sun_hat = sun / np.linalg.norm(sun)
         self.cos_zenith_sun = (self.r @ sun_hat) / r_norm
-        self.beta_deg = beta_angle_deg(self.r, self.v, sun)
+        self._sun = sun
         self._ground_stations()
 
     def _ground_stations(self) -> None:
@@ -332,8 +345,8 @@ class Engine:
             self.in_view = np.zeros(n, dtype=bool)
             return
         rho = self.r_ecef[None, :, :] - self.station_ecef[:, None, :]  # (M,N,3)
-        rng = np.sqrt(np.einsum("mni,mni->mn", rho, rho))
-        enu = np.einsum("mni,mki->mnk", rho, self.station_enu)
+        enu = rho @ self.station_enu.transpose(0, 2, 1)  # (M,N,3): east, north, up
+        rng = np.sqrt(np.einsum("mni,mni->mn", enu, enu))  # a rotation keeps the length
         el = np.rad2deg(np.arcsin(np.clip(enu[..., 2] / rng, -1.0, 1.0)))
         best = np.argmax(el - self.station_mask[:, None], axis=0)
         cols = np.arange(n)
@@ -347,12 +360,15 @@ class Engine:
 
     def _faults(self) -> None:
         t = self.time_ns
-        days = np.maximum(t - self.ageing_start_ns, 0) / NS_PER_DAY
-        self.fade = np.where(
-            t >= self.ageing_start_ns, np.minimum(self.ageing_rate_per_day * days, 0.8), 0.0
-        )
-        self.capacity_wh = self.battery_wh * (1.0 - self.fade)
-        self.radio_ok = ~((t >= self.radio_start_ns) & (t < self.radio_end_ns))
+        # Fault kinds that no satellite has (or has yet) cost nothing per step.
+        if t >= self.ageing_start_ns.min():
+            days = np.maximum(t - self.ageing_start_ns, 0) / NS_PER_DAY
+            self.fade = np.where(
+                t >= self.ageing_start_ns, np.minimum(self.ageing_rate_per_day * days, 0.8), 0.0
+            )
+            self.capacity_wh = self.battery_wh * (1.0 - self.fade)
+        if t >= self.radio_start_ns.min():
+            self.radio_ok = ~((t >= self.radio_start_ns) & (t < self.radio_end_ns))
         self.heater_failed = t >= self.heater_fail_start_ns
         stuck = t >= self.stuck_start_ns
         newly = stuck & ~self.stuck_engaged
@@ -377,13 +393,9 @@ class Engine:
         # Disturbance torques (orbit-periodic plus a secular build-up) spin the wheels;
         # magnetorquers dump momentum between the desaturation thresholds.
         phase = self.mean_motion_rad_s * ((self.time_ns - self.epoch_ns) / NS_PER_S)
+        sin_p, cos_p = np.sin(phase), np.cos(phase)
         drift = np.stack(
-            (
-                2.0 * np.sin(phase) + 0.30,
-                1.5 * np.cos(phase) - 0.20,
-                1.0 * np.sin(2.0 * phase) + 0.15,
-            ),
-            axis=-1,
+            (2.0 * sin_p + 0.30, 1.5 * cos_p - 0.20, 2.0 * sin_p * cos_p + 0.15), axis=-1
         )
         rpm = self.wheel_rpm
         self.wheel_desat = (self.wheel_desat | (np.abs(rpm) > WHEEL_DESAT_START_RPM)) & (
@@ -437,6 +449,8 @@ class Engine:
         )
 
     def _thermal(self, h: float) -> None:
+        # The beta angle drifts by about a degree a day: refreshed at the thermal cadence.
+        self.beta_deg = beta_angle_deg(self.r, self.v, self._sun)
         ts, tb, tp = self.temp_k[:, 0], self.temp_k[:, 1], self.temp_k[:, 2]
         view = (EARTH_RADIUS_KM / np.maximum(self.r_norm, EARTH_RADIUS_KM)) ** 2
         face = self.area_face_m2
@@ -480,13 +494,15 @@ class Engine:
         self.heater_active = np.where(auto, on, self.heater_control == HEATER_ON)
 
     def _data(self, h: float) -> None:
-        path_loss_db = (
-            20.0 * np.log10(np.maximum(self.range_km, 1.0))
-            + 20.0 * math.log10(DOWNLINK_FREQUENCY_HZ / 1e6)
-            + 32.44
-        )
-        link = EIRP_DBM + GROUND_GAIN_DBI - LINK_LOSSES_DB - path_loss_db
-        self.rssi_dbm = np.where(self.in_contact, link, RSSI_FLOOR_DBM)
+        self.rssi_dbm = np.full(self.n, RSSI_FLOOR_DBM)
+        linked = np.flatnonzero(self.in_contact)  # usually a few satellites: compute only those
+        if linked.size:
+            path_loss_db = (
+                20.0 * np.log10(np.maximum(self.range_km[linked], 1.0))
+                + 20.0 * math.log10(DOWNLINK_FREQUENCY_HZ / 1e6)
+                + 32.44
+            )
+            self.rssi_dbm[linked] = EIRP_DBM + GROUND_GAIN_DBI - LINK_LOSSES_DB - path_loss_db
         snr_factor = np.clip(10.0 ** ((self.rssi_dbm - RSSI_FULL_RATE_DBM) / 10.0), 0.05, 1.0)
         downlinking = (self.mode == DOWNLINK) & self.in_contact
         self.downlink_rate = np.where(downlinking, self.downlink_mbps * snr_factor, 0.0)
@@ -529,14 +545,18 @@ class Engine:
 
     # ---------------------------------------------------------------- outputs
     def _noise(self) -> FloatArray:
-        """Approximately standard-normal (N, K) noise from a counter-based hash."""
+        """Zero-mean, unit-variance (N, K) sensor noise scaled by each channel's sigma.
+
+        Uniform rather than Gaussian (bounded: a reading never jumps out of its range) and drawn
+        from a counter-based hash of (seed, sample, channel): no generator state to carry.
+        """
         k = len(_NOISE_SIGMA)
-        counter = np.uint64(self.sample) * np.uint64(k) + np.arange(k, dtype=np.uint64)
+        half = (k + 1) // 2
+        counter = np.uint64(self.sample) * np.uint64(half) + np.arange(half, dtype=np.uint64)
         h = _splitmix64(self.seed_keys[:, None] ^ _splitmix64(counter)[None, :])
-        lo = (h & np.uint64(0xFFFFFFFF)).astype(np.float64) / 4294967296.0
-        hi = (h >> np.uint64(32)).astype(np.float64) / 4294967296.0
-        # Sum of two uniforms, scaled to unit variance (triangular: bounded, no outliers).
-        noise: FloatArray = (lo + hi - 1.0) * math.sqrt(6.0) * _NOISE_SIGMA
+        words = np.concatenate((h & np.uint64(0xFFFFFFFF), h >> np.uint64(32)), axis=1)[:, :k]
+        uniform = words.astype(np.float64) * (1.0 / 4294967296.0) - 0.5
+        noise: FloatArray = uniform * (math.sqrt(12.0) * _NOISE_SIGMA)
         return noise
 
     def soc(self) -> FloatArray:

@@ -64,22 +64,27 @@ def teme_to_ecef(
 def ecef_to_geodetic(r_ecef_km: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
     """WGS84 geodetic latitude (deg), longitude (deg, −180..180) and height (km).
 
-    Bowring-style fixed-point iteration; 4 rounds converge to sub-millimetre for any height
-    above ~−100 km, and the height formula stays well-conditioned at the poles.
+    Bowring's method iterated twice, without trigonometric calls inside the loop (the engine
+    runs this for every satellite every second): sub-millimetre from the ground to GEO.
+    The height formula stays well-conditioned at the poles.
     """
     x, y, z = r_ecef_km[..., 0], r_ecef_km[..., 1], r_ecef_km[..., 2]
     p = np.hypot(x, y)
-    lon = np.arctan2(y, x)
-    lat = np.arctan2(z, p * (1.0 - WGS84_E2))
-    for _ in range(4):
-        sin_lat = np.sin(lat)
-        n = WGS84_A_KM / np.sqrt(1.0 - WGS84_E2 * sin_lat * sin_lat)
-        lat = np.arctan2(z + WGS84_E2 * n * sin_lat, p)
-    sin_lat = np.sin(lat)
-    cos_lat = np.cos(lat)
+    b = WGS84_A_KM * (1.0 - WGS84_F)
+    ep2 = WGS84_E2 / (1.0 - WGS84_E2)
+    # Reduced latitude β from tan β = (a z) / (b p), carried as an unnormalised (cos, sin) pair.
+    cos_b, sin_b = b * p, WGS84_A_KM * z
+    for _ in range(2):
+        norm = np.hypot(cos_b, sin_b)
+        cb, sb = cos_b / norm, sin_b / norm
+        num = z + ep2 * b * sb * sb * sb
+        den = p - WGS84_E2 * WGS84_A_KM * cb * cb * cb
+        cos_b, sin_b = den, (1.0 - WGS84_F) * num  # tan β = (1 − f) tan φ
+    norm = np.hypot(num, den)
+    sin_lat, cos_lat = num / norm, den / norm
     n = WGS84_A_KM / np.sqrt(1.0 - WGS84_E2 * sin_lat * sin_lat)
     alt = p * cos_lat + z * sin_lat - WGS84_A_KM * WGS84_A_KM / n
-    return np.rad2deg(lat), np.rad2deg(lon), alt
+    return np.rad2deg(np.arctan2(num, den)), np.rad2deg(np.arctan2(y, x)), alt
 
 
 def geodetic_to_ecef(lat_deg: float, lon_deg: float, alt_km: float) -> FloatArray:

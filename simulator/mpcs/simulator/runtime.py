@@ -35,11 +35,12 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.errors import KafkaError
+from pydantic import Field, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
 from mpcs.core.commands import Ack, AckState, Command, CommandError
 from mpcs.core.names import Topic, consumer_group, topic
 from mpcs.core.telemetry import encode
-from pydantic import Field, ValidationError
-from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from .commanding import execute
 from .spacecraft import Spacecraft

@@ -52,30 +52,35 @@ def illumination(r_sat_km: FloatArray, r_sun_km: FloatArray) -> tuple[FloatArray
     """Visible fraction of the solar disc (0 umbra … 1 full sun) and whether its centre is visible.
 
     `sunlit` (centre visible) is the flag telemetry reports; it matches Skyfield's `is_sunlit`,
-    which tests the line to the sun's centre against a spherical Earth.
+    which tests the line to the sun's centre against a spherical Earth. Classification compares
+    cosines, so only satellites inside the penumbra pay for the overlap-area formula.
     """
     to_sun = r_sun_km - r_sat_km
     d_sun = np.sqrt(np.einsum("...i,...i->...", to_sun, to_sun))
     d_earth = np.sqrt(np.einsum("...i,...i->...", r_sat_km, r_sat_km))
-    a = np.arcsin(np.clip(SUN_RADIUS_KM / d_sun, 0.0, 1.0))  # apparent sun radius
-    b = np.arcsin(np.clip(EARTH_SHADOW_RADIUS_KM / d_earth, 0.0, 1.0))  # apparent Earth radius
-    cos_c = -np.einsum("...i,...i->...", r_sat_km, to_sun) / (d_earth * d_sun)
-    c = np.arccos(np.clip(cos_c, -1.0, 1.0))  # separation of the two centres
-    fraction = np.ones_like(c)
-    umbra = c <= b - a
-    partial = (c < a + b) & ~umbra
-    if np.any(partial):
-        cp = np.where(partial, c, a + b)
-        x = (cp * cp + a * a - b * b) / (2.0 * cp)
+    sin_a = np.minimum(SUN_RADIUS_KM / d_sun, 1.0)  # apparent sun radius a
+    sin_b = np.minimum(EARTH_SHADOW_RADIUS_KM / d_earth, 1.0)  # apparent Earth radius b
+    cos_a = np.sqrt(1.0 - sin_a * sin_a)
+    cos_b = np.sqrt(1.0 - sin_b * sin_b)
+    cos_c = -np.einsum("...i,...i->...", r_sat_km, to_sun) / (d_earth * d_sun)  # centres apart
+    full = cos_c <= cos_b * cos_a - sin_b * sin_a  # c >= a + b
+    umbra = cos_c >= cos_b * cos_a + sin_b * sin_a  # c <= b - a (b > a in Earth orbit)
+    fraction = np.where(full, 1.0, 0.0)
+    partial = np.flatnonzero(~full & ~umbra)
+    if partial.size:
+        a = np.arcsin(sin_a.reshape(-1)[partial] if sin_a.ndim else sin_a)
+        b = np.arcsin(sin_b.reshape(-1)[partial])
+        c = np.arccos(np.clip(cos_c.reshape(-1)[partial], -1.0, 1.0))
+        x = (c * c + a * a - b * b) / (2.0 * c)
         y = np.sqrt(np.clip(a * a - x * x, 0.0, None))
         area = (
             a * a * np.arccos(np.clip(x / a, -1.0, 1.0))
-            + b * b * np.arccos(np.clip((cp - x) / b, -1.0, 1.0))
-            - cp * y
+            + b * b * np.arccos(np.clip((c - x) / b, -1.0, 1.0))
+            - c * y
         )
-        fraction = np.where(partial, np.clip(1.0 - area / (np.pi * a * a), 0.0, 1.0), fraction)
-    fraction = np.where(umbra, 0.0, fraction)
-    return fraction, c > b
+        flat = fraction.reshape(-1)
+        flat[partial] = np.clip(1.0 - area / (np.pi * a * a), 0.0, 1.0)
+    return fraction, cos_c < cos_b
 
 
 def beta_angle_deg(r_km: FloatArray, v_km_s: FloatArray, sun_km: FloatArray) -> FloatArray:

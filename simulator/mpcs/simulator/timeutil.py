@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 
 import numpy as np
 import numpy.typing as npt
+
 from mpcs.core.telemetry import format_time_ns, parse_time_ns
 
 NS_PER_S = 1_000_000_000

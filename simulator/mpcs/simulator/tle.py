@@ -18,8 +18,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
-from mpcs.core.commands import tle_checksum
 from sgp4.api import WGS72, Satrec
+
+from mpcs.core.commands import tle_checksum
 
 from .timeutil import ns_from_datetime
 
