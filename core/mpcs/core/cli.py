@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import typer
 
+from mpcs.core.resources.cli import app as crds_app
 from mpcs.dev.cli import app as dev_app
 from mpcs.simulator.cli import app as sim_app
 
@@ -17,6 +18,7 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
+app.add_typer(crds_app, name="crds")
 app.add_typer(dev_app, name="dev")
 app.add_typer(sim_app, name="sim")
 

@@ -1,0 +1,120 @@
+"""The four MPCS kinds (DESIGN §3), defined once: typed models from which the CRDs are generated.
+
+The operator parses objects with these models (`SatelliteSpec.model_validate(body["spec"])`);
+`mpcs crds generate` writes crds/ and docs/resources.md from them; tests install
+`crd_manifests()` into the test apiserver. Every rule the API server enforces (bounds, enums,
+patterns, CEL) is also enforced by the models, plus what CEL cannot check (TLE checksums, alert
+channels), so a `pydantic.ValidationError` names the field (its `loc`) just like the API server.
+
+Kind constants (`GROUND_STATION`, `MISSION`, `SATELLITE`, `COMMAND_PLAN`) carry `kind`, `plural`,
+`short_name`, `crd_name`, `group`, `version`, `api_version` and the spec/status models.
+"""
+
+from .commandplan import (
+    CommandPlanSpec,
+    CommandPlanStatus,
+    NextPassStart,
+    OnFailure,
+    PlanPhase,
+    PlanStart,
+    PlanStep,
+    ScheduledStep,
+    StepState,
+)
+from .common import Condition, ConditionStatus, ObjectRef, Resource
+from .crds import (
+    CATEGORY,
+    COMMAND_PLAN,
+    GROUND_STATION,
+    KINDS,
+    KINDS_BY_NAME,
+    MISSION,
+    SATELLITE,
+    KindInfo,
+    crd_manifest,
+    crd_manifests,
+    generated_files,
+)
+from .groundstation import Band, GroundStationSpec, GroundStationStatus, HorizonPoint, StationPass
+from .mission import (
+    AlertRule,
+    CommandApiSettings,
+    ComparisonOperator,
+    DashboardSettings,
+    DeletionPolicy,
+    KafkaSettings,
+    MissionEndpoints,
+    MissionPhase,
+    MissionSpec,
+    MissionStatus,
+    MissionTopics,
+    Severity,
+    TelemetrySettings,
+)
+from .satellite import (
+    BusSpec,
+    FaultSpec,
+    FaultType,
+    NextPass,
+    OrbitStatus,
+    SatellitePhase,
+    SatelliteSpec,
+    SatelliteStatus,
+    SimulatorSettings,
+    TleSpec,
+)
+
+__all__ = [
+    "CATEGORY",
+    "COMMAND_PLAN",
+    "GROUND_STATION",
+    "KINDS",
+    "KINDS_BY_NAME",
+    "MISSION",
+    "SATELLITE",
+    "AlertRule",
+    "Band",
+    "BusSpec",
+    "CommandApiSettings",
+    "CommandPlanSpec",
+    "CommandPlanStatus",
+    "ComparisonOperator",
+    "Condition",
+    "ConditionStatus",
+    "DashboardSettings",
+    "DeletionPolicy",
+    "FaultSpec",
+    "FaultType",
+    "GroundStationSpec",
+    "GroundStationStatus",
+    "HorizonPoint",
+    "KafkaSettings",
+    "KindInfo",
+    "MissionEndpoints",
+    "MissionPhase",
+    "MissionSpec",
+    "MissionStatus",
+    "MissionTopics",
+    "NextPass",
+    "NextPassStart",
+    "ObjectRef",
+    "OnFailure",
+    "OrbitStatus",
+    "PlanPhase",
+    "PlanStart",
+    "PlanStep",
+    "Resource",
+    "SatellitePhase",
+    "SatelliteSpec",
+    "SatelliteStatus",
+    "ScheduledStep",
+    "Severity",
+    "SimulatorSettings",
+    "StationPass",
+    "StepState",
+    "TelemetrySettings",
+    "TleSpec",
+    "crd_manifest",
+    "crd_manifests",
+    "generated_files",
+]

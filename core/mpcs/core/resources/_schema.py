@@ -1,0 +1,103 @@
+"""Turn the pydantic resource models into Kubernetes structural OpenAPI v3 schemas.
+
+The models in this package are the one source of truth for the four kinds; `crds.py` calls
+`structural_schema(Model)` to get the `openAPIV3Schema` of a spec or status. Pydantic emits JSON
+Schema 2020-12; Kubernetes wants a *structural* OpenAPI v3.0 subset, so this module:
+
+- inlines `$ref`s (structural schemas have no references),
+- turns `Optional[X]` (`anyOf: [X, null]`) into plain `X` (absence is how a field is unset),
+- turns numeric `exclusiveMinimum`/`exclusiveMaximum` into OpenAPI 3.0's boolean form,
+- drops `title`, `additionalProperties: false` and empty-list defaults,
+- turns `dict[str, Any]` into `x-kubernetes-preserve-unknown-fields: true`,
+- turns a default sub-object into `default: {}` so that the API server fills in its fields'
+  own defaults (the stored object then shows every effective value).
+
+CEL rules travel in `json_schema_extra` as `x-kubernetes-validations` (see `cel()`), so the rule
+sits beside the field it guards; the Python validators of the models enforce the same rules for code
+that builds or parses objects without an API server.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel
+
+JsonSchema = dict[str, Any]
+
+_DROP = frozenset({"title", "$defs"})
+#: Keys first in every node, for readable YAML; the rest follow alphabetically.
+_ORDER = {"type": 0, "format": 1, "description": 2, "default": 3}
+
+
+def cel(rule: str, message: str, field_path: str | None = None) -> dict[str, str]:
+    """One `x-kubernetes-validations` entry; `field_path` (e.g. `.line2`) names the field."""
+    entry = {"rule": rule, "message": message}
+    if field_path is not None:
+        entry["fieldPath"] = field_path
+    return entry
+
+
+def validations(*rules: dict[str, str]) -> JsonSchema:
+    """`json_schema_extra` carrying CEL rules."""
+    return {"x-kubernetes-validations": list(rules)}
+
+
+def structural_schema(model: type[BaseModel]) -> JsonSchema:
+    """The structural OpenAPI v3 schema of `model` (by alias, i.e. the camelCase wire names)."""
+    raw = model.model_json_schema(by_alias=True, mode="validation")
+    defs: dict[str, JsonSchema] = raw.get("$defs", {})
+    return _convert(raw, defs)
+
+
+def _resolve(node: JsonSchema, defs: dict[str, JsonSchema]) -> JsonSchema:
+    """Merge `$ref` and single-type `anyOf` (Optional) into one plain node."""
+    node = dict(node)
+    while True:
+        if "$ref" in node:
+            target = defs[node.pop("$ref").rsplit("/", 1)[-1]]
+            # Keys beside the reference (description, default, CEL rules) win over the target's.
+            node = {**target, **node}
+            continue
+        if "anyOf" in node:
+            branches = [b for b in node.pop("anyOf") if b.get("type") != "null"]
+            if len(branches) != 1:
+                raise ValueError(f"a CRD field must have exactly one type, got {branches}")
+            if node.get("default", 0) is None:
+                del node["default"]
+            node = {**branches[0], **node}
+            continue
+        return node
+
+
+def _convert(node: JsonSchema, defs: dict[str, JsonSchema]) -> JsonSchema:
+    node = _resolve(node, defs)
+    out: JsonSchema = {}
+    for key, value in node.items():
+        if key in _DROP:
+            continue
+        if key == "properties":
+            out[key] = {name: _convert(sub, defs) for name, sub in value.items()}
+        elif key == "items":
+            out[key] = _convert(value, defs)
+        elif key == "additionalProperties":
+            if value is True or value == {}:
+                out["x-kubernetes-preserve-unknown-fields"] = True
+            elif isinstance(value, dict):
+                out[key] = _convert(value, defs)
+            # `false` (extra="forbid") is the structural default: unknown fields are pruned.
+        elif key in ("exclusiveMinimum", "exclusiveMaximum") and not isinstance(value, bool):
+            out["minimum" if key == "exclusiveMinimum" else "maximum"] = value
+            out[key] = True
+        elif key == "default":
+            if isinstance(value, dict):
+                out[key] = {}
+            elif isinstance(value, list) and not value:
+                continue
+            else:
+                out[key] = value
+        else:
+            out[key] = value
+    if out.get("type") == "object" and "properties" not in out:
+        out["x-kubernetes-preserve-unknown-fields"] = True
+    return dict(sorted(out.items(), key=lambda item: (_ORDER.get(item[0], 9), item[0])))
