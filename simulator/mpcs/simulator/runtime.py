@@ -49,6 +49,9 @@ from .timeutil import NS_PER_S, datetime_from_ns, ns_from_datetime
 
 log = logging.getLogger("mpcs.simulator")
 
+#: Seconds without a delivery acknowledgement after which the broker counts as unreachable.
+STALL_S = 3.0
+
 
 class RuntimeSettings(BaseSettings):
     """Process settings, from `MPCS_*` environment variables."""
@@ -150,6 +153,8 @@ class SimulatorRuntime:
         self.consumer_ready = asyncio.Event()
         self._stopping = asyncio.Event()
         self._producer: AIOKafkaProducer | None = None
+        self._outage_since: float | None = None
+        self._produced_at_outage = 0
 
     # ------------------------------------------------------------------ lifecycle
     def stop(self) -> None:
@@ -249,7 +254,6 @@ class SimulatorRuntime:
     async def _sender(self) -> None:
         """Deliver in order; on failure keep the messages, back off and retry."""
         pending: collections.deque[Outbound] = collections.deque()
-        outage_since: float | None = None
         delay = 0.25
         while True:
             if not pending:
@@ -259,26 +263,35 @@ class SimulatorRuntime:
             try:
                 await self._deliver(pending)
             except (KafkaError, OSError) as exc:
-                if outage_since is None:
-                    outage_since = time.monotonic()
-                    self.stats.outages += 1
-                    log.warning(
-                        "Kafka unreachable (%s): buffering telemetry and acks "
-                        "(%d waiting, capacity %d)",
-                        type(exc).__name__,
-                        len(pending) + self.buffer.qsize(),
-                        self.buffer.maxsize,
-                    )
+                self._outage(type(exc).__name__, len(pending))
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
                 continue
-            if outage_since is not None:
+            if self._outage_since is not None:
                 log.warning(
-                    "Kafka reachable again after %.1f s: buffered messages delivered",
-                    time.monotonic() - outage_since,
+                    "Kafka reachable again after %.1f s: %d buffered messages delivered, "
+                    "at most %d were waiting",
+                    time.monotonic() - self._outage_since,
+                    self.stats.produced - self._produced_at_outage,
+                    self.stats.max_buffered,
                 )
-                outage_since = None
+                self._outage_since = None
             delay = 0.25
+
+    def _outage(self, why: str, in_flight: int) -> None:
+        """Log once when deliveries start failing or stalling."""
+        if self._outage_since is not None:
+            return
+        self._outage_since = time.monotonic()
+        self._produced_at_outage = self.stats.produced
+        self.stats.outages += 1
+        log.warning(
+            "Kafka unreachable (%s): buffering telemetry and acks, no sample is dropped "
+            "(%d waiting, buffer capacity %d)",
+            why,
+            in_flight + self.buffer.qsize(),
+            self.buffer.maxsize,
+        )
 
     async def _deliver(self, pending: collections.deque[Outbound]) -> None:
         """Send everything pending; drop from `pending` only what the broker acknowledged.
@@ -297,8 +310,11 @@ class SimulatorRuntime:
             except (KafkaError, OSError) as exc:
                 error = exc
                 break
-        results = await asyncio.gather(*futures, return_exceptions=True)
-        for result in results:
+        gathered = asyncio.gather(*futures, return_exceptions=True)
+        # The producer retries by itself while the broker is away; a stall this long is an outage.
+        while not (await asyncio.wait({gathered}, timeout=STALL_S))[0]:
+            self._outage(f"no delivery acknowledged for {STALL_S:.0f} s", len(pending))
+        for result in gathered.result():
             if isinstance(result, BaseException):
                 error = error or result
                 break
