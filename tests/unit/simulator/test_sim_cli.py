@@ -7,10 +7,11 @@ from pathlib import Path
 
 import orjson
 import pytest
-from mpcs.core.cli import app
-from mpcs.core.telemetry import parse_time_ns, validate_message
 from simdata import ISS
 from typer.testing import CliRunner
+
+from mpcs.core.cli import app
+from mpcs.core.telemetry import parse_time_ns, validate_message
 
 runner = CliRunner()
 

@@ -7,6 +7,9 @@ from typing import Any
 
 import numpy as np
 import pytest
+from pydantic import ValidationError
+from simdata import CBERS2, TOULOUSE, make_craft
+
 from mpcs.core.commands import (
     DICTIONARY,
     Ack,
@@ -18,8 +21,6 @@ from mpcs.core.commands import (
     validate_args,
 )
 from mpcs.simulator import Spacecraft, parse_tle, predict_passes
-from pydantic import ValidationError
-from simdata import CBERS2, TOULOUSE, make_craft
 
 
 def cmd(name: str, satellite: str = "sat-1", **args: Any) -> Command:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from mpcs.core import commands, telemetry
 from mpcs.core.names import SUBSYSTEM_MEASUREMENTS
 from mpcs.core.telemetry import CHANNELS, TelemetryError, decode, encode, validate_message

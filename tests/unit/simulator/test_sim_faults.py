@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from mpcs.core.commands import AckState
-from mpcs.simulator import Spacecraft
 from simdata import make_craft, spec_dict
 from test_sim_commands import OK, send, states, to_contact
+
+from mpcs.core.commands import AckState
+from mpcs.simulator import Spacecraft
 
 
 def _fly(craft: Spacecraft, seconds: float, step: float = 60.0) -> list[dict[str, Any]]:
@@ -119,8 +120,9 @@ def test_low_battery_trips_safe_and_recovery_waits_for_charge() -> None:
 
 def test_fault_spec_validation_names_the_field() -> None:
     import pytest
-    from mpcs.simulator import SatelliteSpec
     from pydantic import ValidationError
+
+    from mpcs.simulator import SatelliteSpec
 
     bad = spec_dict(faults=[{"type": "meteorStrike"}])
     with pytest.raises(ValidationError, match=r"simulator\.faults\.0\.type"):

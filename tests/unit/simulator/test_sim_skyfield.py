@@ -17,14 +17,15 @@ from typing import Any
 import erfa
 import numpy as np
 import pytest
+from simdata import LEO_TLES, TOULOUSE
+from skyfield.api import EarthSatellite, load, wgs84
+from skyfield.vectorlib import VectorFunction
+
 from mpcs.simulator import Station, parse_tle, predict_passes
 from mpcs.simulator.frames import geodetic_to_ecef
 from mpcs.simulator.sun import sun_position_km
 from mpcs.simulator.timeutil import NS_PER_S, datetime_from_ns, jday_array_from_ns, parse_time
 from mpcs.simulator.track import propagate, time_grid
-from simdata import LEO_TLES, TOULOUSE
-from skyfield.api import EarthSatellite, load, wgs84
-from skyfield.vectorlib import VectorFunction
 
 GEODETIC_TOLERANCE_KM = 1.0
 SUN_DIRECTION_TOLERANCE_DEG = 0.02

@@ -8,10 +8,11 @@ import math
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from simdata import ISS, TOULOUSE, spec_dict
+
 from mpcs.core.commands import tle_checksum
 from mpcs.core.telemetry import validate_message
 from mpcs.simulator import Spacecraft, TleError, orbit_summary, parse_tle, predict_passes
-from simdata import ISS, TOULOUSE, spec_dict
 
 NAME, L1, L2 = ISS.splitlines()
 

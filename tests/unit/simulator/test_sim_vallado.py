@@ -15,6 +15,7 @@ from importlib.resources import files
 
 import numpy as np
 import pytest
+
 from mpcs.simulator import TleError, parse_tle
 
 POSITION_TOLERANCE_KM = 1e-6  # 1 mm
