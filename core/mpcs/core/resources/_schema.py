@@ -8,6 +8,7 @@ Schema 2020-12; Kubernetes wants a *structural* OpenAPI v3.0 subset, so this mod
 - turns `Optional[X]` (`anyOf: [X, null]`) into plain `X` (absence is how a field is unset),
 - turns numeric `exclusiveMinimum`/`exclusiveMaximum` into OpenAPI 3.0's boolean form,
 - drops `title`, `additionalProperties: false` and empty-list defaults,
+- states an int64 maximum as `format: int64` (the API server cannot hold 2^63-1 as a bound),
 - turns `dict[str, Any]` into `x-kubernetes-preserve-unknown-fields: true`,
 - turns a default sub-object into `default: {}` so that the API server fills in its fields'
   own defaults (the stored object then shows every effective value).
@@ -25,6 +26,7 @@ from pydantic import BaseModel
 
 JsonSchema = dict[str, Any]
 
+_INT64_MAX = 2**63 - 1
 _DROP = frozenset({"title", "$defs"})
 #: Keys first in every node, for readable YAML; the rest follow alphabetically.
 _ORDER = {"type": 0, "format": 1, "description": 2, "default": 3}
@@ -98,6 +100,11 @@ def _convert(node: JsonSchema, defs: dict[str, JsonSchema]) -> JsonSchema:
                 out[key] = value
         else:
             out[key] = value
+    if out.get("type") == "integer" and out.get("maximum") == _INT64_MAX:
+        # The API server holds bounds as float64, and 2^63-1 rounds to 2^63, which overflows when
+        # it is converted back for an integer field; `format: int64` states the same bound.
+        del out["maximum"]
+        out["format"] = "int64"
     if out.get("type") == "object" and "properties" not in out:
         out["x-kubernetes-preserve-unknown-fields"] = True
     return dict(sorted(out.items(), key=lambda item: (_ORDER.get(item[0], 9), item[0])))
