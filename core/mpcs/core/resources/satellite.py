@@ -137,9 +137,9 @@ class FaultSpec(Resource):
     """batteryAgeing, stuckWheel, heaterFailure or radioDropout."""
     start: datetime | None = None
     """Absolute start time (RFC 3339, UTC)."""
-    start_offset_seconds: float | None = Field(default=None, ge=0, le=315_576_000)
+    start_offset_seconds: float | None = Field(default=None, ge=0)
     """Start, seconds after the simulation start."""
-    duration_seconds: float | None = Field(default=None, gt=0, le=315_576_000)
+    duration_seconds: float | None = Field(default=None, gt=0)
     """radioDropout: how long the radio stays down; absent = until RESET_SUBSYSTEM comms."""
     wheel: Literal["x", "y", "z"] = "x"
     """stuckWheel: which reaction wheel sticks."""
