@@ -145,6 +145,9 @@ def test_docs_mention_every_field() -> None:
             for path, _node in _nodes(root["properties"][part], ""):
                 if path and not path.endswith("[]"):
                     assert f"`{path.lstrip('.')}`" in text, path
+            for _path, node in _nodes(root["properties"][part], ""):
+                for rule in node.get("x-kubernetes-validations", ()):
+                    assert rule["message"] in text, rule
 
 
 # --------------------------------------------------------------------------------------------

@@ -78,10 +78,10 @@ def _rules(node: JsonSchema, prefix: str) -> Iterator[tuple[str, str, str]]:
     for rule in node.get("x-kubernetes-validations", ()):
         where = prefix + rule.get("fieldPath", "")
         yield where or "(root)", rule["rule"], rule["message"]
-    child = node.get("items", node) if node.get("type") == "array" else node
-    base = f"{prefix}[]" if node.get("type") == "array" else prefix
-    for name, sub in child.get("properties", {}).items():
-        yield from _rules(sub, f"{base}.{name}" if base else name)
+    if node.get("type") == "array":
+        yield from _rules(node.get("items", {}), f"{prefix}[]")
+    for name, sub in node.get("properties", {}).items():
+        yield from _rules(sub, f"{prefix}.{name}" if prefix else name)
 
 
 def _table(rows: Iterator[tuple[str, ...]]) -> list[str]:
