@@ -151,9 +151,8 @@ def main() -> None:
         "machine": {
             "platform": platform.platform(),
             "python": platform.python_version(),
-            "cpus_available": len(os.sched_getaffinity(0))
-            if hasattr(os, "sched_getaffinity")
-            else None,
+            "cpus": os.cpu_count(),
+            "load_average_1min_at_end": os.getloadavg()[0],
             "note": "pinned to one core; the machine may be shared with other work",
         },
         "rows": rows,
@@ -180,7 +179,10 @@ def _markdown(result: dict[str, Any]) -> str:
         " epochs for every column). *model* = `Engine.advance` with every subsystem; *+messages* ="
         " also building and JSON-encoding every telemetry message.",
         "",
-        f"Machine: {result['machine']['platform']}, Python {result['machine']['python']}.",
+        f"Machine: {result['machine']['platform']}, Python {result['machine']['python']}, "
+        f"{result['machine']['cpus']} CPUs, 1-min load average "
+        f"{result['machine']['load_average_1min_at_end']:.1f} at the end of the run (the model's "
+        "many small numpy calls suffer more from a busy machine than SGP4's single C call).",
         "",
         "| Satellites | raw SatrecArray /s | model /s | model ÷ raw | model+messages /s "
         "| (+messages) ÷ raw | model step ms |",
