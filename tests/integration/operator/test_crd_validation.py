@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import json
+import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -37,6 +38,7 @@ from mpcs.core.resources import (
     SatelliteStatus,
     crd_manifests,
 )
+from mpcs.dev import tools
 
 pytestmark = pytest.mark.integration
 
@@ -697,3 +699,29 @@ def test_kinds_are_discoverable_by_short_name_and_category(
     assert {r.name for r in resources if r.name.endswith("/status")} == {
         f"{info.plural}/status" for info in KINDS
     }
+
+
+def test_kubectl_applies_the_examples_and_lists_them_as_mpcs(
+    kube_client: ApiClient, crds: None, kubeconfig: Path, namespace: str
+) -> None:
+    """The user's path (DESIGN §1): `kubectl apply -f examples/`, then `kubectl get mpcs`."""
+    kubectl = [str(tools.binary("kubectl")), "--kubeconfig", str(kubeconfig), "-n", namespace]
+
+    def run(*argv: str) -> str:
+        result = subprocess.run(
+            [*kubectl, *argv], capture_output=True, text=True, check=False, timeout=120
+        )
+        assert result.returncode == 0, result.stderr
+        return result.stdout
+
+    # Server-side apply validates fields strictly: a typo in an example would fail here.
+    applied = run("apply", "--server-side", "--field-manager=mpcs-test", "-f", str(EXAMPLES))
+    assert applied.count("serverside-applied") == len(_examples())
+    listed = run("get", "mpcs", "-o", "name")
+    expected = {
+        f"{KINDS_BY_NAME[o['kind']].singular}.{GROUP}/{o['metadata']['name']}" for o in _examples()
+    }
+    assert set(listed.split()) == expected
+    header = run("get", "sat").splitlines()[0].split()
+    assert header[:5] == ["NAME", "MISSION", "PHASE", "PERIOD", "INCLINATION"]
+    assert "AGE" in header
