@@ -15,7 +15,9 @@ import pytest
 from kubernetes import client as k8s
 from kubernetes import config
 from kubernetes.client import ApiClient
+from utils.logs import EXTRA_LOGS
 
+from mpcs.dev.process import tail
 from mpcs.dev.stack import ConnectionInfo, DevStack
 
 #: Which server logs are relevant to a test, by the fixtures it uses.
@@ -88,6 +90,8 @@ def pytest_runtest_makereport(
         )
         for name, text in _STACK.log_tails(names or None).items():
             report.sections.append((f"{name} log (tail)", text))
+        for fixture in sorted(fixtures & EXTRA_LOGS.keys()):
+            report.sections.append((f"{fixture} log (tail)", tail(EXTRA_LOGS[fixture], 60)))
     return report
 
 

@@ -10,6 +10,7 @@ import typer
 
 from mpcs.core.resources.cli import app as crds_app
 from mpcs.dev.cli import app as dev_app
+from mpcs.operator.cli import app as operator_app
 from mpcs.simulator.cli import app as sim_app
 
 app = typer.Typer(
@@ -20,6 +21,7 @@ app = typer.Typer(
 )
 app.add_typer(crds_app, name="crds")
 app.add_typer(dev_app, name="dev")
+app.add_typer(operator_app, name="operator")
 app.add_typer(sim_app, name="sim")
 
 if __name__ == "__main__":

@@ -1,0 +1,374 @@
+"""Pure builders: from a parsed spec to the exact child manifests and topic specs.
+
+No I/O here, so every manifest is unit-tested without a server; the handlers only apply what these
+functions return. Every child carries an ownerReference and the standard labels.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from mpcs.core import names
+from mpcs.operator.kafka_topics import TopicSpec
+from mpcs.operator.settings import OperatorSettings
+
+COMMAND_API_PORT = 8000
+METRICS_PORT = 9090
+INGEST = "ingest"
+COMMAND_API = "command-api"
+SIMULATOR = "simulator"
+SPEC_HASH_ANNOTATION = f"{names.GROUP}/spec-hash"
+API_ROLES = ("viewer", "operator", "admin")
+
+
+def owner_reference(body: dict[str, Any]) -> dict[str, Any]:
+    """An ownerReference to a custom object (children are garbage-collected with it)."""
+    return {
+        "apiVersion": body["apiVersion"],
+        "kind": body["kind"],
+        "name": body["metadata"]["name"],
+        "uid": body["metadata"]["uid"],
+        "controller": True,
+        "blockOwnerDeletion": True,
+    }
+
+
+def _meta(
+    *,
+    name: str,
+    namespace: str,
+    owner: dict[str, Any],
+    component: str,
+    mission: str,
+    satellite: str | None = None,
+) -> dict[str, Any]:
+    return {
+        "name": name,
+        "namespace": namespace,
+        "labels": names.labels(
+            name=f"mpcs-{component}",
+            instance=owner["name"],
+            component=component,
+            mission=mission,
+            satellite=satellite,
+        ),
+        "ownerReferences": [owner],
+    }
+
+
+def spec_hash(data: Any) -> str:
+    """Stable short hash of a spec: a change rolls the Deployment that carries it."""
+    encoded = json.dumps(data, sort_keys=True, separators=(",", ":")).encode()
+    return hashlib.sha256(encoded).hexdigest()[:16]
+
+
+# --- Mission -------------------------------------------------------------------------------------
+
+
+def mission_topics(namespace: str, mission: str, spec: dict[str, Any]) -> list[TopicSpec]:
+    """The five mission topics with the Mission's partitions, replication and retention."""
+    kafka = spec.get("kafka") or {}
+    partitions = int(kafka.get("partitions", 3))
+    replication = int(kafka.get("replicationFactor", 1))
+    retention_ms = str(int(kafka.get("retentionHours", 168)) * 3_600_000)
+    result = []
+    for kind, topic in names.mission_topics(namespace, mission).items():
+        configs = {"retention.ms": retention_ms, "compression.type": "producer"}
+        if kind in (names.Topic.COMMANDS, names.Topic.ACKS, names.Topic.EVENTS):
+            configs["min.insync.replicas"] = str(min(2, replication))
+        result.append(TopicSpec(topic, partitions, replication, configs))
+    return result
+
+
+def retention_seconds(spec: dict[str, Any]) -> int:
+    return int((spec.get("telemetry") or {}).get("retentionDays", 30)) * 86_400
+
+
+def bucket_secret_name(mission: str) -> str:
+    return names.child_name(mission, "influxdb")
+
+
+def api_tokens_secret_name(mission: str, spec: dict[str, Any]) -> str:
+    configured = (spec.get("commandApi") or {}).get("authSecretName")
+    return str(configured) if configured else names.child_name(mission, "api-tokens")
+
+
+def bucket_token_secret(
+    *,
+    namespace: str,
+    mission: str,
+    owner: dict[str, Any],
+    bucket: str,
+    token: str,
+    settings: OperatorSettings,
+) -> dict[str, Any]:
+    """Where the workloads read their bucket-scoped InfluxDB token."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": _meta(
+            name=bucket_secret_name(mission),
+            namespace=namespace,
+            owner=owner,
+            component="influxdb",
+            mission=mission,
+        ),
+        "type": "Opaque",
+        "stringData": {
+            "url": settings.influx_url,
+            "org": settings.influx_org,
+            "bucket": bucket,
+            "token": token,
+        },
+    }
+
+
+def api_tokens_secret(
+    *, namespace: str, mission: str, owner: dict[str, Any], name: str, tokens: dict[str, str]
+) -> dict[str, Any]:
+    """Bearer tokens of the command API, one per role (created once, never rotated here)."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": _meta(
+            name=name, namespace=namespace, owner=owner, component=COMMAND_API, mission=mission
+        ),
+        "type": "Opaque",
+        "stringData": tokens,
+    }
+
+
+def _workload_env(
+    namespace: str, mission: str, spec: dict[str, Any], settings: OperatorSettings
+) -> list[dict[str, Any]]:
+    secret = bucket_secret_name(mission)
+
+    def from_secret(var: str, key: str, name: str = secret) -> dict[str, Any]:
+        return {"name": var, "valueFrom": {"secretKeyRef": {"name": name, "key": key}}}
+
+    return [
+        {"name": "MPCS_NAMESPACE", "value": namespace},
+        {"name": "MPCS_MISSION", "value": mission},
+        {"name": "MPCS_KAFKA_BOOTSTRAP", "value": settings.kafka_bootstrap},
+        from_secret("MPCS_INFLUX_URL", "url"),
+        from_secret("MPCS_INFLUX_ORG", "org"),
+        from_secret("MPCS_INFLUX_BUCKET", "bucket"),
+        from_secret("MPCS_INFLUX_TOKEN", "token"),
+        {"name": "MPCS_API_TOKENS_SECRET", "value": api_tokens_secret_name(mission, spec)},
+    ]
+
+
+def _deployment(
+    *,
+    meta: dict[str, Any],
+    component: str,
+    replicas: int,
+    args: list[str],
+    env: list[dict[str, Any]],
+    settings: OperatorSettings,
+    service_account: str | None,
+    ports: list[dict[str, Any]],
+    annotations: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    selector = {
+        "app.kubernetes.io/instance": meta["labels"]["app.kubernetes.io/instance"],
+        "app.kubernetes.io/component": component,
+    }
+    pod_spec: dict[str, Any] = {
+        "containers": [
+            {
+                "name": component,
+                "image": settings.image,
+                "imagePullPolicy": settings.image_pull_policy,
+                "command": ["mpcs"],
+                "args": args,
+                "env": env,
+                "ports": ports,
+                "readinessProbe": {"httpGet": {"path": "/readyz", "port": "metrics"}},
+                "livenessProbe": {"httpGet": {"path": "/healthz", "port": "metrics"}},
+                "resources": {
+                    "requests": {"cpu": "50m", "memory": "128Mi"},
+                    "limits": {"memory": "512Mi"},
+                },
+                "securityContext": {
+                    "runAsNonRoot": True,
+                    "allowPrivilegeEscalation": False,
+                    "readOnlyRootFilesystem": True,
+                },
+            }
+        ],
+    }
+    if service_account:
+        pod_spec["serviceAccountName"] = service_account
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": meta,
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": selector},
+            "template": {
+                "metadata": {"labels": meta["labels"], "annotations": annotations or {}},
+                "spec": pod_spec,
+            },
+        },
+    }
+
+
+def mission_workloads(
+    *,
+    namespace: str,
+    mission: str,
+    owner: dict[str, Any],
+    spec: dict[str, Any],
+    settings: OperatorSettings,
+) -> list[dict[str, Any]]:
+    """ServiceAccount + Role + RoleBinding + ingest and command-API Deployments + Service."""
+    sa_name = names.child_name(mission, "workloads")
+    base: dict[str, Any] = {"namespace": namespace, "owner": owner, "mission": mission}
+    env = _workload_env(namespace, mission, spec, settings)
+    metrics_port = [{"name": "metrics", "containerPort": METRICS_PORT}]
+    api_meta = _meta(name=names.child_name(mission, COMMAND_API), component=COMMAND_API, **base)
+    replicas = int((spec.get("commandApi") or {}).get("replicas", 1))
+    return [
+        {
+            "apiVersion": "v1",
+            "kind": "ServiceAccount",
+            "metadata": _meta(name=sa_name, component="workloads", **base),
+        },
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "Role",
+            "metadata": _meta(name=sa_name, component="workloads", **base),
+            "rules": [
+                {
+                    "apiGroups": [names.GROUP],
+                    "resources": ["commandplans", "satellites", "missions", "groundstations"],
+                    "verbs": ["get", "list", "watch"],
+                },
+                {
+                    "apiGroups": [names.GROUP],
+                    "resources": ["commandplans/status"],
+                    "verbs": ["get", "patch"],
+                },
+                {
+                    "apiGroups": [""],
+                    "resources": ["secrets"],
+                    "resourceNames": [api_tokens_secret_name(mission, spec)],
+                    "verbs": ["get"],
+                },
+                {"apiGroups": [""], "resources": ["events"], "verbs": ["create"]},
+            ],
+        },
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "RoleBinding",
+            "metadata": _meta(name=sa_name, component="workloads", **base),
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": sa_name},
+            "subjects": [{"kind": "ServiceAccount", "name": sa_name, "namespace": namespace}],
+        },
+        _deployment(
+            meta=_meta(name=names.child_name(mission, INGEST), component=INGEST, **base),
+            component=INGEST,
+            replicas=1,
+            args=["ingest", "run"],
+            env=env,
+            settings=settings,
+            service_account=sa_name,
+            ports=metrics_port,
+        ),
+        _deployment(
+            meta=api_meta,
+            component=COMMAND_API,
+            replicas=replicas,
+            args=["api", "serve", "--port", str(COMMAND_API_PORT)],
+            env=env,
+            settings=settings,
+            service_account=sa_name,
+            ports=[{"name": "http", "containerPort": COMMAND_API_PORT}, *metrics_port],
+        ),
+        {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": api_meta,
+            "spec": {
+                "selector": {
+                    "app.kubernetes.io/instance": mission,
+                    "app.kubernetes.io/component": COMMAND_API,
+                },
+                "ports": [{"name": "http", "port": 80, "targetPort": "http"}],
+            },
+        },
+    ]
+
+
+def command_api_endpoint(namespace: str, mission: str) -> str:
+    return f"http://{names.child_name(mission, COMMAND_API)}.{namespace}.svc"
+
+
+# --- Satellite -----------------------------------------------------------------------------------
+
+
+def station_for_simulator(name: str, gs_spec: dict[str, Any]) -> dict[str, Any]:
+    """A GroundStation spec in the simulator's vocabulary."""
+    return {
+        "name": name,
+        "latitude": gs_spec["latitudeDeg"],
+        "longitude": gs_spec["longitudeDeg"],
+        "altitude": gs_spec.get("altitudeM", 0.0),
+        "minElevation": gs_spec.get("minElevationDeg", 5.0),
+    }
+
+
+def satellite_children(
+    *,
+    namespace: str,
+    satellite: str,
+    mission: str,
+    owner: dict[str, Any],
+    config: dict[str, Any],
+    settings: OperatorSettings,
+) -> list[dict[str, Any]]:
+    """The simulator's ConfigMap and Deployment; a spec change rolls the Deployment."""
+    name = names.child_name(satellite, SIMULATOR)
+    meta = _meta(
+        name=name,
+        namespace=namespace,
+        owner=owner,
+        component=SIMULATOR,
+        mission=mission,
+        satellite=satellite,
+    )
+    spec_json = json.dumps(config, sort_keys=True)
+    enabled = bool((config.get("simulator") or {}).get("enabled", True))
+    env: list[dict[str, Any]] = [
+        {"name": "MPCS_NAMESPACE", "value": namespace},
+        {"name": "MPCS_MISSION", "value": mission},
+        {"name": "MPCS_SATELLITE", "value": satellite},
+        {"name": "MPCS_KAFKA_BOOTSTRAP", "value": settings.kafka_bootstrap},
+        {
+            "name": "MPCS_SATELLITE_SPEC",
+            "valueFrom": {"configMapKeyRef": {"name": name, "key": "satellite.json"}},
+        },
+    ]
+    return [
+        {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": meta,
+            "data": {"satellite.json": spec_json},
+        },
+        _deployment(
+            meta=meta,
+            component=SIMULATOR,
+            replicas=1 if enabled else 0,
+            args=["sim", "run"],
+            env=env,
+            settings=settings,
+            service_account=None,
+            ports=[{"name": "metrics", "containerPort": METRICS_PORT}],
+            annotations={SPEC_HASH_ANNOTATION: spec_hash(config)},
+        ),
+    ]

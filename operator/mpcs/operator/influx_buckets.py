@@ -1,0 +1,123 @@
+"""Mission InfluxDB buckets and bucket-scoped tokens, through the InfluxDB 2 HTTP API.
+
+httpx (async) rather than influxdb-client, whose async client has no bucket or authorization API.
+Everything is found by name/description first, so each call converges instead of duplicating.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+_TOKEN_DESCRIPTION = "mpcs bucket token: {bucket}"
+
+
+class InfluxError(RuntimeError):
+    """InfluxDB refused a request; the message carries its reason."""
+
+
+@dataclass(frozen=True)
+class BucketState:
+    id: str
+    name: str
+    retention_seconds: int
+    token: str
+
+
+class InfluxBuckets:
+    def __init__(self, *, url: str, org: str, token: str) -> None:
+        self._org = org
+        self._http = httpx.AsyncClient(
+            base_url=url, headers={"Authorization": f"Token {token}"}, timeout=15.0
+        )
+        self._org_id: str | None = None
+
+    async def close(self) -> None:
+        await self._http.aclose()
+
+    async def _call(self, method: str, path: str, **kwargs: Any) -> Any:
+        response = await self._http.request(method, path, **kwargs)
+        if response.status_code >= 400:
+            raise InfluxError(f"{method} {path}: {response.status_code} {response.text[:300]}")
+        return response.json() if response.content else None
+
+    async def org_id(self) -> str:
+        if self._org_id is None:
+            orgs = await self._call("GET", "/api/v2/orgs", params={"org": self._org})
+            if not orgs.get("orgs"):
+                raise InfluxError(f"organisation {self._org!r} does not exist")
+            self._org_id = str(orgs["orgs"][0]["id"])
+        return self._org_id
+
+    async def find_bucket(self, name: str) -> dict[str, Any] | None:
+        params = {"name": name, "orgID": await self.org_id()}
+        response = await self._http.get("/api/v2/buckets", params=params)
+        if response.status_code == 404:  # InfluxDB answers a name filter with no match so
+            return None
+        if response.status_code >= 400:
+            raise InfluxError(f"GET /api/v2/buckets: {response.status_code} {response.text[:300]}")
+        found = response.json()
+        buckets = found.get("buckets") or []
+        return buckets[0] if buckets else None
+
+    async def ensure_bucket(self, name: str, *, retention_seconds: int) -> BucketState:
+        """Create the bucket or converge its retention; then ensure its read/write token."""
+        rules = [{"type": "expire", "everySeconds": retention_seconds}]
+        bucket = await self.find_bucket(name)
+        if bucket is None:
+            bucket = await self._call(
+                "POST",
+                "/api/v2/buckets",
+                json={"name": name, "orgID": await self.org_id(), "retentionRules": rules},
+            )
+        elif _retention(bucket) != retention_seconds:
+            bucket = await self._call(
+                "PATCH", f"/api/v2/buckets/{bucket['id']}", json={"retentionRules": rules}
+            )
+        token = await self._ensure_token(bucket_id=bucket["id"], bucket=name)
+        return BucketState(
+            id=bucket["id"], name=name, retention_seconds=retention_seconds, token=token
+        )
+
+    async def _ensure_token(self, *, bucket_id: str, bucket: str) -> str:
+        description = _TOKEN_DESCRIPTION.format(bucket=bucket)
+        org_id = await self.org_id()
+        found = await self._call("GET", "/api/v2/authorizations", params={"orgID": org_id})
+        for auth in found.get("authorizations", []):
+            if auth.get("description") == description and auth.get("status") == "active":
+                return str(auth["token"])
+        resource = {"type": "buckets", "id": bucket_id, "orgID": org_id}
+        created = await self._call(
+            "POST",
+            "/api/v2/authorizations",
+            json={
+                "orgID": org_id,
+                "description": description,
+                "permissions": [
+                    {"action": action, "resource": resource} for action in ("read", "write")
+                ],
+            },
+        )
+        return str(created["token"])
+
+    async def delete_bucket(self, name: str) -> bool:
+        """Delete the bucket and its token; False when there was nothing to delete."""
+        bucket = await self.find_bucket(name)
+        description = _TOKEN_DESCRIPTION.format(bucket=name)
+        found = await self._call(
+            "GET", "/api/v2/authorizations", params={"orgID": await self.org_id()}
+        )
+        for auth in found.get("authorizations", []):
+            if auth.get("description") == description:
+                await self._call("DELETE", f"/api/v2/authorizations/{auth['id']}")
+        if bucket is None:
+            return False
+        await self._call("DELETE", f"/api/v2/buckets/{bucket['id']}")
+        return True
+
+
+def _retention(bucket: dict[str, Any]) -> int:
+    rules = bucket.get("retentionRules") or []
+    return int(rules[0].get("everySeconds", 0)) if rules else 0

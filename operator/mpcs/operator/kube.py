@@ -1,0 +1,138 @@
+"""Kubernetes I/O for the operator: server-side apply of children and a few reads.
+
+Server-side apply is what makes the handlers level-based: applying the same manifest twice is a
+no-op, and a drifted or deleted child is put back by the next apply. The official client is
+synchronous, so every call runs in a worker thread and never blocks the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+from kubernetes import client as k8s
+from kubernetes import config as k8s_config
+from kubernetes.client import ApiClient
+from kubernetes.client.exceptions import ApiException
+
+FIELD_MANAGER = "mpcs-operator"
+
+#: apiVersion/kind → (URL prefix, plural) for the kinds the operator writes.
+_PATHS: dict[tuple[str, str], tuple[str, str]] = {
+    ("v1", "ConfigMap"): ("/api/v1", "configmaps"),
+    ("v1", "Secret"): ("/api/v1", "secrets"),
+    ("v1", "Service"): ("/api/v1", "services"),
+    ("v1", "ServiceAccount"): ("/api/v1", "serviceaccounts"),
+    ("apps/v1", "Deployment"): ("/apis/apps/v1", "deployments"),
+    ("rbac.authorization.k8s.io/v1", "Role"): ("/apis/rbac.authorization.k8s.io/v1", "roles"),
+    ("rbac.authorization.k8s.io/v1", "RoleBinding"): (
+        "/apis/rbac.authorization.k8s.io/v1",
+        "rolebindings",
+    ),
+}
+
+
+def load_client() -> ApiClient:
+    """In-cluster credentials when running in a pod, else the local kubeconfig."""
+    try:
+        k8s_config.load_incluster_config()  # type: ignore[no-untyped-call]
+    except k8s_config.ConfigException:
+        k8s_config.load_kube_config()  # type: ignore[no-untyped-call]
+    return ApiClient()
+
+
+def _object_path(obj: dict[str, Any]) -> str:
+    prefix, plural = _PATHS[(obj["apiVersion"], obj["kind"])]
+    meta = obj["metadata"]
+    return f"{prefix}/namespaces/{meta['namespace']}/{plural}/{meta['name']}"
+
+
+class Kube:
+    """The handful of API calls the handlers make, all async."""
+
+    def __init__(self, api: ApiClient) -> None:
+        self.api = api
+        self.core = k8s.CoreV1Api(api)
+
+    def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        query: list[tuple[str, str]] | None = None,
+        body: dict[str, Any] | None = None,
+        content_type: str = "application/json",
+    ) -> dict[str, Any]:
+        """One raw API call with the client's credentials; raises ApiException on non-2xx."""
+        http_method, url, headers, payload, post = self.api.param_serialize(
+            method=method,
+            resource_path=path,
+            query_params=query or [],
+            header_params={"Content-Type": content_type, "Accept": "application/json"},
+            body=body,
+            auth_settings=["BearerToken"],
+        )
+        response = self.api.call_api(
+            http_method, url, header_params=headers, body=payload, post_params=post
+        )
+        response.read()  # type: ignore[no-untyped-call]
+        text = response.data.decode() if response.data else ""
+        if not 200 <= response.status <= 299:
+            raise ApiException.from_response(http_resp=response, body=text, data=None)
+        parsed: dict[str, Any] = json.loads(text) if text else {}
+        return parsed
+
+    def _apply_sync(self, obj: dict[str, Any]) -> dict[str, Any]:
+        return self._request(
+            "PATCH",
+            _object_path(obj),
+            query=[("fieldManager", FIELD_MANAGER), ("force", "true")],
+            body=obj,
+            content_type="application/apply-patch+yaml",
+        )
+
+    async def apply(self, obj: dict[str, Any]) -> dict[str, Any]:
+        """Server-side apply one child (create or converge)."""
+        return await asyncio.to_thread(self._apply_sync, obj)
+
+    async def apply_all(self, objs: list[dict[str, Any]]) -> None:
+        for obj in objs:
+            await self.apply(obj)
+
+    async def read_secret_data(self, namespace: str, name: str) -> dict[str, str] | None:
+        """A Secret's decoded data, or None when it does not exist."""
+        import base64
+
+        try:
+            secret = await asyncio.to_thread(self.core.read_namespaced_secret, name, namespace)
+        except ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise
+        return {k: base64.b64decode(v).decode() for k, v in (secret.data or {}).items()}
+
+    async def get_custom(
+        self, *, group: str, version: str, plural: str, namespace: str, name: str
+    ) -> dict[str, Any] | None:
+        path = f"/apis/{group}/{version}/namespaces/{namespace}/{plural}/{name}"
+        try:
+            return await asyncio.to_thread(self._request, "GET", path)
+        except ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise
+
+    async def delete(self, obj: dict[str, Any]) -> None:
+        def _delete() -> None:
+            try:
+                self._request("DELETE", _object_path(obj))
+            except ApiException as exc:
+                if exc.status != 404:
+                    raise
+
+        await asyncio.to_thread(_delete)
+
+
+def json_dumps(data: Any) -> str:
+    return json.dumps(data, sort_keys=True, separators=(",", ":"))

@@ -1,0 +1,41 @@
+"""Operator settings, one object filled from `MPCS_*` environment variables.
+
+The Helm chart's values map onto these variables one to one; every field says what it is for.
+"""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class OperatorSettings(BaseSettings):
+    """Everything the operator needs to reach Kafka, InfluxDB and Kubernetes."""
+
+    model_config = SettingsConfigDict(env_prefix="MPCS_", extra="ignore")
+
+    #: Kafka bootstrap servers (host:port, comma-separated) where mission topics are created.
+    kafka_bootstrap: str = "127.0.0.1:9092"
+    #: InfluxDB 2 URL and organisation that hold the mission buckets.
+    influx_url: str = "http://127.0.0.1:8086"
+    influx_org: str = "mpcs"
+    #: Admin token for InfluxDB, given directly (dev) …
+    influx_token: str | None = None
+    #: … or read from this Secret (`namespace/name`, key `token`) in the cluster.
+    influx_token_secret: str | None = None
+    #: The one MPCS image every workload runs (`mpcs <component> …`).
+    image: str = "ghcr.io/mpcs-io/mpcs:0.1.0"
+    image_pull_policy: str = "IfNotPresent"
+    #: Namespaces to watch, comma-separated; empty means the whole cluster.
+    namespaces: str = ""
+    #: Kopf peering object name; two replicas with the same name have one active.
+    peering: str = "mpcs-operator"
+    #: How often Satellite orbit/next-pass status is refreshed (seconds).
+    status_refresh_seconds: float = Field(default=300.0, ge=5)
+    #: Horizon for next-pass predictions (hours).
+    pass_horizon_hours: float = Field(default=24.0, gt=0, le=168)
+    #: Port of the Prometheus /metrics, /healthz and /readyz endpoint (0 disables it).
+    metrics_port: int = 8080
+
+    def watched_namespaces(self) -> list[str]:
+        return [ns.strip() for ns in self.namespaces.split(",") if ns.strip()]
