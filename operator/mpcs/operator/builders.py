@@ -156,7 +156,13 @@ def _workload_env(
         from_secret("MPCS_INFLUX_ORG", "org"),
         from_secret("MPCS_INFLUX_BUCKET", "bucket"),
         from_secret("MPCS_INFLUX_TOKEN", "token"),
-        {"name": "MPCS_API_TOKENS_SECRET", "value": api_tokens_secret_name(mission, spec)},
+        *[
+            from_secret(
+                f"MPCS_API_TOKEN_{role.upper()}", role, api_tokens_secret_name(mission, spec)
+            )
+            for role in API_ROLES
+        ],
+        {"name": "MPCS_METRICS_PORT", "value": str(METRICS_PORT)},
     ]
 
 
@@ -252,12 +258,6 @@ def mission_workloads(
                     "apiGroups": [names.GROUP],
                     "resources": ["commandplans/status"],
                     "verbs": ["get", "patch"],
-                },
-                {
-                    "apiGroups": [""],
-                    "resources": ["secrets"],
-                    "resourceNames": [api_tokens_secret_name(mission, spec)],
-                    "verbs": ["get"],
                 },
                 {"apiGroups": [""], "resources": ["events"], "verbs": ["create"]},
             ],
