@@ -1,0 +1,55 @@
+"""Settings every per-mission workload reads from its environment (one class, `MPCS_*` variables).
+
+The operator's Deployments (`mpcs.operator.builders`) and the dev runner set these variables; the
+ingest, the command API and the plan executor all read them through `WorkloadSettings`, and a
+workload with settings of its own subclasses it (`mpcs.workloads.ingest.config.IngestSettings`).
+
+>>> s = WorkloadSettings(namespace="ops", mission="wildfire", kafka_bootstrap="k:9092",
+...                      influx_url="http://i:8086", influx_org="mpcs", influx_token="t")
+>>> s.bucket
+'ops.wildfire'
+"""
+
+from __future__ import annotations
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from mpcs.core import names
+
+
+class WorkloadSettings(BaseSettings):
+    """What a mission's workload process needs to reach Kafka, InfluxDB and its peers."""
+
+    model_config = SettingsConfigDict(env_prefix="MPCS_", extra="ignore")
+
+    namespace: str = Field(description="Kubernetes namespace of the Mission (topic/bucket names).")
+    mission: str = Field(description="Mission name (topic, bucket and consumer-group names).")
+    kafka_bootstrap: str = Field(description="Kafka bootstrap servers, host:port[,host:port].")
+    influx_url: str = Field(description="InfluxDB 2 base URL, e.g. http://influxdb:8086.")
+    influx_org: str = Field(description="InfluxDB organisation that owns the mission bucket.")
+    influx_bucket: str | None = Field(
+        default=None,
+        description="Mission bucket; default `names.bucket(namespace, mission)`.",
+    )
+    influx_token: SecretStr = Field(description="InfluxDB token (read/write on the mission bucket).")
+    api_token_viewer: SecretStr | None = Field(
+        default=None, description="Bearer token of the API role viewer (reads)."
+    )
+    api_token_operator: SecretStr | None = Field(
+        default=None, description="Bearer token of the API role operator (commands)."
+    )
+    api_token_admin: SecretStr | None = Field(
+        default=None, description="Bearer token of the API role admin (critical commands)."
+    )
+    metrics_port: int = Field(
+        default=9090,
+        ge=0,
+        le=65535,
+        description="Port serving /healthz, /readyz and /metrics (0: pick a free port).",
+    )
+
+    @property
+    def bucket(self) -> str:
+        """The mission bucket: MPCS_INFLUX_BUCKET, else the name derived from the mission."""
+        return self.influx_bucket or names.bucket(self.namespace, self.mission)
