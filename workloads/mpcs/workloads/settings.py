@@ -48,6 +48,40 @@ class WorkloadSettings(BaseSettings):
         le=65535,
         description="Port serving /healthz, /readyz and /metrics (0: pick a free port).",
     )
+    executor_enabled: bool = Field(
+        default=True,
+        description="Run the CommandPlan executor inside the command service.",
+    )
+    api_cache_s: float = Field(
+        default=2.0,
+        ge=0,
+        le=300,
+        description="Command API: how long Satellite/GroundStation lists read from the "
+        "Kubernetes API are reused.",
+    )
+    api_command_history: int = Field(
+        default=10_000,
+        ge=10,
+        le=1_000_000,
+        description="Command API: commands kept in memory (state history, idempotency keys).",
+    )
+    api_restore_hours: float = Field(
+        default=24.0,
+        ge=0,
+        le=24 * 366,
+        description="Command API: command history reloaded from InfluxDB `commands` at start.",
+    )
+    api_idempotency_ttl_s: float = Field(
+        default=86_400.0,
+        gt=0,
+        description="Command API: how long an Idempotency-Key maps to its first command.",
+    )
+    api_send_timeout_s: float = Field(
+        default=10.0,
+        gt=0,
+        le=120,
+        description="Command API: how long a POST waits for Kafka to accept a command.",
+    )
 
     @property
     def bucket(self) -> str:
