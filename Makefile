@@ -6,8 +6,7 @@ PY_DIRS := core operator simulator workloads lambdas tests bench scripts
 .PHONY: demo test bootstrap lint unit integration clean-stack
 
 demo: bootstrap
-	$(VENV)/mpcs dev up
-	@echo "stop everything with: $(VENV)/mpcs dev down"
+	$(VENV)/mpcs dev demo
 
 test: bootstrap lint
 	$(VENV)/pytest

@@ -13,7 +13,8 @@ from kubernetes.client import ApiClient
 from kubernetes.client.exceptions import ApiException
 
 from mpcs.core.names import GROUP, VERSION
-from mpcs.core.resources import KINDS, KINDS_BY_NAME, crd_manifests
+from mpcs.core.resources import KINDS_BY_NAME
+from mpcs.dev import cluster
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 T = TypeVar("T")
@@ -35,27 +36,7 @@ def eventually(check: Callable[[], T | None], *, timeout_s: float = 60.0, what: 
         time.sleep(0.25)
 
 
-def install_crds(kube_client: ApiClient) -> None:
-    """Server-side apply the generated CRDs (idempotent) and wait until they are served."""
-    ext = k8s.ApiextensionsV1Api(kube_client)
-    for manifest in crd_manifests():
-        ext.patch_custom_resource_definition(
-            name=manifest["metadata"]["name"],
-            body=manifest,
-            field_manager="mpcs-tests",
-            force=True,
-            _content_type="application/apply-patch+yaml",
-        )
-    api = k8s.CustomObjectsApi(kube_client)
-
-    def served() -> bool:
-        try:
-            api.list_cluster_custom_object(GROUP, VERSION, KINDS[-1].plural, limit=1)
-        except ApiException:
-            return False
-        return True
-
-    eventually(served, timeout_s=30, what="CRDs served")
+install_crds = cluster.install_crds  # re-exported for the tests
 
 
 def examples() -> list[dict[str, Any]]:

@@ -119,3 +119,16 @@ def status(root: RootOption = None) -> None:
     _print_connection(state["connection"])
     if not all(state["alive"].values()):
         raise typer.Exit(1)
+
+
+@app.command("demo")
+def demo(
+    duration: Annotated[
+        float | None, typer.Option(help="Stop after this many seconds (default: until Ctrl-C).")
+    ] = None,
+    live: Annotated[bool, typer.Option(help="Refresh a live table of the fleet.")] = True,
+) -> None:
+    """Run all of MPCS locally (servers, operator, workloads, examples) with a live view."""
+    from mpcs.dev import demo as demo_module
+
+    demo_module.run(root=tools.REPO_ROOT / ".cache" / "demo", duration_s=duration, live=live)

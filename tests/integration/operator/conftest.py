@@ -6,7 +6,6 @@ It authenticates with a ServiceAccount token bound to the ClusterRole from `mpcs
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -15,18 +14,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from kubernetes import client as k8s
 from kubernetes.client import ApiClient
-from kubernetes.client.exceptions import ApiException
-from utils.kube import install_crds
 from utils.logs import register_log
 
+from mpcs.dev.cluster import install_crds
+from mpcs.dev.cluster import operator_kubeconfig as operator_kubeconfig_for
 from mpcs.dev.process import free_port, spawn, stop_group
 from mpcs.dev.stack import DevStack
-from mpcs.operator.rbac import cluster_role, cluster_role_binding
 
-OPERATOR_NS = "mpcs-system"
-OPERATOR_SA = "mpcs-operator"
 RESYNC_SECONDS = "3"
 
 
@@ -35,44 +30,14 @@ def crds(kube_client: ApiClient) -> None:
     install_crds(kube_client)
 
 
-def _ensure(create: object, *args: object) -> None:
-    try:
-        create(*args)  # type: ignore[operator]
-    except ApiException as exc:
-        if exc.status != 409:
-            raise
-
-
 @pytest.fixture(scope="session")
 def operator_kubeconfig(kube_client: ApiClient, stack: DevStack, crds: None) -> Path:
     """A kubeconfig holding the operator ServiceAccount's token (RBAC-limited)."""
-    core = k8s.CoreV1Api(kube_client)
-    rbac = k8s.RbacAuthorizationV1Api(kube_client)
-    _ensure(core.create_namespace, {"metadata": {"name": OPERATOR_NS}})
-    _ensure(
-        core.create_namespaced_service_account, OPERATOR_NS, {"metadata": {"name": OPERATOR_SA}}
+    return operator_kubeconfig_for(
+        kube_client,
+        admin_kubeconfig=stack.apiserver.kubeconfig,
+        out=stack.root / "operator.kubeconfig",
     )
-    _ensure(rbac.create_cluster_role, cluster_role())
-    _ensure(
-        rbac.create_cluster_role_binding,
-        cluster_role_binding(namespace=OPERATOR_NS, service_account=OPERATOR_SA),
-    )
-    token = core.create_namespaced_service_account_token(
-        OPERATOR_SA,
-        OPERATOR_NS,
-        {
-            "spec": {
-                "audiences": ["https://kubernetes.default.svc.cluster.local"],
-                "expirationSeconds": 7200,
-            }
-        },
-    ).status.token
-    admin = json.loads(stack.apiserver.kubeconfig.read_text())
-    admin["users"] = [{"name": OPERATOR_SA, "user": {"token": token}}]
-    admin["contexts"][0]["context"]["user"] = OPERATOR_SA
-    path = stack.root / "operator.kubeconfig"
-    path.write_text(json.dumps(admin))
-    return path
 
 
 @dataclass
