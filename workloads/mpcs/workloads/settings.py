@@ -52,6 +52,20 @@ class WorkloadSettings(BaseSettings):
         default=True,
         description="Run the CommandPlan executor inside the command service.",
     )
+    executor_poll_s: float = Field(
+        default=2.0,
+        gt=0,
+        le=300,
+        description="CommandPlan executor: how often the mission's CommandPlans are re-read "
+        "(due steps and acks wake it sooner).",
+    )
+    executor_ack_grace_s: float = Field(
+        default=2.0,
+        ge=0,
+        le=300,
+        description="CommandPlan executor: how long after a command's valid_until its final ack "
+        "may still arrive before the step is marked expired.",
+    )
     api_cache_s: float = Field(
         default=2.0,
         ge=0,
