@@ -342,14 +342,14 @@ async def mission_deleted(
 @kopf.on.create(G, V, SATELLITES)
 @kopf.on.update(G, V, SATELLITES)
 async def satellite_changed(**kwargs: Any) -> None:
-    await reconcile_satellite(**kwargs, refresh_pass=True)
+    await reconcile_satellite(**kwargs)
 
 
 @kopf.timer(G, V, SATELLITES, interval=RESYNC_SECONDS, initial_delay=RESYNC_SECONDS)
 async def satellite_resync(**kwargs: Any) -> None:
     if kwargs["meta"].get("deletionTimestamp"):
         return
-    await reconcile_satellite(**kwargs, refresh_pass=False)
+    await reconcile_satellite(**kwargs)
 
 
 async def reconcile_satellite(
@@ -363,7 +363,6 @@ async def reconcile_satellite(
     memo: kopf.Memo,
     mission_index: kopf.Index[Any, Any],
     station_index: kopf.Index[Any, Any],
-    refresh_pass: bool,
     **_: Any,
 ) -> None:
     with observe("Satellite"):
@@ -454,12 +453,33 @@ async def reconcile_satellite(
             },
             "observedGeneration": generation,
         }
-        next_pass = status.get("nextPass")
-        now = dt.datetime.now(dt.UTC)
-        stale = not next_pass or next_pass.get("los", "") < iso(now)
-        if stations and (refresh_pass or stale):
-            new_status["nextPass"] = await asyncio.to_thread(_next_pass, tle, stations, now)
         patch.status.update(new_status)
+
+
+# Starts after the burst of creations settles: pass prediction is the costly part (~20 ms per
+# station-day), and Ready should not wait for it.
+@kopf.timer(G, V, SATELLITES, interval=_settings.status_refresh_seconds, initial_delay=15)
+async def satellite_next_pass(
+    *,
+    spec: kopf.Spec,
+    namespace: str,
+    status: kopf.Status,
+    patch: kopf.Patch,
+    mission_index: kopf.Index[Any, Any],
+    station_index: kopf.Index[Any, Any],
+    **_: Any,
+) -> None:
+    """Next pass over the mission's stations, off the reconcile path (it is the costly part)."""
+    if status.get("phase") != "Ready":
+        return
+    mission = _one(mission_index, (namespace, spec["missionRef"]["name"]))
+    stations = _mission_stations(namespace, mission or {}, station_index)[0]
+    if not stations:
+        return
+    with observe("SatelliteNextPass"):
+        tle = parse_tle(f"{spec['tle']['line1']}\n{spec['tle']['line2']}")
+        now = dt.datetime.now(dt.UTC)
+        patch.status["nextPass"] = await asyncio.to_thread(_next_pass, tle, stations, now)
 
 
 def _validation_message(exc: ValidationError | TleError) -> str:

@@ -1,0 +1,266 @@
+"""Operator at scale: apply N Satellites, time until every one is Ready; RSS, CPU, API requests.
+
+Baseline measured in the same run: server-side applying the same children (a ConfigMap and a
+Deployment per Satellite) straight to the apiserver from this process with the same concurrency,
+i.e. the apiserver-bound floor any operator has to pay. Results: bench/results/operator_scale.*
+
+    .venv/bin/python bench/operator_scale.py [--sizes 100,500,1000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import copy
+import json
+import os
+import platform
+import re
+import ssl
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import psutil
+import yaml
+from kubernetes import client as k8s
+from kubernetes import config as k8s_config
+
+from mpcs.core import names
+from mpcs.dev import cluster
+from mpcs.dev.process import free_port, spawn, stop_group
+from mpcs.dev.stack import DevStack
+from mpcs.operator import builders
+from mpcs.operator.settings import OperatorSettings
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "bench" / "results"
+WORKERS = 16
+
+
+def _examples() -> list[dict[str, Any]]:
+    docs: list[dict[str, Any]] = []
+    for path in sorted((ROOT / "examples").glob("*.yaml")):
+        docs += [d for d in yaml.safe_load_all(path.read_text()) if d]
+    return docs
+
+
+def _apiserver_requests(stack: DevStack) -> int:
+    with urllib.request.urlopen(
+        f"{stack.apiserver.url}/metrics", context=stack.apiserver.ssl_context(), timeout=10
+    ) as resp:
+        text = resp.read().decode()
+    return int(
+        sum(
+            float(m.group(1))
+            for m in re.finditer(r"^apiserver_request_total\{[^}]*\} (\S+)$", text, re.M)
+        )
+    )
+
+
+def _operator_errors(port: int) -> float:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as resp:
+        text = resp.read().decode()
+    return sum(
+        float(m.group(1))
+        for m in re.finditer(r"^mpcs_operator_reconcile_errors_total\{[^}]*\} (\S+)$", text, re.M)
+    )
+
+
+def _satellite(template: dict[str, Any], index: int) -> dict[str, Any]:
+    sat = copy.deepcopy(template)
+    sat["metadata"] = {"name": f"sat-{index:05d}"}
+    sat["spec"]["simulator"]["seed"] = index
+    sat["spec"].pop("noradId", None)
+    return sat
+
+
+def _parallel(fn: Any, items: list[Any]) -> None:
+    with concurrent.futures.ThreadPoolExecutor(max_workers=WORKERS) as pool:
+        for future in concurrent.futures.as_completed([pool.submit(fn, i) for i in items]):
+            future.result()
+
+
+def run_size(stack: DevStack, admin: Any, op_kubeconfig: Path, n: int) -> dict[str, Any]:
+    namespace = f"scale-{n}"
+    custom = k8s.CustomObjectsApi(admin)
+    k8s.CoreV1Api(admin).create_namespace({"metadata": {"name": namespace}})
+    docs = _examples()
+    for obj in docs:
+        if obj["kind"] in ("GroundStation", "Mission"):
+            custom.create_namespaced_custom_object(
+                names.GROUP, names.VERSION, namespace, f"{obj['kind'].lower()}s", obj
+            )
+    template = next(o for o in docs if o["kind"] == "Satellite")
+    metrics_port = free_port()
+    conn = stack.connection_info()
+    env = {
+        "KUBECONFIG": str(op_kubeconfig),
+        "MPCS_KAFKA_BOOTSTRAP": conn.kafka_bootstrap_servers,
+        "MPCS_INFLUX_URL": conn.influx_url,
+        "MPCS_INFLUX_ORG": conn.influx_org,
+        "MPCS_INFLUX_TOKEN": conn.influx_token,
+        "MPCS_METRICS_PORT": str(metrics_port),
+        "MPCS_RESYNC_SECONDS": "300",
+    }
+    operator = spawn(
+        [
+            sys.executable,
+            "-m",
+            "mpcs.core.cli",
+            "operator",
+            "run",
+            "--standalone",
+            "--namespace",
+            namespace,
+        ],
+        log=stack.root / "logs" / f"operator-{n}.log",
+        env=env,
+        die_with_parent=True,
+    )
+    proc = psutil.Process(operator.pid)
+    time.sleep(3)  # let the operator settle on the mission before the burst
+    requests_before = _apiserver_requests(stack)
+    cpu_before = proc.cpu_times()
+    started = time.monotonic()
+    _parallel(
+        lambda i: custom.create_namespaced_custom_object(
+            names.GROUP, names.VERSION, namespace, "satellites", _satellite(template, i)
+        ),
+        list(range(n)),
+    )
+    created_s = time.monotonic() - started
+    peak_rss = 0.0
+    ready = 0
+    while time.monotonic() - started < 600:
+        peak_rss = max(peak_rss, proc.memory_info().rss / 1e6)
+        items = custom.list_namespaced_custom_object(
+            names.GROUP, names.VERSION, namespace, "satellites"
+        )["items"]
+        ready = sum(
+            1
+            for s in items
+            if (s.get("status") or {}).get("phase") == "Ready"
+            and s["status"].get("observedGeneration") == s["metadata"]["generation"]
+        )
+        if ready == n:
+            break
+        time.sleep(0.5)
+    all_ready_s = time.monotonic() - started
+    cpu_after = proc.cpu_times()
+    cpu_s = (cpu_after.user + cpu_after.system) - (cpu_before.user + cpu_before.system)
+    # Our own requests: n creates + the polling lists (one per 0.5 s).
+    own = n + int(all_ready_s / 0.5) + 1
+    requests = _apiserver_requests(stack) - requests_before - own
+    errors = _operator_errors(metrics_port)
+    stop_group(operator.pid, proc=operator)
+    baseline_s = _baseline(admin, namespace, n)
+    return {
+        "satellites": n,
+        "ready": ready,
+        "all_ready_s": round(all_ready_s, 1),
+        "create_s": round(created_s, 1),
+        "operator_peak_rss_mb": round(peak_rss, 1),
+        "operator_cpu_s": round(cpu_s, 1),
+        "operator_apiserver_requests": requests,
+        "requests_per_satellite": round(requests / n, 1),
+        "reconcile_errors": errors,
+        "baseline_direct_apply_s": round(baseline_s, 1),
+        "ratio_vs_direct_apply": round(all_ready_s / baseline_s, 2) if baseline_s else None,
+    }
+
+
+def _baseline(admin: Any, namespace: str, n: int) -> float:
+    """Server-side apply the same children directly: the apiserver floor for N satellites."""
+    from mpcs.operator.kube import Kube
+
+    kube = Kube(admin)
+    owner = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "name": "owner",
+        "uid": "00000000-0000-0000-0000-000000000000",
+        "controller": False,
+    }
+    config = {"tle": {}, "simulator": {}}
+    settings = OperatorSettings()
+
+    def apply(i: int) -> None:
+        for child in builders.satellite_children(
+            namespace=namespace,
+            satellite=f"base-{i:05d}",
+            mission="wildfire",
+            owner=owner,
+            config=config,
+            settings=settings,
+        ):
+            kube._apply_sync(child)
+
+    started = time.monotonic()
+    _parallel(apply, list(range(n)))
+    return time.monotonic() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--sizes", default="100,500,1000")
+    args = parser.parse_args()
+    sizes = [int(s) for s in args.sizes.split(",")]
+    root = Path(tempfile.mkdtemp(prefix="mpcs-bench-operator-"))
+    stack = DevStack(root, die_with_parent=True)
+    rows = []
+    try:
+        conn = stack.start()
+        admin = k8s_config.new_client_from_config(config_file=conn.kubeconfig)
+        admin.configuration.connection_pool_maxsize = WORKERS
+        cluster.install_crds(admin)
+        op_kubeconfig = cluster.operator_kubeconfig(
+            admin, admin_kubeconfig=Path(conn.kubeconfig), out=root / "operator.kubeconfig"
+        )
+        for n in sizes:
+            row = run_size(stack, admin, op_kubeconfig, n)
+            print(json.dumps(row), flush=True)
+            rows.append(row)
+    finally:
+        stack.stop()
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    meta = {
+        "cpus": os.cpu_count(),
+        "load_avg": os.getloadavg(),
+        "python": platform.python_version(),
+        "git": subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            check=False,
+        ).stdout.strip(),
+        "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    (RESULTS / "operator_scale.json").write_text(json.dumps({"meta": meta, "runs": rows}, indent=2))
+    lines = [
+        "# Operator scale",
+        "",
+        f"{meta['time']}, commit {meta['git']}, {meta['cpus']} CPUs, "
+        f"load average at the end {meta['load_avg'][0]:.1f}.",
+        "",
+        "| satellites | all Ready (s) | direct-apply floor (s) | ratio | peak RSS (MB) | "
+        "operator CPU (s) | API requests / satellite | reconcile errors |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    lines += [
+        f"| {r['satellites']} | {r['all_ready_s']} | {r['baseline_direct_apply_s']} | "
+        f"{r['ratio_vs_direct_apply']} | {r['operator_peak_rss_mb']} | {r['operator_cpu_s']} | "
+        f"{r['requests_per_satellite']} | {r['reconcile_errors']:g} |"
+        for r in rows
+    ]
+    (RESULTS / "operator_scale.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
