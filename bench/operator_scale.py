@@ -16,7 +16,6 @@ import json
 import os
 import platform
 import re
-import ssl
 import subprocess
 import sys
 import tempfile
