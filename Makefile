@@ -1,7 +1,7 @@
 # The README's two commands: `make demo` (run MPCS locally) and `make test` (everything CI checks).
 SHELL := /bin/bash
 VENV := .venv/bin
-PY_DIRS := core operator simulator workloads lambdas tests bench scripts
+PY_DIRS := .
 
 .PHONY: demo test bootstrap lint unit integration clean-stack
 
