@@ -15,9 +15,11 @@ import pytest
 from kubernetes import client as k8s
 from kubernetes import config
 from kubernetes.client import ApiClient
-from utils.logs import EXTRA_LOGS
+from utils.logs import EXTRA_LOGS, register_log
+from utils.operator import OperatorProcess
 
-from mpcs.dev.process import tail
+from mpcs.dev.cluster import install_crds, operator_kubeconfig
+from mpcs.dev.process import free_port, tail
 from mpcs.dev.stack import ConnectionInfo, DevStack
 
 #: Which server logs are relevant to a test, by the fixtures it uses.
@@ -115,3 +117,31 @@ def namespace(kube_client: ApiClient, unique: str) -> Iterator[str]:
         yield name
     finally:
         core.delete_namespace(name)
+
+
+@pytest.fixture(scope="session")
+def crds(kube_client: ApiClient) -> None:
+    """The generated MPCS CRDs, installed once per run (server-side apply, idempotent)."""
+    install_crds(kube_client)
+
+
+@pytest.fixture(scope="session")
+def operator(kube_client: ApiClient, stack: DevStack, crds: None) -> Iterator[OperatorProcess]:
+    """`mpcs operator run` as a child process, authenticated as its RBAC-limited ServiceAccount."""
+    kubeconfig = operator_kubeconfig(
+        kube_client,
+        admin_kubeconfig=stack.apiserver.kubeconfig,
+        out=stack.root / "operator.kubeconfig",
+    )
+    process = OperatorProcess(
+        kubeconfig=kubeconfig,
+        stack=stack,
+        log=stack.root / "logs" / "operator.log",
+        metrics_port=free_port(),
+    )
+    register_log("operator", process.log)
+    process.start()
+    try:
+        yield process
+    finally:
+        process.stop()

@@ -1,7 +1,8 @@
 """The operator under test: a real `mpcs operator run` process, under its own ClusterRole.
 
 It authenticates with a ServiceAccount token bound to the ClusterRole from `mpcs.operator.rbac`
-— never as cluster-admin — so every test here also proves that role is sufficient.
+— never as cluster-admin — so every test that uses it also proves that role is sufficient.
+The fixtures wrapping it live in tests/conftest.py (shared by integration and e2e tests).
 """
 
 from __future__ import annotations
@@ -9,35 +10,13 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import pytest
-from kubernetes.client import ApiClient
-from utils.logs import register_log
-
-from mpcs.dev.cluster import install_crds
-from mpcs.dev.cluster import operator_kubeconfig as operator_kubeconfig_for
-from mpcs.dev.process import free_port, spawn, stop_group
+from mpcs.dev.process import spawn, stop_group
 from mpcs.dev.stack import DevStack
 
 RESYNC_SECONDS = "3"
-
-
-@pytest.fixture(scope="session")
-def crds(kube_client: ApiClient) -> None:
-    install_crds(kube_client)
-
-
-@pytest.fixture(scope="session")
-def operator_kubeconfig(kube_client: ApiClient, stack: DevStack, crds: None) -> Path:
-    """A kubeconfig holding the operator ServiceAccount's token (RBAC-limited)."""
-    return operator_kubeconfig_for(
-        kube_client,
-        admin_kubeconfig=stack.apiserver.kubeconfig,
-        out=stack.root / "operator.kubeconfig",
-    )
 
 
 @dataclass
@@ -81,19 +60,3 @@ class OperatorProcess:
     def restart(self) -> None:
         self.stop(hard=True)
         self.start()
-
-
-@pytest.fixture(scope="session")
-def operator(operator_kubeconfig: Path, stack: DevStack) -> Iterator[OperatorProcess]:
-    process = OperatorProcess(
-        kubeconfig=operator_kubeconfig,
-        stack=stack,
-        log=stack.root / "logs" / "operator.log",
-        metrics_port=free_port(),
-    )
-    register_log("operator", process.log)
-    process.start()
-    try:
-        yield process
-    finally:
-        process.stop()
