@@ -1,0 +1,27 @@
+"""End-to-end tier: the operator plus the local runner standing in for a kubelet."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from kubernetes.client import ApiClient
+
+from mpcs.dev.runner import LocalRunner
+from mpcs.dev.stack import DevStack
+
+
+@pytest.fixture(scope="session")
+def runner(stack: DevStack, kube_client: ApiClient, operator: object) -> Iterator[LocalRunner]:
+    """Runs every operator-created Deployment of the MPCS image as local processes."""
+    local = LocalRunner(
+        api=kube_client,
+        kubeconfig=stack.apiserver.kubeconfig,
+        log_dir=stack.root / "logs" / "workloads",
+    )
+    thread = local.start_in_thread()
+    try:
+        yield local
+    finally:
+        local.stop()
+        thread.join(timeout=60)
