@@ -1,0 +1,302 @@
+"""Line-protocol encoding of telemetry: escaping, field types, every subsystem, fast == checked."""
+
+from __future__ import annotations
+
+import copy
+import math
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from mpcs.core.names import SATELLITE_TAG, SUBSYSTEM_MEASUREMENTS
+from mpcs.core.telemetry import CHANNELS, CHANNELS_BY_SUBSYSTEM, decode, encode, parse_time_ns
+from mpcs.simulator import SatelliteSpec, Spacecraft
+from mpcs.workloads.ingest.lineprotocol import (
+    LineProtocolError,
+    channel_values_per_message,
+    encode_message,
+    encode_message_checked,
+    escape_key,
+    escape_measurement,
+    escape_tag,
+    format_string,
+    format_value,
+    points_per_message,
+    time_ns,
+)
+
+ISS_L1 = "1 25544U 98067A   08264.51782528 -.00002182  00000-0 -11606-4 0  2927"
+ISS_L2 = "2 25544  51.6416 247.4627 0006703 130.5360 325.0288 15.72125391563537"
+START_NS = 1_700_000_000_123_456_789
+
+
+def _message(name: str = "sat-a", steps: int = 0) -> dict[str, Any]:
+    spec = SatelliteSpec.from_dict({"tle": {"line1": ISS_L1, "line2": ISS_L2}})
+    craft = Spacecraft(name, spec, start=START_NS)
+    for _ in range(steps):
+        craft.advance(30.0)
+    return decode(encode(craft.telemetry()))  # exactly what the ingest sees
+
+
+# --------------------------------------------------------------------------- a small LP parser
+def _split_unescaped(text: str, sep: str) -> list[str]:
+    parts, current, i, quoted = [], "", 0, False
+    while i < len(text):
+        ch = text[i]
+        if ch == "\\" and i + 1 < len(text):
+            current += text[i : i + 2]
+            i += 2
+            continue
+        if ch == '"':
+            quoted = not quoted
+        if ch == sep and not quoted:
+            parts.append(current)
+            current = ""
+        else:
+            current += ch
+        i += 1
+    parts.append(current)
+    return parts
+
+
+def _unescape(text: str) -> str:
+    out, i = "", 0
+    while i < len(text):
+        if text[i] == "\\" and i + 1 < len(text) and text[i + 1] in ', ="\\':
+            out += text[i + 1]
+            i += 2
+        else:
+            out += text[i]
+            i += 1
+    return out
+
+
+def _parse_value(text: str) -> Any:
+    if text.startswith('"'):
+        return ("str", _unescape(text[1:-1]))
+    if text in ("true", "false"):
+        return ("bool", text == "true")
+    if text.endswith("i"):
+        return ("int", int(text[:-1]))
+    return ("float", float(text))
+
+
+def parse_line(line: str) -> tuple[str, dict[str, str], dict[str, Any], int]:
+    """(measurement, tags, fields, timestamp) of one line — enough to check our own output."""
+    head, fields_text, stamp = _split_unescaped(line, " ")
+    series = _split_unescaped(head, ",")
+    tags = dict(_split_unescaped(t, "=") for t in series[1:])  # type: ignore[misc]
+    fields = {}
+    for pair in _split_unescaped(fields_text, ","):
+        key, value = _split_unescaped(pair, "=")
+        fields[_unescape(key)] = _parse_value(value)
+    return _unescape(series[0]), {k: _unescape(v) for k, v in tags.items()}, fields, int(stamp)
+
+
+def points(body: bytes) -> list[tuple[str, dict[str, str], dict[str, Any], int]]:
+    text = body.decode()
+    assert text.endswith("\n")
+    return [parse_line(line) for line in _split_unescaped(text[:-1], "\n")]
+
+
+# --------------------------------------------------------------------------- escaping
+@pytest.mark.parametrize(
+    ("raw", "escaped"),
+    [
+        ("sat-a", "sat-a"),
+        ("sat a", r"sat\ a"),
+        ("a,b", r"a\,b"),
+        ("k=v", r"k\=v"),
+        ("a b,c=d", r"a\ b\,c\=d"),
+        ('quote"d', 'quote"d'),
+    ],
+)
+def test_tag_values_escape_comma_equals_space(raw: str, escaped: str) -> None:
+    assert escape_tag(raw) == escaped
+    assert escape_key(raw) == escaped
+
+
+def test_measurement_escapes_comma_and_space_but_not_equals() -> None:
+    assert escape_measurement("a b,c=d") == r"a\ b\,c=d"
+
+
+@pytest.mark.parametrize("bad", ["", "a\nb", "a\rb", "a\tb", "trailing\\", "mid\\dle"])
+def test_unrepresentable_tag_values_are_refused_naming_the_field(bad: str) -> None:
+    with pytest.raises(LineProtocolError) as info:
+        escape_tag(bad)
+    assert info.value.path == SATELLITE_TAG
+
+
+@pytest.mark.parametrize("bad", ["", "#comment", "a\nb"])
+def test_unrepresentable_measurements_are_refused(bad: str) -> None:
+    with pytest.raises(LineProtocolError):
+        escape_measurement(bad)
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("plain", '"plain"'),
+        ("", '""'),
+        ('say "hi"', r'"say \"hi\""'),
+        ("back\\slash", r'"back\\slash"'),
+        ("multi\nline, with = and space", '"multi\nline, with = and space"'),
+    ],
+)
+def test_string_values_are_quoted_with_quote_and_backslash_escaped(raw: str, expected: str) -> None:
+    assert format_string(raw) == expected
+
+
+# --------------------------------------------------------------------------- types
+@pytest.mark.parametrize(
+    ("value", "kind", "expected"),
+    [
+        (1.5, "float", "1.5"),
+        (0, "float", "0.0"),  # a JSON integer in a float channel stays a float field
+        (-3, "float", "-3.0"),
+        (1e-7, "float", "1e-07"),
+        (7, "int", "7i"),
+        (-7, "int", "-7i"),
+        (2**63 - 1, "int", f"{2**63 - 1}i"),
+        (True, "bool", "true"),
+        (False, "bool", "false"),
+        ("NADIR", "str", '"NADIR"'),
+    ],
+)
+def test_values_follow_the_catalogue_type(value: Any, kind: str, expected: str) -> None:
+    assert format_value(value, kind=kind, path="x.y") == expected
+
+
+@pytest.mark.parametrize(
+    ("value", "kind"),
+    [
+        (math.nan, "float"),
+        (math.inf, "float"),
+        (True, "float"),
+        ("1", "float"),
+        (1.0, "int"),
+        (True, "int"),
+        (2**63, "int"),
+        (1, "bool"),
+        (1, "str"),
+    ],
+)
+def test_values_of_the_wrong_type_are_refused_naming_the_field(value: Any, kind: str) -> None:
+    with pytest.raises(LineProtocolError) as info:
+        format_value(value, kind=kind, path="power.battery_soc_pct")
+    assert info.value.path == "power.battery_soc_pct"
+
+
+# --------------------------------------------------------------------------- messages
+def test_one_point_per_subsystem_with_every_channel_in_its_type() -> None:
+    message = _message()
+    parsed = points(encode_message(message))
+    assert [p[0] for p in parsed] == list(SUBSYSTEM_MEASUREMENTS)
+    assert len(parsed) == points_per_message() == 7
+    stamp = parse_time_ns(message["time"])
+    for measurement, tags, fields, ts in parsed:
+        assert tags == {SATELLITE_TAG: "sat-a"}
+        assert ts == stamp
+        channels = CHANNELS_BY_SUBSYSTEM[measurement]
+        extra = {"mode", "seq"} if measurement == "obc" else set()
+        assert set(fields) == {c.name for c in channels} | extra
+        for channel in channels:
+            kind, value = fields[channel.name]
+            assert kind == channel.type, channel.key
+            original = message[measurement][channel.name]
+            if channel.type == "float":
+                assert value == float(original)
+            else:
+                assert value == original
+    obc = parsed[SUBSYSTEM_MEASUREMENTS.index("obc")][2]
+    assert obc["mode"] == ("str", message["mode"])
+    assert obc["seq"] == ("int", message["seq"])
+    assert channel_values_per_message() == len(CHANNELS) == 48
+
+
+def test_integer_values_of_float_channels_stay_floats() -> None:
+    message = _message()
+    message["power"]["battery_current_a"] = 0
+    message["comms"]["elevation_deg"] = -90
+    for body in (encode_message(message), encode_message_checked(message)):
+        fields = {p[0]: p[2] for p in points(body)}
+        assert fields["power"]["battery_current_a"] == ("float", 0.0)
+        assert fields["comms"]["elevation_deg"] == ("float", -90.0)
+        assert b"battery_current_a=0i" not in body
+
+
+def test_satellite_and_strings_with_special_characters_round_trip() -> None:
+    message = _message()
+    message["satellite"] = "sat a,b=c"
+    message["obc"]["fdir_reason"] = 'battery "low", SOC=9\\% \n then SAFE'
+    message["comms"]["station"] = "Île de France, 2"
+    for body in (encode_message(message), encode_message_checked(message)):
+        parsed = points(body)
+        assert {p[1][SATELLITE_TAG] for p in parsed} == {"sat a,b=c"}
+        fields = {p[0]: p[2] for p in parsed}
+        assert fields["obc"]["fdir_reason"] == ("str", message["obc"]["fdir_reason"])
+        assert fields["comms"]["station"] == ("str", "Île de France, 2")
+
+
+def test_unrepresentable_satellite_raises_naming_the_field() -> None:
+    message = _message()
+    message["satellite"] = "sat\nnewline"
+    with pytest.raises(LineProtocolError) as info:
+        encode_message(message)
+    assert info.value.path == SATELLITE_TAG
+
+
+@pytest.mark.parametrize(
+    ("path", "value"),
+    [
+        ("power.battery_soc_pct", math.nan),
+        ("power.battery_soc_pct", True),
+        ("obc.uptime_s", 1.5),
+        ("obc.boot_count", 2**64),
+        ("adcs.attitude", 3),
+        ("thermal.heater_fault", 0),
+    ],
+)
+def test_fast_path_falls_back_and_names_a_bad_value(path: str, value: Any) -> None:
+    message = _message()
+    sub, name = path.split(".")
+    message[sub][name] = value
+    with pytest.raises(LineProtocolError) as info:
+        encode_message(message)
+    assert info.value.path == path
+
+
+def test_time_fast_path_matches_the_reference_parser() -> None:
+    for text in (
+        "2023-11-14T22:13:20.123456789Z",
+        "1970-01-01T00:00:00.000000000Z",
+        "2024-02-29T23:59:59.999999999Z",
+        "2025-01-01T00:00:00Z",
+        "2025-01-01T00:00:00.5Z",
+    ):
+        assert time_ns(text) == parse_time_ns(text)
+    with pytest.raises(ValueError, match="not a UTC time"):
+        time_ns("2025-01-01T00:00:00.00000000xZ")
+
+
+@settings(max_examples=60, deadline=None)
+@given(steps=st.integers(min_value=0, max_value=400), data=st.data())
+def test_fast_encoder_equals_the_checked_encoder(steps: int, data: st.DataObject) -> None:
+    message = _message(steps=steps)
+    # Perturb a few values within their types: ints in float channels, odd strings.
+    mutated = copy.deepcopy(message)
+    channel = data.draw(st.sampled_from(CHANNELS))
+    if channel.type == "float":
+        lo = channel.minimum if channel.minimum is not None else -1e6
+        hi = channel.maximum if channel.maximum is not None else 1e6
+        mutated[channel.subsystem][channel.name] = data.draw(
+            st.one_of(
+                st.integers(min_value=math.ceil(lo), max_value=math.floor(hi)),
+                st.floats(min_value=lo, max_value=hi, allow_nan=False),
+            )
+        )
+    elif channel.type == "str":
+        mutated[channel.subsystem][channel.name] = data.draw(st.text(max_size=20))
+    assert points(encode_message(mutated)) == points(encode_message_checked(mutated))

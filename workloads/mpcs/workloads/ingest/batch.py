@@ -1,0 +1,165 @@
+"""Turning Kafka records into write batches: conversion, DLQ decisions and when to seal a batch.
+
+Pure logic (no I/O) used by `mpcs.workloads.ingest.service`:
+
+- `convert(record)` validates one record with `mpcs.core.telemetry` (orjson + `validate_message`)
+  and encodes it to line protocol, or returns the DLQ record naming why it cannot be stored;
+- `BatchBuilder` accumulates converted records until the batch holds `max_points` points or its
+  first record is `linger_s` old, then `seal()`s it into a `Batch`;
+- a `Batch` carries the line-protocol body, the DLQ records, and per partition the offset to commit
+  once InfluxDB has accepted the body (the highest offset seen + 1, Kafka's convention).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from mpcs.core.telemetry import TelemetryError, decode
+
+from .dlq import dlq_record
+from .lineprotocol import (
+    LineProtocolError,
+    channel_values_per_message,
+    encode_message,
+    points_per_message,
+)
+
+POINTS_PER_MESSAGE = points_per_message()
+CHANNEL_VALUES_PER_MESSAGE = channel_values_per_message()
+
+
+@dataclass(frozen=True, slots=True)
+class Received:
+    """The parts of a Kafka record the ingest keeps (to commit, to dead-letter, to measure)."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    timestamp_ms: int | None
+
+
+def convert(record: Received) -> tuple[bytes | None, dict[str, Any] | None]:
+    """(line protocol, None) for a storable record, (None, DLQ record) for any other."""
+    try:
+        if record.value is None:
+            raise TelemetryError("$", "empty message (no value)")
+        lines = encode_message(decode(record.value))
+    except (TelemetryError, LineProtocolError) as exc:
+        return None, reject(record, field=exc.path, reason=exc.message)
+    return lines, None
+
+
+def reject(record: Received, *, field: str, reason: str) -> dict[str, Any]:
+    """The DLQ record for `record`."""
+    return dlq_record(
+        topic=record.topic,
+        partition=record.partition,
+        offset=record.offset,
+        key=record.key,
+        value=record.value,
+        timestamp_ms=record.timestamp_ms,
+        field=field,
+        reason=reason,
+    )
+
+
+@dataclass
+class Batch:
+    """A sealed batch: write `body()`, send `dlq`, then commit `offsets`."""
+
+    lines: list[bytes]
+    sources: list[Received]
+    dlq: list[dict[str, Any]]
+    offsets: dict[tuple[str, int], int]
+    first_at: float
+    sealed_at: float
+
+    @property
+    def messages(self) -> int:
+        """Kafka records covered (valid and dead-lettered)."""
+        return len(self.lines) + len(self.dlq)
+
+    @property
+    def points(self) -> int:
+        return len(self.lines) * POINTS_PER_MESSAGE
+
+    @property
+    def channel_values(self) -> int:
+        return len(self.lines) * CHANNEL_VALUES_PER_MESSAGE
+
+    def body(self) -> bytes:
+        return b"".join(self.lines)
+
+
+@dataclass
+class BatchBuilder:
+    """Accumulates converted records; `full`/`due` say when to `seal()`."""
+
+    max_points: int
+    linger_s: float
+    clock: Callable[[], float] = time.monotonic
+    _lines: list[bytes] = field(default_factory=list)
+    _sources: list[Received] = field(default_factory=list)
+    _dlq: list[dict[str, Any]] = field(default_factory=list)
+    _offsets: dict[tuple[str, int], int] = field(default_factory=dict)
+    _first_at: float | None = None
+
+    def add(self, record: Received, lines: bytes | None, dlq: dict[str, Any] | None) -> None:
+        """Add one converted record (exactly one of `lines` and `dlq` is set)."""
+        if (lines is None) == (dlq is None):
+            raise ValueError("a record is either stored (lines) or dead-lettered (dlq)")
+        if self._first_at is None:
+            self._first_at = self.clock()
+        if lines is not None:
+            self._lines.append(lines)
+            self._sources.append(record)
+        elif dlq is not None:
+            self._dlq.append(dlq)
+        tp = (record.topic, record.partition)
+        if record.offset + 1 > self._offsets.get(tp, -1):
+            self._offsets[tp] = record.offset + 1
+
+    @property
+    def empty(self) -> bool:
+        return self._first_at is None
+
+    @property
+    def points(self) -> int:
+        return len(self._lines) * POINTS_PER_MESSAGE
+
+    @property
+    def full(self) -> bool:
+        return self.points >= self.max_points
+
+    def time_left(self) -> float | None:
+        """Seconds until the linger expires; None while empty."""
+        if self._first_at is None:
+            return None
+        return max(0.0, self._first_at + self.linger_s - self.clock())
+
+    @property
+    def due(self) -> bool:
+        """Full, or not empty and lingered long enough."""
+        left = self.time_left()
+        return self.full or (left is not None and left <= 0.0)
+
+    def seal(self) -> Batch:
+        """The accumulated batch; the builder starts empty again."""
+        if self._first_at is None:
+            raise ValueError("nothing to seal")
+        batch = Batch(
+            lines=self._lines,
+            sources=self._sources,
+            dlq=self._dlq,
+            offsets=self._offsets,
+            first_at=self._first_at,
+            sealed_at=self.clock(),
+        )
+        self._lines, self._sources, self._dlq, self._offsets = [], [], [], {}
+        self._first_at = None
+        return batch

@@ -1,0 +1,300 @@
+r"""Telemetry message → InfluxDB line protocol (DESIGN §4), pure functions used by the ingest.
+
+One validated telemetry message becomes one point per subsystem: measurement = subsystem
+(`names.SUBSYSTEM_MEASUREMENTS`), tag `satellite`, one field per catalogued channel, timestamp =
+the message `time` in nanoseconds. The `obc` point also carries the message header's `mode`
+(string) and `seq` (integer), so the spacecraft mode is queryable beside the channels.
+
+Field types follow the channel catalogue, not the JSON token: a `float` channel whose value arrives
+as the JSON integer `0` is still written as a float (`0.0`), because InfluxDB refuses a field whose
+type changes within a shard. Integers get the `i` suffix, booleans are `true`/`false`, strings are
+double-quoted with `"` and `\` escaped.
+
+Escaping follows the line-protocol reference
+(https://docs.influxdata.com/influxdb/v2/reference/syntax/line-protocol/#special-characters):
+measurements escape comma and space; tag keys/values and field keys escape comma, equals sign and
+space. Line protocol cannot carry a newline, carriage return or tab in a measurement, tag or
+field key (string field *values* may hold them: checked against influxd 2.7), nor an empty tag
+value; a backslash in a tag is ambiguous next to an escaped character, so it is refused too. Such
+input raises `LineProtocolError` (the ingest sends that message to the DLQ) instead of silently
+storing something else.
+
+>>> escape_tag("sat a,b=c")
+'sat\\ a\\,b\\=c'
+>>> format_field("payload.images_captured", 7)
+'7i'
+>>> format_field("power.battery_current_a", 0)
+'0.0'
+>>> print(format_string('say "hi" \\o/'))
+"say \"hi\" \\o/"
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+from typing import Any
+
+import orjson
+
+from mpcs.core.names import SATELLITE_TAG, SUBSYSTEM_MEASUREMENTS
+from mpcs.core.telemetry import CHANNEL_INDEX, CHANNELS_BY_SUBSYSTEM, parse_time_ns
+
+#: Fields the `obc` point carries on top of its channels (from the message header).
+HEADER_FIELDS_MEASUREMENT = "obc"
+
+_MEASUREMENT_ESCAPES = str.maketrans({",": r"\,", " ": r"\ "})
+_KEY_ESCAPES = str.maketrans({",": r"\,", "=": r"\=", " ": r"\ "})
+_STRING_ESCAPES = str.maketrans({"\\": "\\\\", '"': '\\"'})
+_FORBIDDEN_IN_KEYS = ("\n", "\r", "\t")
+
+
+class LineProtocolError(ValueError):
+    """A value line protocol cannot represent; `path` names the offending field."""
+
+    def __init__(self, path: str, message: str) -> None:
+        self.path = path
+        self.message = message
+        super().__init__(f"{path}: {message}")
+
+
+def _check_key(path: str, text: str) -> None:
+    for char in _FORBIDDEN_IN_KEYS:
+        if char in text:
+            raise LineProtocolError(
+                path, f"{text!r} contains {char!r}, which line protocol forbids"
+            )
+
+
+def escape_measurement(name: str) -> str:
+    """A measurement name with commas and spaces escaped."""
+    _check_key("measurement", name)
+    if not name or name.startswith("#"):
+        raise LineProtocolError("measurement", f"{name!r} is empty or starts with '#'")
+    return name.translate(_MEASUREMENT_ESCAPES)
+
+
+def escape_key(key: str, *, path: str = "key") -> str:
+    """A tag key or field key with commas, equals signs and spaces escaped."""
+    _check_key(path, key)
+    if not key:
+        raise LineProtocolError(path, "empty key")
+    return key.translate(_KEY_ESCAPES)
+
+
+def escape_tag(value: str, *, path: str = SATELLITE_TAG) -> str:
+    """A tag value with commas, equals signs and spaces escaped (not empty, no backslash)."""
+    _check_key(path, value)
+    if not value:
+        raise LineProtocolError(path, "empty tag value")
+    if "\\" in value:
+        raise LineProtocolError(path, f"{value!r} contains a backslash")
+    return value.translate(_KEY_ESCAPES)
+
+
+def format_string(value: str) -> str:
+    """A string field value: double-quoted, `\\` and `"` escaped."""
+    return '"' + value.translate(_STRING_ESCAPES) + '"'
+
+
+def format_value(value: Any, *, kind: str, path: str) -> str:
+    """One field value in the catalogue type `kind` ('float', 'int', 'bool', 'str')."""
+    if kind == "float":
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise LineProtocolError(path, f"{value!r} is not a number")
+        number = float(value)
+        if not math.isfinite(number):
+            raise LineProtocolError(path, f"{value!r} is not finite")
+        return repr(number)
+    if kind == "int":
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise LineProtocolError(path, f"{value!r} is not an integer")
+        if not -(2**63) <= value < 2**63:
+            raise LineProtocolError(path, f"{value!r} does not fit a signed 64-bit integer")
+        return f"{value}i"
+    if kind == "bool":
+        if not isinstance(value, bool):
+            raise LineProtocolError(path, f"{value!r} is not a boolean")
+        return "true" if value else "false"
+    if kind == "str":
+        if not isinstance(value, str):
+            raise LineProtocolError(path, f"{value!r} is not a string")
+        return format_string(value)
+    raise LineProtocolError(path, f"unknown field type {kind!r}")
+
+
+def format_field(channel_key: str, value: Any) -> str:
+    """The value of catalogue channel `subsystem.name` in its catalogued type."""
+    channel = CHANNEL_INDEX[channel_key]
+    return format_value(value, kind=channel.type, path=channel_key)
+
+
+# Per subsystem: (name, escaped measurement, ((channel name, escaped field key, type, path), …)).
+_PLAN: tuple[tuple[str, str, tuple[tuple[str, str, str, str], ...]], ...] = tuple(
+    (
+        sub,
+        escape_measurement(sub),
+        tuple(
+            (c.name, escape_key(c.name, path=c.key), c.type, c.key)
+            for c in CHANNELS_BY_SUBSYSTEM[sub]
+        ),
+    )
+    for sub in SUBSYSTEM_MEASUREMENTS
+)
+_SAT_KEY = escape_key(SATELLITE_TAG)
+
+
+def encode_message_checked(message: dict[str, Any]) -> bytes:
+    """The reference encoder: every value checked and formatted by `format_value`.
+
+    `encode_message` gives the same points faster; this one is its oracle in the tests and its
+    fallback for anything unusual.
+    """
+    satellite = escape_tag(message["satellite"])
+    try:
+        stamp = parse_time_ns(message["time"])
+    except (TypeError, ValueError) as exc:
+        raise LineProtocolError("time", str(exc)) from None
+    lines: list[str] = []
+    for sub, measurement, channels in _PLAN:
+        group = message[sub]
+        fields = [
+            f"{key}={format_value(group[name], kind=kind, path=path)}"
+            for name, key, kind, path in channels
+        ]
+        if sub == HEADER_FIELDS_MEASUREMENT:
+            fields.append(f"mode={format_value(message['mode'], kind='str', path='mode')}")
+            fields.append(f"seq={format_value(message['seq'], kind='int', path='seq')}")
+        lines.append(f"{measurement},{_SAT_KEY}={satellite} {','.join(fields)} {stamp}\n")
+    return "".join(lines).encode()
+
+
+def _build_template() -> tuple[list[str | None], tuple[int, ...], tuple[tuple[str, str], ...]]:
+    """The seven lines of a message as constant text with value slots between the pieces.
+
+    Returns the constants spread over even positions of a list whose odd positions take the
+    values, and for each odd position the index of its value in `values + [satellite,
+    timestamp, mode, seq]` (values in the catalogue's wire order).
+    """
+    order = [(sub, name) for sub, _m, channels in _PLAN for name, *_ in channels]
+    sat, stamp, mode, seq = range(len(order), len(order) + 4)
+    consts: list[str] = []
+    slots: list[int] = []
+    text = ""
+    slot = 0
+    for sub, measurement, channels in _PLAN:
+        text += f"{measurement},{_SAT_KEY}="
+        consts.append(text)
+        slots.append(sat)
+        text = " "
+        for i, (_name, key, kind, _path) in enumerate(channels):
+            text += ("," if i else "") + f"{key}="
+            consts.append(text)
+            slots.append(slot)
+            slot += 1
+            text = "i" if kind == "int" else ""
+        if sub == HEADER_FIELDS_MEASUREMENT:
+            consts.append(text + ",mode=")
+            slots.append(mode)
+            consts.append(",seq=")
+            slots.append(seq)
+            text = "i"
+        consts.append(text + " ")
+        slots.append(stamp)
+        text = "\n"
+    consts.append(text)
+    spread: list[str | None] = [None] * (2 * len(consts) - 1)
+    spread[0::2] = consts
+    return spread, tuple(slots), tuple(order)
+
+
+_SPREAD, _SLOTS, _ORDER = _build_template()
+_PICK = operator.itemgetter(*_SLOTS)
+_GROUPS = tuple(
+    (sub, operator.itemgetter(*(name for name, *_ in channels))) for sub, _m, channels in _PLAN
+)
+_PY_TYPES: dict[str, tuple[type, ...]] = {
+    "float": (float, int),
+    "int": (int,),
+    "bool": (bool,),
+    "str": (str,),
+}
+_KINDS = tuple(CHANNEL_INDEX[f"{sub}.{name}"].type for sub, name in _ORDER)
+#: Exact Python types (`type(v) in …`, so a bool is never taken for an int) allowed per slot.
+_SLOT_TYPES = tuple(_PY_TYPES[kind] for kind in _KINDS)
+#: The usual exact types (every float channel holding a float): checked in one comparison.
+_USUAL_TYPES = tuple(_PY_TYPES[kind][0] for kind in _KINDS)
+_STR_SLOTS = tuple(i for i, kind in enumerate(_KINDS) if kind == "str")
+_EPOCH_DAYS: dict[str, int] = {}
+
+
+def time_ns(text: str) -> int:
+    """`parse_time_ns` with a fast path for the canonical 9-digit form (cached per day).
+
+    >>> time_ns("2023-11-14T22:13:20.123456789Z")
+    1700000000123456789
+    """
+    if len(text) == 30 and text[10] == "T" and text[19] == "." and text[29] == "Z":
+        day = text[:10]
+        days = _EPOCH_DAYS.get(day)
+        if days is None:
+            days = parse_time_ns(day + "T00:00:00Z") // 86_400_000_000_000
+            if len(_EPOCH_DAYS) > 10_000:
+                _EPOCH_DAYS.clear()
+            _EPOCH_DAYS[day] = days
+        try:
+            clock = int(text[11:13]) * 3600 + int(text[14:16]) * 60 + int(text[17:19])
+            return (days * 86_400 + clock) * 1_000_000_000 + int(text[20:29])
+        except ValueError:
+            pass
+    return parse_time_ns(text)
+
+
+def encode_message(message: dict[str, Any]) -> bytes:
+    """The line-protocol lines (newline-terminated) of one *validated* telemetry message.
+
+    Fast path: every number and boolean is rendered in one `orjson.dumps` call (JSON renders a
+    float, and a float channel's integer, exactly as line protocol reads a float; booleans as
+    `true`/`false`), strings are re-quoted for line protocol, and the values are slotted between
+    precomputed constant text. Anything the fast path cannot vouch for (NaN/∞, a wrong type, a
+    huge integer, a missing key) is encoded by `encode_message_checked`, which names the field
+    in a LineProtocolError.
+    """
+    try:
+        values: list[Any] = []
+        for sub, pick in _GROUPS:
+            values.extend(pick(message[sub]))
+        if tuple(map(type, values)) != _USUAL_TYPES:
+            for value, allowed in zip(values, _SLOT_TYPES, strict=True):
+                if type(value) not in allowed:
+                    return encode_message_checked(message)
+        strings = [values[slot] for slot in _STR_SLOTS]
+        for slot in _STR_SLOTS:
+            values[slot] = 0
+        rendered = orjson.dumps(values)
+        satellite, mode, seq = message["satellite"], message["mode"], message["seq"]
+    except (KeyError, TypeError, orjson.JSONEncodeError):
+        return encode_message_checked(message)
+    if b"null" in rendered or type(mode) is not str or type(seq) is not int:
+        return encode_message_checked(message)
+    parts = rendered[1:-1].decode().split(",")
+    for slot, text in zip(_STR_SLOTS, strings, strict=True):
+        parts[slot] = format_string(text)
+    try:
+        stamp = time_ns(message["time"])
+    except (TypeError, ValueError) as exc:
+        raise LineProtocolError("time", str(exc)) from None
+    parts += (escape_tag(satellite), str(stamp), format_string(mode), str(seq))
+    buffer = _SPREAD.copy()
+    buffer[1::2] = _PICK(parts)
+    return "".join(buffer).encode()  # type: ignore[arg-type]
+
+
+def points_per_message() -> int:
+    """Points one telemetry message becomes (one per subsystem)."""
+    return len(SUBSYSTEM_MEASUREMENTS)
+
+
+def channel_values_per_message() -> int:
+    """Catalogued channel values in one telemetry message (header fields not counted)."""
+    return sum(len(channels) for channels in CHANNELS_BY_SUBSYSTEM.values())
