@@ -12,6 +12,7 @@ from mpcs.core.resources.cli import app as crds_app
 from mpcs.dev.cli import app as dev_app
 from mpcs.operator.cli import app as operator_app
 from mpcs.simulator.cli import app as sim_app
+from mpcs.workloads.cli_ingest import app as ingest_app
 
 app = typer.Typer(
     name="mpcs",
@@ -21,6 +22,7 @@ app = typer.Typer(
 )
 app.add_typer(crds_app, name="crds")
 app.add_typer(dev_app, name="dev")
+app.add_typer(ingest_app, name="ingest")
 app.add_typer(operator_app, name="operator")
 app.add_typer(sim_app, name="sim")
 
