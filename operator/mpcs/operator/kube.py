@@ -97,8 +97,8 @@ class Kube:
         return await asyncio.to_thread(self._apply_sync, obj)
 
     async def apply_all(self, objs: list[dict[str, Any]]) -> None:
-        for obj in objs:
-            await self.apply(obj)
+        """Apply independent children side by side (the apiserver orders nothing among them)."""
+        await asyncio.gather(*(self.apply(obj) for obj in objs))
 
     async def read_secret_data(self, namespace: str, name: str) -> dict[str, str] | None:
         """A Secret's decoded data, or None when it does not exist."""
