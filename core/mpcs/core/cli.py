@@ -12,6 +12,7 @@ from mpcs.core.resources.cli import app as crds_app
 from mpcs.dev.cli import app as dev_app
 from mpcs.operator.cli import app as operator_app
 from mpcs.simulator.cli import app as sim_app
+from mpcs.workloads.cli_api import app as api_app
 from mpcs.workloads.cli_ingest import app as ingest_app
 
 app = typer.Typer(
@@ -20,6 +21,7 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
+app.add_typer(api_app, name="api")
 app.add_typer(crds_app, name="crds")
 app.add_typer(dev_app, name="dev")
 app.add_typer(ingest_app, name="ingest")

@@ -1,0 +1,278 @@
+"""The command audit trail: InfluxDB `commands` points and `events` topic messages.
+
+Every command the API handles leaves a point in the mission bucket's `commands` measurement and an
+event on the mission's `events` topic — who (the role), what (satellite, command, args), when, and
+the result (`sent`, `refused` with the HTTP status and reason, `send_failed`); every ack the service
+sees adds a point with the new state. The points are also how the service gets its command history
+back after a restart (`records_from_rows`).
+
+Schema of a `commands` point (line protocol):
+
+    commands,satellite=<sat>,command=<NAME>,state=<state>,id=<uuid> who="operator",args="{…}",
+        issued_at="…",valid_until="…",reason="…",spacecraft_time="…",idempotency_key="…",
+        fingerprint="…",plan="…",step="…",result="…" <time ns>
+
+Tags: satellite, command, state, id (so two points never share a series and time). Time: when
+the state was seen (for acks, the spacecraft time of the ack, so that replicas writing the same
+ack write the same point).
+
+Writes go through a bounded in-memory buffer flushed by one task with retries, so a slow or
+unreachable InfluxDB never slows a POST; on a long outage the oldest points are dropped (counted
+in `mpcs_api_audit_dropped_total`) rather than the service's memory growing without bound.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import logging
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+import orjson
+
+from mpcs.core.names import COMMANDS_MEASUREMENT, SATELLITE_TAG
+
+from .store import CommandEvent, CommandRecord
+
+log = logging.getLogger(__name__)
+
+
+def _tag(value: str) -> str:
+    r"""Escape a tag value (comma, equals, space); an empty tag becomes `-`.
+
+    >>> _tag("a b,c=d")
+    'a\\ b\\,c\\=d'
+    """
+    if not value:
+        return "-"
+    clean = value.replace("\\", "/").replace("\n", " ").replace("\r", " ").replace("\t", " ")
+    return clean.replace(",", "\\,").replace("=", "\\=").replace(" ", "\\ ")
+
+
+def _string(value: str) -> str:
+    escaped = value.replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{escaped}"'
+
+
+def _iso(value: datetime | None) -> str:
+    if value is None:
+        return ""
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def ns(value: datetime) -> int:
+    """An aware datetime as UTC nanoseconds (microsecond precision)."""
+    delta = value.astimezone(UTC) - datetime(1970, 1, 1, tzinfo=UTC)
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000_000 + delta.microseconds * 1000
+
+
+def command_line(
+    *,
+    record: CommandRecord,
+    state: str,
+    time_ns: int,
+    who: str,
+    reason: str | None = None,
+    spacecraft_time: datetime | None = None,
+    idempotency_key: str | None = None,
+    fingerprint: str | None = None,
+    result: str | None = None,
+) -> str:
+    """One `commands` point."""
+    tags = (
+        f"{COMMANDS_MEASUREMENT},{SATELLITE_TAG}={_tag(record.satellite)},"
+        f"command={_tag(record.name)},state={_tag(state)},id={record.id}"
+    )
+    fields: dict[str, str] = {
+        "who": who,
+        "args": orjson.dumps(record.args, option=orjson.OPT_SORT_KEYS).decode(),
+        "issued_at": _iso(record.issued_at),
+        "result": result or state,
+    }
+    optional = {
+        "valid_until": _iso(record.valid_until),
+        "reason": reason or "",
+        "spacecraft_time": _iso(spacecraft_time),
+        "idempotency_key": idempotency_key or "",
+        "fingerprint": fingerprint or "",
+        "plan": record.plan or "",
+        "step": record.step or "",
+    }
+    fields.update({k: v for k, v in optional.items() if v})
+    body = ",".join(f"{key}={_string(value)}" for key, value in fields.items())
+    return f"{tags} {body} {time_ns}"
+
+
+def command_event(
+    *,
+    record: CommandRecord,
+    who: str,
+    result: str,
+    reason: str | None = None,
+    status: int | None = None,
+) -> dict[str, Any]:
+    """An `events` topic message about a command (version 1)."""
+    event: dict[str, Any] = {
+        "version": 1,
+        "type": "command",
+        "time": _iso(datetime.now(UTC)),
+        "who": who,
+        "result": result,
+        "command": {
+            "id": str(record.id),
+            "satellite": record.satellite,
+            "name": record.name,
+            "args": record.args,
+            "issuedAt": _iso(record.issued_at),
+            "validUntil": _iso(record.valid_until) or None,
+        },
+    }
+    if reason is not None:
+        event["reason"] = reason
+    if status is not None:
+        event["status"] = status
+    return event
+
+
+def _parse_time(text: Any) -> datetime | None:
+    if not text or not isinstance(text, str):
+        return None
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+def records_from_rows(
+    rows: Iterable[dict[str, Any]],
+) -> tuple[list[CommandRecord], list[tuple[str, str, uuid.UUID]]]:
+    """Command records (and idempotency keys) rebuilt from pivoted `commands` rows."""
+    records: dict[uuid.UUID, CommandRecord] = {}
+    keys: list[tuple[str, str, uuid.UUID]] = []
+    for row in rows:
+        try:
+            command_id = uuid.UUID(str(row.get("id")))
+        except ValueError:
+            continue
+        state = str(row.get("state") or "")
+        if state == "refused" or not state:
+            continue  # refused requests never became commands
+        seen = _parse_time(row.get("_time")) or datetime.now(UTC)
+        record = records.get(command_id)
+        if record is None:
+            try:
+                args = orjson.loads(row.get("args") or "{}")
+            except orjson.JSONDecodeError:
+                args = {}
+            record = CommandRecord(
+                id=command_id,
+                satellite=str(row.get(SATELLITE_TAG) or ""),
+                name=str(row.get("command") or ""),
+                args=args if isinstance(args, dict) else {},
+                issued_by=str(row.get("who") or "unknown"),
+                issued_at=_parse_time(row.get("issued_at")) or seen,
+                valid_until=_parse_time(row.get("valid_until")),
+                plan=row.get("plan") or None,
+                step=row.get("step") or None,
+            )
+            records[command_id] = record
+        elif record.issued_by == "unknown" and row.get("who") not in (None, "", "unknown"):
+            record.issued_by = str(row["who"])
+        record.add_event(
+            CommandEvent(
+                state=state,
+                time=seen,
+                reason=row.get("reason") or None,
+                spacecraft_time=_parse_time(row.get("spacecraft_time")),
+            )
+        )
+        if state == "sent" and row.get("idempotency_key") and row.get("fingerprint"):
+            keys.append((str(row["idempotency_key"]), str(row["fingerprint"]), command_id))
+    return list(records.values()), keys
+
+
+class LineWriter(Protocol):
+    async def write(self, lines: list[str]) -> None: ...
+
+
+class AuditWriter:
+    """Buffers audit lines and writes them to InfluxDB in batches, retrying with backoff."""
+
+    def __init__(
+        self,
+        influx: LineWriter,
+        *,
+        capacity: int = 100_000,
+        on_drop: Callable[[int], None] | None = None,
+        on_pending: Callable[[int], None] | None = None,
+    ) -> None:
+        self._influx = influx
+        self._lines: collections.deque[str] = collections.deque()
+        self._capacity = capacity
+        self._wakeup = asyncio.Event()
+        self._on_drop = on_drop
+        self._on_pending = on_pending
+        self._task: asyncio.Task[None] | None = None
+        self.written = 0
+
+    def add(self, line: str) -> None:
+        self._lines.append(line)
+        if len(self._lines) > self._capacity:
+            self._lines.popleft()
+            if self._on_drop is not None:
+                self._on_drop(1)
+        if self._on_pending is not None:
+            self._on_pending(len(self._lines))
+        self._wakeup.set()
+
+    @property
+    def pending(self) -> int:
+        return len(self._lines)
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="api-audit-writer")
+
+    async def stop(self, *, flush_timeout_s: float = 5.0) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.flush(), timeout=flush_timeout_s)
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+
+    async def flush(self) -> None:
+        """Write everything buffered now (raises if InfluxDB refuses)."""
+        while self._lines:
+            batch = list(self._lines)[:5000]
+            await self._influx.write(batch)
+            for _ in batch:
+                self._lines.popleft()
+            self.written += len(batch)
+            if self._on_pending is not None:
+                self._on_pending(len(self._lines))
+
+    async def _run(self) -> None:
+        delay = 0.5
+        outage_since: float | None = None
+        while True:
+            await self._wakeup.wait()
+            self._wakeup.clear()
+            try:
+                await self.flush()
+            except Exception as exc:
+                if outage_since is None:
+                    outage_since = time.monotonic()
+                    log.warning("audit points wait for InfluxDB (%s); retrying", exc)
+                self._wakeup.set()
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10.0)
+                continue
+            if outage_since is not None:
+                log.info("audit points written again after %.1f s", time.monotonic() - outage_since)
+                outage_since = None
+            delay = 0.5

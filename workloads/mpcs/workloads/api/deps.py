@@ -1,0 +1,88 @@
+"""Dependencies of the routes, as `Annotated` aliases (`ViewerDep`, `OperatorDep`, `SatelliteDep`…).
+
+Authentication runs before anything else a route depends on, so an anonymous client learns
+nothing (not even whether a satellite exists) before its 401.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import Depends, HTTPException, Path, Request, status
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from .auth import authenticate, parse_authorization, require
+from .models import Role
+from .services import Services
+
+#: DNS label (RFC 1123), what a Satellite name is.
+NAME_PATTERN = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
+
+_bearer = HTTPBearer(
+    auto_error=False,
+    description="A role's token: viewer (reads), operator (commands), admin (critical commands).",
+)
+
+
+def get_services(request: Request) -> Services:
+    services: Services = request.app.state.services
+    return services
+
+
+ServicesDep = Annotated[Services, Depends(get_services)]
+
+
+def current_role(
+    request: Request,
+    services: ServicesDep,
+    _credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Role:
+    """The caller's role from `Authorization: Bearer <token>` (401 otherwise)."""
+    token = parse_authorization(request.headers.get("authorization"))
+    return authenticate(services.tokens, token)
+
+
+RoleDep = Annotated[Role, Depends(current_role)]
+
+
+def viewer(role: RoleDep) -> Role:
+    return role
+
+
+def operator(role: RoleDep) -> Role:
+    require(role, Role.OPERATOR, action="send commands")
+    return role
+
+
+def admin(role: RoleDep) -> Role:
+    require(role, Role.ADMIN, action="do this")
+    return role
+
+
+ViewerDep = Annotated[Role, Depends(viewer)]
+OperatorDep = Annotated[Role, Depends(operator)]
+AdminDep = Annotated[Role, Depends(admin)]
+
+SatelliteName = Annotated[
+    str,
+    Path(
+        min_length=1,
+        max_length=63,
+        pattern=NAME_PATTERN,
+        description="Satellite name (a Satellite object of the mission).",
+    ),
+]
+
+
+async def satellite_object(sat: SatelliteName, services: ServicesDep) -> dict[str, Any]:
+    """The Satellite object of the mission called `sat` (404 otherwise)."""
+    obj = await services.directory.satellite(sat)
+    if obj is None:
+        raise HTTPException(
+            status_code=status.HTTP_404_NOT_FOUND,
+            detail=f"sat: no satellite {sat!r} in mission {services.settings.mission!r}",
+        )
+    return obj
+
+
+SatelliteDep = Annotated[dict[str, Any], Depends(satellite_object)]

@@ -1,0 +1,219 @@
+"""Request and response bodies of the command API (what OpenAPI at `/docs` shows).
+
+`…Create` models are what a client sends, `…Public` models what the API answers; list responses are
+`{data, count}`. JSON keys are camelCase like the Kubernetes objects they come from (`validUntil`,
+`maxElevationDeg`); telemetry channels keep their catalogue names (`power.battery_soc_pct`).
+"""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from datetime import datetime
+from typing import Any, Generic, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+T = TypeVar("T")
+
+#: A telemetry value: float, int, bool or str (the channel catalogue says which).
+ChannelValue = float | int | bool | str
+
+
+class ApiModel(BaseModel):
+    """camelCase on the wire, snake_case in Python; unknown request keys are errors."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
+
+
+class ListPublic(ApiModel, Generic[T]):
+    """A list response: the items and how many there are."""
+
+    data: list[T]
+    count: int = Field(description="Number of items matching the query (data may be limited).")
+
+
+class Role(enum.StrEnum):
+    """API roles, each allowed what the previous one is plus more."""
+
+    VIEWER = "viewer"
+    OPERATOR = "operator"
+    ADMIN = "admin"
+
+    @property
+    def rank(self) -> int:
+        """viewer 0 < operator 1 < admin 2."""
+        return _RANKS[self]
+
+    def allows(self, needed: Role) -> bool:
+        """Whether this role may do what `needed` may do."""
+        return self.rank >= needed.rank
+
+
+_RANKS = {Role.VIEWER: 0, Role.OPERATOR: 1, Role.ADMIN: 2}
+
+
+class ErrorPublic(ApiModel):
+    """Every error: a reason naming the field or argument at fault."""
+
+    detail: Any = Field(description="Why the request failed (a string or a list of field errors).")
+
+
+# --- satellites ---------------------------------------------------------------------------------
+
+
+class TlePublic(ApiModel):
+    line1: str
+    line2: str
+
+
+class NextPassPublic(ApiModel):
+    station: str
+    aos: datetime
+    los: datetime
+    max_elevation_deg: float
+
+
+class SatelliteSummary(ApiModel):
+    """One satellite of the mission, as listed."""
+
+    name: str
+    mission: str
+    norad_id: int | None = None
+    phase: str | None = None
+    telemetry_interval_seconds: float | None = None
+    simulator_enabled: bool = True
+    next_pass: NextPassPublic | None = None
+    last_telemetry_time: datetime | None = None
+
+
+class SatellitePublic(SatelliteSummary):
+    """One satellite: spec summary and the operator's status."""
+
+    tle: TlePublic | None = None
+    bus: dict[str, Any] = Field(default_factory=dict)
+    simulator: dict[str, Any] = Field(default_factory=dict)
+    orbit: dict[str, Any] | None = Field(
+        default=None, description="Orbit summary from the status (period, inclination, …)."
+    )
+    conditions: list[dict[str, Any]] = Field(default_factory=list)
+    message: str | None = None
+
+
+class PassPublic(ApiModel):
+    """One pass over one of the mission's ground stations."""
+
+    station: str
+    aos: datetime
+    tca: datetime
+    los: datetime
+    max_elevation_deg: float
+    duration_s: float
+    clipped: bool = Field(description="AOS or LOS cut by the prediction window.")
+
+
+# --- telemetry ----------------------------------------------------------------------------------
+
+
+class TelemetryLatestPublic(ApiModel):
+    """The latest value of every channel of a satellite."""
+
+    satellite: str
+    time: str | None = Field(description="Sample time (UTC, ns precision) of the newest value.")
+    seq: int | None = None
+    mode: str | None = None
+    source: str = Field(description="`stream` (live Kafka cache) or `influxdb` (stored points).")
+    channels: dict[str, ChannelValue] = Field(
+        description="Channel name (`subsystem.channel`) → value."
+    )
+
+
+class TelemetryPoint(ApiModel):
+    time: str
+    value: ChannelValue | None
+
+
+class TelemetrySeriesPublic(ApiModel):
+    """One channel aggregated over windows."""
+
+    channel: str
+    unit: str
+    fn: str
+    points: list[TelemetryPoint]
+
+
+# --- commands -----------------------------------------------------------------------------------
+
+
+class CommandCreate(ApiModel):
+    """A command to send to a satellite."""
+
+    name: str = Field(description="Command name from the dictionary (`GET /commands/dictionary`).")
+    args: dict[str, Any] = Field(default_factory=dict, description="Arguments by name.")
+    confirm: bool = Field(
+        default=False, description="Must be true for a critical command (admin only)."
+    )
+    valid_until: datetime | None = Field(
+        default=None,
+        description="UTC time after which the spacecraft rejects the command (timezone required).",
+    )
+
+
+class CommandEventPublic(ApiModel):
+    """One step in a command's life."""
+
+    state: str = Field(description="sent, accepted, executed, failed or rejected.")
+    time: datetime = Field(description="When the command service saw it (UTC).")
+    reason: str | None = None
+    spacecraft_time: datetime | None = Field(
+        default=None, description="The ack's time (the simulated spacecraft clock)."
+    )
+
+
+class CommandPublic(ApiModel):
+    """A command and its state history."""
+
+    id: uuid.UUID
+    satellite: str
+    name: str
+    args: dict[str, Any]
+    issued_by: str
+    issued_at: datetime
+    valid_until: datetime | None = None
+    plan: str | None = None
+    step: str | None = None
+    state: str = Field(description="The latest state.")
+    history: list[CommandEventPublic]
+
+
+class ArgumentPublic(ApiModel):
+    name: str
+    type: str
+    description: str
+    unit: str
+    accepted: str
+    required: bool
+    default: Any = None
+    minimum: float | None = None
+    maximum: float | None = None
+    choices: list[str] = Field(default_factory=list)
+
+
+class CommandSpecPublic(ApiModel):
+    """One entry of the command dictionary."""
+
+    name: str
+    description: str
+    criticality: str
+    allowed_modes: list[str]
+    effect: str
+    args: list[ArgumentPublic]
+
+
+# --- health -------------------------------------------------------------------------------------
+
+
+class HealthPublic(ApiModel):
+    status: str
+    checks: dict[str, str] = Field(default_factory=dict)

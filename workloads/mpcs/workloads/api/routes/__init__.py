@@ -1,0 +1,1 @@
+"""The command API's routers, one module per resource."""

@@ -1,0 +1,337 @@
+"""`/api/v1/commands…` and `POST /api/v1/satellites/{sat}/commands`: the command dictionary,
+sending commands (validated, confirmed, idempotent, audited) and following their state.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Header, HTTPException, Query, Response, status
+
+from mpcs.core.commands import DICTIONARY, Command, CommandError, Criticality, validate_args
+
+from ..audit import command_event, command_line, ns
+from ..deps import OperatorDep, SatelliteDep, ServicesDep, ViewerDep
+from ..errors import field_error
+from ..kafka import KafkaUnavailable
+from ..models import (
+    ArgumentPublic,
+    CommandCreate,
+    CommandEventPublic,
+    CommandPublic,
+    CommandSpecPublic,
+    ListPublic,
+    Role,
+)
+from ..services import Services, record_of
+from ..store import SENT, CommandEvent, CommandRecord, KeyConflict, fingerprint
+
+log = logging.getLogger("mpcs.workloads.api")
+router = APIRouter(tags=["commands"])
+
+STATES = ("sent", "accepted", "executed", "failed", "rejected")
+
+
+def public(record: CommandRecord) -> CommandPublic:
+    return CommandPublic(
+        id=record.id,
+        satellite=record.satellite,
+        name=record.name,
+        args=record.args,
+        issued_by=record.issued_by,
+        issued_at=record.issued_at,
+        valid_until=record.valid_until,
+        plan=record.plan,
+        step=record.step,
+        state=record.state,
+        history=[
+            CommandEventPublic(
+                state=e.state, time=e.time, reason=e.reason, spacecraft_time=e.spacecraft_time
+            )
+            for e in record.history
+        ],
+    )
+
+
+@router.get(
+    "/api/v1/commands/dictionary",
+    response_model=ListPublic[CommandSpecPublic],
+    summary="The command dictionary",
+)
+async def dictionary(_role: ViewerDep) -> ListPublic[CommandSpecPublic]:
+    items = [
+        CommandSpecPublic(
+            name=spec.name,
+            description=spec.description,
+            criticality=spec.criticality.value,
+            allowed_modes=[m.value for m in spec.allowed_modes],
+            effect=spec.effect,
+            args=[
+                ArgumentPublic(
+                    name=a.name,
+                    type=a.type.value,
+                    description=a.description,
+                    unit=a.unit,
+                    accepted=a.accepted(),
+                    required=a.required,
+                    default=a.default,
+                    minimum=a.minimum,
+                    maximum=a.maximum,
+                    choices=list(a.choices),
+                )
+                for a in spec.args
+            ],
+        )
+        for spec in DICTIONARY.values()
+    ]
+    return ListPublic[CommandSpecPublic](data=items, count=len(items))
+
+
+def _refuse(
+    services: Services,
+    *,
+    role: Role,
+    satellite: str,
+    body: CommandCreate,
+    code: int,
+    reason: str,
+) -> None:
+    """Audit a refused command (events topic + InfluxDB), then let the caller raise."""
+    record = CommandRecord(
+        id=uuid.uuid4(),
+        satellite=satellite,
+        name=body.name,
+        args=body.args,
+        issued_by=role.value,
+        issued_at=datetime.now(UTC),
+        valid_until=body.valid_until,
+    )
+    services.metrics.commands.labels("refused").inc()
+    services.bus.send_event(
+        satellite,
+        command_event(record=record, who=role.value, result="refused", reason=reason, status=code),
+    )
+    assert services.audit is not None
+    services.audit.add(
+        command_line(
+            record=record,
+            state="refused",
+            time_ns=ns(record.issued_at),
+            who=role.value,
+            reason=f"{code}: {reason}",
+            result="refused",
+        )
+    )
+    log.info("command refused (%d) for %s by %s: %s", code, satellite, role.value, reason)
+
+
+def _check(
+    services: Services, role: Role, satellite: str, body: CommandCreate
+) -> dict[str, object]:
+    """Validate a command request; raise the right 4xx (audited) or return the typed args."""
+
+    def refuse(code: int, reason: str) -> None:
+        _refuse(services, role=role, satellite=satellite, body=body, code=code, reason=reason)
+
+    spec = DICTIONARY.get(body.name)
+    if spec is None:
+        message = f"{body.name!r} is not a command; known commands: {', '.join(DICTIONARY)}"
+        refuse(422, f"name: {message}")
+        raise field_error(("body", "name"), message, body.name)
+    try:
+        args = validate_args(body.name, body.args)
+    except CommandError as exc:
+        loc: tuple[str, ...] = ("body", "args", exc.argument) if exc.argument else ("body", "args")
+        refuse(422, str(exc))
+        raise field_error(loc, exc.message, body.args.get(exc.argument or "")) from None
+    if body.valid_until is not None:
+        if body.valid_until.tzinfo is None:
+            message = "needs a timezone (e.g. 2025-01-01T00:00:00Z)"
+            refuse(422, f"validUntil: {message}")
+            raise field_error(("body", "validUntil"), message, str(body.valid_until))
+        if body.valid_until <= datetime.now(UTC):
+            message = "is in the past; the spacecraft would reject the command as expired"
+            refuse(422, f"validUntil: {message}")
+            raise field_error(("body", "validUntil"), message, body.valid_until.isoformat())
+    if spec.criticality is Criticality.CRITICAL:
+        if not role.allows(Role.ADMIN):
+            reason = (
+                f"{body.name} is a critical command: role {role.value} may not send it; "
+                "it needs the admin role"
+            )
+            refuse(403, reason)
+            raise HTTPException(status.HTTP_403_FORBIDDEN, detail=reason)
+        if not body.confirm:
+            reason = (
+                f"confirm: {body.name} is a critical command; send it again with "
+                '"confirm": true to confirm'
+            )
+            refuse(409, reason)
+            raise HTTPException(status.HTTP_409_CONFLICT, detail=reason)
+    return dict(args)
+
+
+@router.post(
+    "/api/v1/satellites/{sat}/commands",
+    response_model=CommandPublic,
+    status_code=status.HTTP_202_ACCEPTED,
+    summary="Send a command",
+    responses={
+        200: {"description": "A retry with a known Idempotency-Key: the first command"},
+        403: {"description": "Role too low (commands need operator, critical ones admin)"},
+        404: {"description": "No such satellite in the mission"},
+        409: {"description": "Critical command without confirm, or Idempotency-Key reused"},
+        422: {"description": "Unknown command or a bad argument (named in detail[].loc)"},
+        503: {"description": "Kafka did not take the command; nothing was sent"},
+    },
+)
+async def send_command(
+    role: OperatorDep,
+    services: ServicesDep,
+    obj: SatelliteDep,
+    body: CommandCreate,
+    response: Response,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            max_length=255,
+            description="Retry-safe key: a retry with the same key returns the first command.",
+        ),
+    ] = None,
+) -> CommandPublic:
+    satellite = str(obj["metadata"]["name"])
+    args = _check(services, role, satellite, body)
+    key = idempotency_key.strip() if idempotency_key else None
+    print_ = fingerprint(satellite, body.name, args, body.valid_until)
+    if key:
+        try:
+            earlier = await services.idempotency.begin(key, print_)
+        except KeyConflict:
+            raise HTTPException(
+                status.HTTP_409_CONFLICT,
+                detail=f"Idempotency-Key {key!r} was already used for a different command",
+            ) from None
+        if earlier is not None:
+            record = services.store.get(earlier) or await _from_influx(services, earlier)
+            if record is None:
+                raise HTTPException(
+                    status.HTTP_409_CONFLICT,
+                    detail=f"Idempotency-Key {key!r} already created command {earlier}, "
+                    "which is no longer on record",
+                )
+            services.metrics.commands.labels("replayed").inc()
+            response.status_code = status.HTTP_200_OK
+            response.headers["Idempotent-Replayed"] = "true"
+            return public(record)
+    command = Command(
+        satellite=satellite,
+        name=body.name,
+        args=args,
+        issued_by=role.value,
+        valid_until=body.valid_until,
+    )
+    record = record_of(command)
+    try:
+        sent_at = await services.bus.send_command(command)
+    except KafkaUnavailable as exc:
+        if key:
+            services.idempotency.abandon(key)
+        services.metrics.commands.labels("send_failed").inc()
+        services.bus.send_event(
+            satellite,
+            command_event(record=record, who=role.value, result="send_failed", reason=str(exc)),
+        )
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, detail=str(exc)) from None
+    except BaseException:
+        if key:
+            services.idempotency.abandon(key)
+        raise
+    record.add_event(CommandEvent(state=SENT, time=sent_at))
+    # An ack that overtook us created a bare record: add() merges into it.
+    record = services.store.add(record)
+    if key:
+        services.idempotency.finish(key, command.id)
+    services.metrics.commands.labels("sent").inc()
+    services.bus.send_event(satellite, command_event(record=record, who=role.value, result=SENT))
+    assert services.audit is not None
+    services.audit.add(
+        command_line(
+            record=record,
+            state=SENT,
+            time_ns=ns(sent_at),
+            who=role.value,
+            idempotency_key=key,
+            fingerprint=print_ if key else None,
+        )
+    )
+    log.info("command %s %s sent to %s by %s", command.id, command.name, satellite, role.value)
+    return public(record)
+
+
+@router.get(
+    "/api/v1/commands/{command_id}",
+    response_model=CommandPublic,
+    summary="A command and its state history",
+    responses={404: {"description": "No such command"}},
+)
+async def get_command(
+    _role: ViewerDep,
+    services: ServicesDep,
+    command_id: uuid.UUID,
+    wait: Annotated[
+        float,
+        Query(
+            ge=0,
+            le=30,
+            description="Seconds to wait for a final state (executed, failed, rejected).",
+        ),
+    ] = 0.0,
+) -> CommandPublic:
+    record = services.store.get(command_id)
+    if record is None:
+        record = await _from_influx(services, command_id)
+    if record is None:
+        raise HTTPException(
+            status.HTTP_404_NOT_FOUND, detail=f"command_id: no command {command_id}"
+        )
+    if wait > 0 and not record.done:
+        record = await services.store.wait(command_id, timeout_s=wait) or record
+    return public(record)
+
+
+async def _from_influx(services: Services, command_id: uuid.UUID) -> CommandRecord | None:
+    """A command older than the in-memory history, from the `commands` measurement."""
+    from ..audit import records_from_rows
+    from ..influx import InfluxUnavailable
+
+    try:
+        rows = await services.influx.commands(start="-3650d", command_id=str(command_id))
+    except InfluxUnavailable as exc:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, detail=str(exc)) from None
+    records, _ = records_from_rows(rows)
+    return records[0] if records else None
+
+
+@router.get(
+    "/api/v1/commands",
+    response_model=ListPublic[CommandPublic],
+    summary="Recent commands, newest first",
+)
+async def list_commands(
+    _role: ViewerDep,
+    services: ServicesDep,
+    satellite: Annotated[
+        str | None, Query(max_length=63, description="Only this satellite.")
+    ] = None,
+    state: Annotated[
+        str | None, Query(description="Only commands in this state: " + ", ".join(STATES))
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=1000, description="At most this many.")] = 100,
+) -> ListPublic[CommandPublic]:
+    if state is not None and state not in STATES:
+        raise field_error(("query", "state"), f"{state!r} is not one of {', '.join(STATES)}", state)
+    records = services.store.list(satellite=satellite, state=state)
+    return ListPublic[CommandPublic](data=[public(r) for r in records[:limit]], count=len(records))

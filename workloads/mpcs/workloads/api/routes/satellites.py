@@ -1,0 +1,138 @@
+"""`/api/v1/satellites`: the mission's Satellite objects and their passes."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, HTTPException, Query, status
+
+from mpcs.simulator import Station, TleError, parse_tle, predict_passes
+
+from ..deps import SatelliteDep, ServicesDep, ViewerDep
+from ..models import (
+    ListPublic,
+    NextPassPublic,
+    PassPublic,
+    SatellitePublic,
+    SatelliteSummary,
+    TlePublic,
+)
+
+router = APIRouter(prefix="/api/v1/satellites", tags=["satellites"])
+
+
+def _next_pass(status_: dict[str, Any]) -> NextPassPublic | None:
+    raw = status_.get("nextPass")
+    if not isinstance(raw, dict):
+        return None
+    try:
+        return NextPassPublic(
+            station=str(raw["station"]),
+            aos=raw["aos"],
+            los=raw["los"],
+            max_elevation_deg=float(raw.get("maxElevationDeg", 0.0)),
+        )
+    except (KeyError, ValueError, TypeError):
+        return None
+
+
+def summary(obj: dict[str, Any]) -> dict[str, Any]:
+    spec = obj.get("spec") or {}
+    st = obj.get("status") or {}
+    return {
+        "name": obj["metadata"]["name"],
+        "mission": (spec.get("missionRef") or {}).get("name", ""),
+        "norad_id": spec.get("noradId"),
+        "phase": st.get("phase"),
+        "telemetry_interval_seconds": spec.get("telemetryIntervalSeconds"),
+        "simulator_enabled": bool((spec.get("simulator") or {}).get("enabled", True)),
+        "next_pass": _next_pass(st),
+        "last_telemetry_time": st.get("lastTelemetryTime"),
+    }
+
+
+@router.get("", response_model=ListPublic[SatelliteSummary], summary="Satellites of the mission")
+async def list_satellites(_role: ViewerDep, services: ServicesDep) -> ListPublic[SatelliteSummary]:
+    items = [SatelliteSummary(**summary(o)) for o in await services.directory.satellites()]
+    return ListPublic[SatelliteSummary](data=items, count=len(items))
+
+
+@router.get(
+    "/{sat}",
+    response_model=SatellitePublic,
+    summary="One satellite: spec summary and status",
+    responses={404: {"description": "No such satellite in the mission"}},
+)
+async def get_satellite(_role: ViewerDep, obj: SatelliteDep) -> SatellitePublic:
+    spec = obj.get("spec") or {}
+    st = obj.get("status") or {}
+    tle = spec.get("tle") or {}
+    return SatellitePublic(
+        **summary(obj),
+        tle=TlePublic(line1=tle["line1"], line2=tle["line2"]) if "line1" in tle else None,
+        bus=dict(spec.get("bus") or {}),
+        simulator=dict(spec.get("simulator") or {}),
+        orbit=st.get("orbit"),
+        conditions=list(st.get("conditions") or []),
+        message=st.get("message"),
+    )
+
+
+@router.get(
+    "/{sat}/passes",
+    response_model=ListPublic[PassPublic],
+    summary="Passes over the mission's ground stations in the next hours",
+    responses={404: {"description": "No such satellite in the mission"}},
+)
+async def list_passes(
+    _role: ViewerDep,
+    services: ServicesDep,
+    obj: SatelliteDep,
+    hours: Annotated[
+        float, Query(gt=0, le=168, description="Prediction window from now, hours (≤ 168).")
+    ] = 24.0,
+) -> ListPublic[PassPublic]:
+    tle_spec = (obj.get("spec") or {}).get("tle") or {}
+    try:
+        tle = parse_tle(f"{tle_spec.get('line1', '')}\n{tle_spec.get('line2', '')}")
+    except TleError as exc:
+        raise HTTPException(
+            status_code=status.HTTP_409_CONFLICT,
+            detail=f"spec.tle of satellite {obj['metadata']['name']!r} is not usable: {exc}",
+        ) from None
+    stations = []
+    for gs in await services.directory.ground_stations():
+        gspec = gs.get("spec") or {}
+        stations.append(
+            Station(
+                lat_deg=float(gspec["latitudeDeg"]),
+                lon_deg=float(gspec["longitudeDeg"]),
+                alt_m=float(gspec.get("altitudeM", 0.0)),
+                min_elevation_deg=float(gspec.get("minElevationDeg", 5.0)),
+                name=str(gs["metadata"]["name"]),
+            )
+        )
+    start = datetime.now(UTC)
+
+    def predict() -> list[PassPublic]:
+        found = []
+        for station in stations:
+            for p in predict_passes(tle, station, start, hours * 3600.0):
+                found.append(
+                    PassPublic(
+                        station=station.name,
+                        aos=p.aos,
+                        tca=p.tca,
+                        los=p.los,
+                        max_elevation_deg=round(p.max_elevation_deg, 3),
+                        duration_s=round(p.duration_s, 3),
+                        clipped=p.clipped,
+                    )
+                )
+        return sorted(found, key=lambda p: p.aos)
+
+    # Pass prediction is numpy work of tens of milliseconds: keep it off the event loop.
+    passes = await asyncio.to_thread(predict)
+    return ListPublic[PassPublic](data=passes, count=len(passes))

@@ -1,0 +1,86 @@
+"""`mpcs api …`: the mission's command API (`mpcs api serve --port 8000` in its Deployment)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Annotated
+
+import typer
+from pydantic import ValidationError
+
+app = typer.Typer(
+    name="api",
+    help="Command API of a mission: satellites, telemetry, passes and commands (FastAPI).",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+
+
+@app.command()
+def serve(
+    port: Annotated[int, typer.Option(help="HTTP port of the API.")] = 8000,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "0.0.0.0",
+) -> None:
+    """Serve the API (OpenAPI at /docs) until SIGTERM; settings from MPCS_* env.
+
+    Needs MPCS_NAMESPACE, MPCS_MISSION, MPCS_KAFKA_BOOTSTRAP, MPCS_INFLUX_URL, MPCS_INFLUX_ORG,
+    MPCS_INFLUX_TOKEN, the role tokens MPCS_API_TOKEN_VIEWER/OPERATOR/ADMIN, and KUBECONFIG outside
+    a pod. /healthz, /readyz and /metrics are served on --port and on MPCS_METRICS_PORT.
+    """
+    import uvicorn
+
+    from mpcs.workloads.api import create_app
+    from mpcs.workloads.api.logs import configure
+    from mpcs.workloads.settings import WorkloadSettings
+
+    try:
+        settings = WorkloadSettings()
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"MPCS_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}" for e in exc.errors()
+        )
+        typer.echo(f"error: invalid API settings: {problems}", err=True)
+        raise typer.Exit(code=2) from None
+    configure()
+    application = create_app(settings)
+    services = application.state.services
+
+    async def main() -> None:
+        health = None
+        if settings.metrics_port not in (None, port):
+            from mpcs.workloads.health import HealthServer, Readiness
+
+            def readiness() -> Readiness:
+                failing = {k: v for k, v in services.checks.items() if v != "ok"}
+                reason = "; ".join(f"{k}: {v}" for k, v in failing.items())
+                if not services.checks:
+                    reason = "Kafka and InfluxDB not checked yet"
+                return Readiness(
+                    ready=services.ready, reason=reason, detail={"checks": services.checks}
+                )
+
+            health = HealthServer(
+                readiness=readiness, registry=services.metrics.registry, port=settings.metrics_port
+            )
+            await health.start()
+        server = uvicorn.Server(
+            uvicorn.Config(
+                application,
+                host=host,
+                port=port,
+                log_config=None,
+                access_log=False,
+                ws="websockets-sansio",
+                lifespan="on",
+                timeout_graceful_shutdown=10,
+            )
+        )
+        try:
+            await server.serve()
+        finally:
+            if health is not None:
+                with contextlib.suppress(Exception):
+                    await health.stop()
+
+    asyncio.run(main())
