@@ -330,7 +330,7 @@ def test_abort_fails_the_plan_and_never_sends_later_steps() -> None:
     assert capture["message"] == "not sent: step payload did not execute (onFailure: Abort)"
     assert "commandId" not in capture
     assert "sentAt" not in capture
-    assert sim.condition("Succeeded") | {"lastTransitionTime": None} == {
+    assert dict(sim.condition("Succeeded")) | {"lastTransitionTime": None} == {
         "type": "Succeeded",
         "status": "False",
         "reason": "Aborted",

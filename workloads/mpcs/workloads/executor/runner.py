@@ -27,7 +27,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.errors import KafkaError
 from kubernetes.client import ApiClient
 from pydantic import ValidationError
@@ -178,38 +178,39 @@ class Executor:
         return producer
 
     async def _start_consumer(self) -> AIOKafkaConsumer:
+        # No consumer group: every partition of the topic is assigned to this consumer and the
+        # start offsets are chosen here (nothing is committed; the plan status is the record).
         consumer = AIOKafkaConsumer(
+            self.acks_topic,
             bootstrap_servers=self.settings.kafka_bootstrap,
+            group_id=None,
             enable_auto_commit=False,
             auto_offset_reset="latest",
         )
         try:
             await consumer.start()
-            await consumer.topics()  # refresh metadata
-            partitions = consumer.partitions_for_topic(self.acks_topic)
-            if not partitions:
+            tps = sorted(consumer.assignment())
+            if not tps:
                 raise KafkaError(f"topic {self.acks_topic} does not exist (yet)")
-            tps = [TopicPartition(self.acks_topic, p) for p in sorted(partitions)]
-            consumer.assign(tps)
+            # Let the initial reset (to the end) finish first, so no pending reset can later
+            # undo the replay seek below.
+            for tp in tps:
+                await consumer.position(tp)
             since = self._replay_from()
-            if since is None:
-                await consumer.seek_to_end(*tps)
-            else:
+            if since is not None:
                 found = await consumer.offsets_for_times(
                     {tp: int(since.timestamp() * 1000) for tp in tps}
                 )
                 for tp in tps:
                     hit = found.get(tp)
-                    if hit is None:
-                        await consumer.seek_to_end(tp)
-                    else:
+                    if hit is not None:  # else nothing that recent: stay at the end
                         consumer.seek(tp, hit.offset)
                 log.info(
                     "replaying acks of in-flight steps",
                     extra={"since": since.isoformat(), "watched": len(self.acks.watched)},
                 )
             for tp in tps:
-                await consumer.position(tp)  # resolve the start offsets before any publish
+                await consumer.position(tp)  # the start offsets are known before any publish
         except BaseException:
             with contextlib.suppress(Exception):
                 await consumer.stop()
