@@ -434,8 +434,11 @@ async def reconcile_satellite(
             f"Deployment {names.child_name(name, builders.SIMULATOR)} applied"
             + ("" if enabled else " with 0 replicas (simulator.enabled=false)"),
         )
-        if not any(c.get("type") == "TelemetryFlowing" for c in conditions):
-            condition("TelemetryFlowing", None, "NotObserved", "no telemetry observed yet")
+        last = await _last_telemetry(memo, namespace, mission_name, name)
+        flowing, reason, message = telemetry_flowing(
+            last, interval_s=model.telemetry_interval_seconds, now=dt.datetime.now(dt.UTC)
+        )
+        condition("TelemetryFlowing", flowing, reason, message)
         condition(
             "Ready",
             True,
@@ -453,6 +456,8 @@ async def reconcile_satellite(
             },
             "observedGeneration": generation,
         }
+        if last is not None:
+            new_status["lastTelemetryTime"] = iso(last)
         patch.status.update(new_status)
 
 
@@ -480,6 +485,40 @@ async def satellite_next_pass(
         tle = parse_tle(f"{spec['tle']['line1']}\n{spec['tle']['line2']}")
         now = dt.datetime.now(dt.UTC)
         patch.status["nextPass"] = await asyncio.to_thread(_next_pass, tle, stations, now)
+
+
+_LAST_TELEMETRY_TTL_S = 5.0
+
+
+async def _last_telemetry(
+    memo: kopf.Memo, namespace: str, mission: str, satellite: str
+) -> dt.datetime | None:
+    """Newest stored sample of a satellite; one InfluxDB query per mission per few seconds."""
+    cache: dict[tuple[str, str], tuple[float, dict[str, dt.datetime]]] = memo.setdefault(
+        "last_telemetry", {}
+    )
+    key = (namespace, mission)
+    now = asyncio.get_running_loop().time()
+    if key not in cache or now - cache[key][0] > _LAST_TELEMETRY_TTL_S:
+        try:
+            times = await memo.influx.last_telemetry(names.bucket(namespace, mission))
+        except (InfluxError, httpx.HTTPError):
+            times = {}
+        cache[key] = (now, times)
+    return cache[key][1].get(satellite)
+
+
+def telemetry_flowing(
+    last: dt.datetime | None, *, interval_s: float, now: dt.datetime
+) -> tuple[bool | None, str, str]:
+    """TelemetryFlowing from the newest stored sample (the spacecraft clock may run ahead)."""
+    if last is None:
+        return None, "NoTelemetryYet", "no sample stored in the last hour"
+    stale_after_s = max(60.0, 5 * interval_s)
+    age_s = (now - last).total_seconds()
+    if age_s > stale_after_s:
+        return False, "Stale", f"newest sample is {age_s:.0f} s old (limit {stale_after_s:.0f} s)"
+    return True, "Flowing", f"newest sample at {iso(last)}"
 
 
 def _validation_message(exc: ValidationError | TleError) -> str:

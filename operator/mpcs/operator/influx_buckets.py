@@ -6,6 +6,7 @@ Everything is found by name/description first, so each call converges instead of
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
@@ -102,6 +103,25 @@ class InfluxBuckets:
         )
         return str(created["token"])
 
+    async def last_telemetry(self, bucket: str) -> dict[str, dt.datetime]:
+        """Time of the newest stored sample of each satellite in the bucket (last hour)."""
+        query = (
+            f'from(bucket: "{bucket}") |> range(start: -1h) '
+            '|> filter(fn: (r) => r._measurement == "orbit" and r._field == "lat_deg") '
+            '|> group(columns: ["satellite"]) |> last() |> keep(columns: ["satellite", "_time"])'
+        )
+        response = await self._http.post(
+            "/api/v2/query",
+            params={"orgID": await self.org_id()},
+            headers={"Content-Type": "application/vnd.flux", "Accept": "application/csv"},
+            content=query,
+        )
+        if response.status_code == 404:  # bucket not there (yet)
+            return {}
+        if response.status_code >= 400:
+            raise InfluxError(f"query {bucket}: {response.status_code} {response.text[:300]}")
+        return _parse_last_times(response.text)
+
     async def delete_bucket(self, name: str) -> bool:
         """Delete the bucket and its token; False when there was nothing to delete."""
         bucket = await self.find_bucket(name)
@@ -116,6 +136,26 @@ class InfluxBuckets:
             return False
         await self._call("DELETE", f"/api/v2/buckets/{bucket['id']}")
         return True
+
+
+def _parse_last_times(csv_text: str) -> dict[str, dt.datetime]:
+    """`satellite → _time` from Flux's annotated CSV (no quoting occurs in these two columns)."""
+    result: dict[str, dt.datetime] = {}
+    header: list[str] | None = None
+    for line in csv_text.splitlines():
+        if not line.strip():
+            header = None
+            continue
+        cells = line.split(",")
+        if header is None:
+            header = cells
+            continue
+        row = dict(zip(header, cells, strict=False))
+        if row.get("satellite") and row.get("_time"):
+            result[row["satellite"]] = dt.datetime.fromisoformat(
+                row["_time"].replace("Z", "+00:00")
+            )
+    return result
 
 
 def _retention(bucket: dict[str, Any]) -> int:
