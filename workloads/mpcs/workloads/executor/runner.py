@@ -232,8 +232,8 @@ class Executor:
         while True:
             try:
                 batches = await consumer.getmany(timeout_ms=1000)
-            except KafkaError as exc:
-                log.warning("acks consumer error; retrying", extra={"error": str(exc)})
+            except Exception as exc:  # never let the ack reader die: plans would only expire
+                log.warning("acks consumer error; retrying", extra={"error": str(exc)[:300]})
                 await asyncio.sleep(1.0)
                 continue
             woke = False
