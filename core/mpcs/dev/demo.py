@@ -152,7 +152,10 @@ def render(api: k8s.CustomObjectsApi, conn: ConnectionInfo, bucket: str) -> Grou
             _num(v.get("alt_km")),
             v.get("sunlit", "—"),
             v.get("in_contact", "—"),
-            f"{nxt.get('station', '—')} {nxt.get('aos', '')} ({nxt.get('maxElevationDeg', '')}°)",
+            f"{nxt.get('station', '—')} {str(nxt.get('aos', ''))[11:19]}Z "
+            f"{nxt.get('maxElevationDeg', '')}°"
+            if nxt
+            else "—",
         )
     plans = Table(title="Command plans", expand=True)
     for column in ("plan", "step", "command", "scheduled", "state"):
