@@ -193,6 +193,7 @@ def run(*, root: Path, duration_s: float | None, live: bool) -> None:
     stack = DevStack(root, die_with_parent=True)
     operator: subprocess.Popen[bytes] | None = None
     runner: LocalRunner | None = None
+    runner_thread = None
     try:
         _step("starting the dev stack (etcd, kube-apiserver, controller-manager, Kafka, InfluxDB)")
         conn = stack.start()
@@ -207,7 +208,7 @@ def run(*, root: Path, duration_s: float | None, live: bool) -> None:
         runner = LocalRunner(
             api=admin, kubeconfig=Path(conn.kubeconfig), log_dir=root / "logs" / "workloads"
         )
-        runner.start_in_thread()
+        runner_thread = runner.start_in_thread()
         _step(f"kubectl apply --server-side -n {NAMESPACE} -f examples/")
         applied = time.monotonic()
         apply_examples(Path(conn.kubeconfig))
@@ -223,9 +224,9 @@ def run(*, root: Path, duration_s: float | None, live: bool) -> None:
     except KeyboardInterrupt:
         console.print("\nstopping …")
     finally:
-        if runner is not None:
+        if runner is not None and runner_thread is not None:
             runner.stop()
-            time.sleep(1.5)
+            runner_thread.join(timeout=60)
         if operator is not None:
             stop_group(operator.pid, proc=operator)
         stack.stop()
