@@ -741,3 +741,20 @@ async def test_restart_restores_history_from_the_audit_points(services: Services
     assert restored.state == "executed"
     assert await fresh.idempotency.begin("k9", "fp") == command.id
     assert timedelta(0) <= datetime.now(UTC) - restored.history[0].time or True
+
+
+async def test_hostile_strings_are_refused_not_crashed_on(
+    client: httpx.AsyncClient, services: Services
+) -> None:
+    # Lone surrogates are valid JSON escapes but cannot be encoded as UTF-8 (found by schemathesis).
+    body = (
+        b'{"name": "\\udbcd\\udf3e", "args": {"\\ud87c": ["x\\ud898"], "n": 1' + b"0" * 30 + b"}}"
+    )
+    response = await client.post(
+        "/api/v1/satellites/firewatch-1/commands",
+        content=body,
+        headers={**auth(OPERATOR), "Content-Type": "application/json"},
+    )
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["body", "name"]
+    assert bus(services).events[-1]["result"] == "refused"

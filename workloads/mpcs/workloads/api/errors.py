@@ -17,12 +17,38 @@ from fastapi.responses import JSONResponse
 log = logging.getLogger("mpcs.workloads.api")
 
 
+def printable(value: Any) -> Any:
+    """`value` with every string made encodable (lone surrogates become `\\udxxx` text) and
+    integers beyond 64 bits made strings, so a hostile request can be echoed in an error, an
+    audit event or a log line.
+
+    >>> printable({"\\ud800": ["x\\udfff"]})
+    {'\\\\ud800': ['x\\\\udfff']}
+    """
+    if isinstance(value, str):
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    if isinstance(value, int) and not isinstance(value, bool) and not -(2**63) <= value < 2**63:
+        return str(value)  # JSON allows it; orjson and InfluxDB do not
+    if isinstance(value, dict):
+        return {printable(k): printable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [printable(v) for v in value]
+    return value
+
+
 def field_error(
     loc: tuple[str | int, ...], message: str, value: Any = None
 ) -> RequestValidationError:
     """A 422 naming `loc` (e.g. `("body", "args", "mode")`) with a human message."""
     return RequestValidationError(
-        [{"type": "value_error", "loc": loc, "msg": message, "input": value}]
+        [
+            {
+                "type": "value_error",
+                "loc": printable(loc),
+                "msg": printable(message),
+                "input": printable(value),
+            }
+        ]
     )
 
 

@@ -55,7 +55,9 @@ _RANKS = {Role.VIEWER: 0, Role.OPERATOR: 1, Role.ADMIN: 2}
 
 
 class ErrorPublic(ApiModel):
-    """Every error: a reason naming the field or argument at fault."""
+    """Every error: a reason naming the field or argument at fault (plus context, e.g. checks)."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="allow")
 
     detail: Any = Field(description="Why the request failed (a string or a list of field errors).")
 
@@ -217,3 +219,16 @@ class CommandSpecPublic(ApiModel):
 class HealthPublic(ApiModel):
     status: str
     checks: dict[str, str] = Field(default_factory=dict)
+
+
+def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI entries of the errors a route can answer (all shaped like ErrorPublic)."""
+    reasons = {
+        400: "The body is not valid JSON",
+        401: "No bearer token, or an unknown one (see WWW-Authenticate)",
+        403: "The token's role may not do this",
+        404: "No such object",
+        409: "Conflict (see detail)",
+        503: "A dependency (Kafka or InfluxDB) does not answer; retry later",
+    }
+    return {code: {"model": ErrorPublic, "description": reasons[code]} for code in codes}

@@ -205,8 +205,12 @@ class Services:
         if importlib.util.find_spec(EXECUTOR_MODULE) is None:
             log.info("CommandPlan executor not installed (%s); not started", EXECUTOR_MODULE)
             return
-        module = importlib.import_module(EXECUTOR_MODULE)
-        run: Callable[..., Awaitable[None]] = module.run_executor
+        try:
+            module = importlib.import_module(EXECUTOR_MODULE)
+            run: Callable[..., Awaitable[None]] = module.run_executor
+        except Exception:  # a broken executor must not take the command API down with it
+            log.exception("CommandPlan executor cannot be loaded; the API runs without it")
+            return
 
         async def supervise() -> None:
             delay = 1.0

@@ -15,7 +15,7 @@ from mpcs.core.commands import DICTIONARY, Command, CommandError, Criticality, v
 
 from ..audit import command_event, command_line, ns
 from ..deps import OperatorDep, SatelliteDep, ServicesDep, ViewerDep
-from ..errors import field_error
+from ..errors import field_error, printable
 from ..kafka import KafkaUnavailable
 from ..models import (
     ArgumentPublic,
@@ -25,12 +25,13 @@ from ..models import (
     CommandSpecPublic,
     ListPublic,
     Role,
+    error_responses,
 )
 from ..services import Services, record_of
 from ..store import SENT, CommandEvent, CommandRecord, KeyConflict, fingerprint
 
 log = logging.getLogger("mpcs.workloads.api")
-router = APIRouter(tags=["commands"])
+router = APIRouter(tags=["commands"], responses=error_responses(401))
 
 STATES = ("sent", "accepted", "executed", "failed", "rejected")
 
@@ -103,8 +104,8 @@ def _refuse(
     record = CommandRecord(
         id=uuid.uuid4(),
         satellite=satellite,
-        name=body.name,
-        args=body.args,
+        name=printable(body.name),
+        args=printable(body.args),
         issued_by=role.value,
         issued_at=datetime.now(UTC),
         valid_until=body.valid_until,
@@ -134,13 +135,23 @@ def _check(
     """Validate a command request; raise the right 4xx (audited) or return the typed args."""
 
     def refuse(code: int, reason: str) -> None:
-        _refuse(services, role=role, satellite=satellite, body=body, code=code, reason=reason)
+        _refuse(
+            services, role=role, satellite=satellite, body=body, code=code, reason=printable(reason)
+        )
 
     spec = DICTIONARY.get(body.name)
     if spec is None:
         message = f"{body.name!r} is not a command; known commands: {', '.join(DICTIONARY)}"
         refuse(422, f"name: {message}")
         raise field_error(("body", "name"), message, body.name)
+    critical = spec.criticality is Criticality.CRITICAL
+    if critical and not role.allows(Role.ADMIN):
+        reason = (
+            f"{body.name} is a critical command: role {role.value} may not send it; "
+            "it needs the admin role"
+        )
+        refuse(403, reason)
+        raise HTTPException(status.HTTP_403_FORBIDDEN, detail=reason)
     try:
         args = validate_args(body.name, body.args)
     except CommandError as exc:
@@ -156,21 +167,13 @@ def _check(
             message = "is in the past; the spacecraft would reject the command as expired"
             refuse(422, f"validUntil: {message}")
             raise field_error(("body", "validUntil"), message, body.valid_until.isoformat())
-    if spec.criticality is Criticality.CRITICAL:
-        if not role.allows(Role.ADMIN):
-            reason = (
-                f"{body.name} is a critical command: role {role.value} may not send it; "
-                "it needs the admin role"
-            )
-            refuse(403, reason)
-            raise HTTPException(status.HTTP_403_FORBIDDEN, detail=reason)
-        if not body.confirm:
-            reason = (
-                f"confirm: {body.name} is a critical command; send it again with "
-                '"confirm": true to confirm'
-            )
-            refuse(409, reason)
-            raise HTTPException(status.HTTP_409_CONFLICT, detail=reason)
+    if critical and not body.confirm:
+        reason = (
+            f"confirm: {body.name} is a critical command; send it again with "
+            '"confirm": true to confirm'
+        )
+        refuse(409, reason)
+        raise HTTPException(status.HTTP_409_CONFLICT, detail=reason)
     return dict(args)
 
 
@@ -180,12 +183,11 @@ def _check(
     status_code=status.HTTP_202_ACCEPTED,
     summary="Send a command",
     responses={
-        200: {"description": "A retry with a known Idempotency-Key: the first command"},
-        403: {"description": "Role too low (commands need operator, critical ones admin)"},
-        404: {"description": "No such satellite in the mission"},
-        409: {"description": "Critical command without confirm, or Idempotency-Key reused"},
-        422: {"description": "Unknown command or a bad argument (named in detail[].loc)"},
-        503: {"description": "Kafka did not take the command; nothing was sent"},
+        **error_responses(400, 403, 404, 409, 503),
+        200: {
+            "model": CommandPublic,
+            "description": "A retry with a known Idempotency-Key: the first command",
+        },
     },
 )
 async def send_command(
@@ -275,7 +277,7 @@ async def send_command(
     "/api/v1/commands/{command_id}",
     response_model=CommandPublic,
     summary="A command and its state history",
-    responses={404: {"description": "No such command"}},
+    responses=error_responses(404, 503),
 )
 async def get_command(
     _role: ViewerDep,

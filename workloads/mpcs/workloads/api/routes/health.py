@@ -7,7 +7,7 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from ..deps import ServicesDep
-from ..models import HealthPublic
+from ..models import HealthPublic, error_responses
 
 router = APIRouter(tags=["health"])
 
@@ -21,7 +21,7 @@ async def healthz() -> HealthPublic:
     "/readyz",
     response_model=HealthPublic,
     summary="Readiness: Kafka and InfluxDB answer",
-    responses={503: {"description": "Kafka or InfluxDB does not answer (detail says which)"}},
+    responses=error_responses(503),
 )
 async def readyz(services: ServicesDep) -> HealthPublic | JSONResponse:
     checks = services.checks or await services.probe()

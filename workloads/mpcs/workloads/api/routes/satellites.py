@@ -18,9 +18,10 @@ from ..models import (
     SatellitePublic,
     SatelliteSummary,
     TlePublic,
+    error_responses,
 )
 
-router = APIRouter(prefix="/api/v1/satellites", tags=["satellites"])
+router = APIRouter(prefix="/api/v1/satellites", tags=["satellites"], responses=error_responses(401))
 
 
 def _next_pass(status_: dict[str, Any]) -> NextPassPublic | None:
@@ -63,7 +64,7 @@ async def list_satellites(_role: ViewerDep, services: ServicesDep) -> ListPublic
     "/{sat}",
     response_model=SatellitePublic,
     summary="One satellite: spec summary and status",
-    responses={404: {"description": "No such satellite in the mission"}},
+    responses=error_responses(404),
 )
 async def get_satellite(_role: ViewerDep, obj: SatelliteDep) -> SatellitePublic:
     spec = obj.get("spec") or {}
@@ -84,14 +85,15 @@ async def get_satellite(_role: ViewerDep, obj: SatelliteDep) -> SatellitePublic:
     "/{sat}/passes",
     response_model=ListPublic[PassPublic],
     summary="Passes over the mission's ground stations in the next hours",
-    responses={404: {"description": "No such satellite in the mission"}},
+    responses=error_responses(404, 409),
 )
 async def list_passes(
     _role: ViewerDep,
     services: ServicesDep,
     obj: SatelliteDep,
     hours: Annotated[
-        float, Query(gt=0, le=168, description="Prediction window from now, hours (≤ 168).")
+        float,
+        Query(ge=0.01, le=168, description="Prediction window from now, hours (0.01..168)."),
     ] = 24.0,
 ) -> ListPublic[PassPublic]:
     tle_spec = (obj.get("spec") or {}).get("tle") or {}

@@ -25,11 +25,19 @@ from ..auth import parse_authorization
 from ..deps import NAME_PATTERN, SatelliteDep, ServicesDep, ViewerDep
 from ..errors import field_error
 from ..influx import InfluxUnavailable
-from ..models import ListPublic, TelemetryLatestPublic, TelemetryPoint, TelemetrySeriesPublic
+from ..models import (
+    ListPublic,
+    TelemetryLatestPublic,
+    TelemetryPoint,
+    TelemetrySeriesPublic,
+    error_responses,
+)
 from ..services import Services
 
 log = logging.getLogger("mpcs.workloads.api")
-router = APIRouter(prefix="/api/v1/satellites", tags=["telemetry"])
+router = APIRouter(
+    prefix="/api/v1/satellites", tags=["telemetry"], responses=error_responses(401, 404, 503)
+)
 
 _DURATION = re.compile(r"^(\d+)(ns|us|ms|s|m|h|d|w)$")
 _RELATIVE = re.compile(r"^-(\d+)(ns|us|ms|s|m|h|d|w)$")
@@ -79,7 +87,6 @@ def _instant(name: str, text: str | None, now: datetime, default_s: float) -> tu
     "/{sat}/telemetry/latest",
     response_model=TelemetryLatestPublic,
     summary="Latest value of every channel",
-    responses={404: {"description": "No such satellite, or no telemetry yet"}},
 )
 async def latest(
     _role: ViewerDep, services: ServicesDep, obj: SatelliteDep
@@ -134,7 +141,6 @@ async def latest(
     "/{sat}/telemetry",
     response_model=ListPublic[TelemetrySeriesPublic],
     summary="Channels aggregated over time windows",
-    responses={404: {"description": "No such satellite"}},
 )
 async def series(
     _role: ViewerDep,
