@@ -177,6 +177,8 @@ class ScheduledStep(Resource):
     """Command name."""
     scheduled_at: datetime
     """When the command is due (UTC)."""
+    timeout_seconds: Annotated[int, Field(ge=1, le=3600)] | None = None
+    """How long after scheduledAt the step may take before it expires (copied from the spec)."""
     state: StepState = StepState.PENDING
     """pending, sent, acked, executed, failed or expired."""
     sent_at: datetime | None = None
@@ -196,6 +198,8 @@ class CommandPlanStatus(Resource):
 
     phase: PlanPhase | None = None
     """Pending, Scheduled, Running, Succeeded, Failed or Cancelled."""
+    start_time: datetime | None = None
+    """The resolved start (absolute, or the AOS of the chosen pass plus its offset)."""
     schedule: list[ScheduledStep] = Field(default_factory=list, max_length=100)
     """Every step resolved to an absolute time, in order."""
     conditions: list[Condition] = Conditions()
