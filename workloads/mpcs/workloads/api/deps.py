@@ -1,5 +1,8 @@
 """Dependencies of the routes, as `Annotated` aliases (`ViewerDep`, `OperatorDep`, `SatelliteDep`…).
 
+All are `async def`: FastAPI runs a plain `def` dependency in a worker thread, a thread hop per
+dependency per request that costs more than the work itself.
+
 Authentication runs before anything else a route depends on, so an anonymous client learns
 nothing (not even whether a satellite exists) before its 401.
 """
@@ -24,7 +27,7 @@ _bearer = HTTPBearer(
 )
 
 
-def get_services(request: Request) -> Services:
+async def get_services(request: Request) -> Services:
     services: Services = request.app.state.services
     return services
 
@@ -32,7 +35,7 @@ def get_services(request: Request) -> Services:
 ServicesDep = Annotated[Services, Depends(get_services)]
 
 
-def current_role(
+async def current_role(
     request: Request,
     services: ServicesDep,
     _credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
@@ -45,16 +48,16 @@ def current_role(
 RoleDep = Annotated[Role, Depends(current_role)]
 
 
-def viewer(role: RoleDep) -> Role:
+async def viewer(role: RoleDep) -> Role:
     return role
 
 
-def operator(role: RoleDep) -> Role:
+async def operator(role: RoleDep) -> Role:
     require(role, Role.OPERATOR, action="send commands")
     return role
 
 
-def admin(role: RoleDep) -> Role:
+async def admin(role: RoleDep) -> Role:
     require(role, Role.ADMIN, action="do this")
     return role
 
