@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import re
 from typing import Any
 
 import orjson
@@ -86,6 +87,22 @@ def test_invalid_messages_become_dlq_records_with_the_reason(
     assert dead["value"] == (None if payload is None else payload.decode())
     assert dead["time"].endswith("Z")
     assert orjson.loads(encode_record(dead)) == dead  # serialisable as is
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        _bad(lambda m: m.update(mode=["NOMINAL"])),  # unhashable: the validator raises TypeError
+        # A 400-digit integer: orjson refuses it (it would be infinite as a double).
+        re.sub(rb'"uptime_s":\d+', b'"uptime_s":' + b"9" * 400, encode(_telemetry())),
+    ],
+)
+def test_values_the_validator_trips_over_are_dead_lettered_too(payload: bytes) -> None:
+    lines, dead = convert(_record(payload))
+    assert lines is None
+    assert dead is not None
+    assert dead["field"] in ("$", "obc.uptime_s")
+    assert dead["value"] == payload.decode()
 
 
 def test_a_payload_that_is_not_utf8_is_kept_as_base64() -> None:

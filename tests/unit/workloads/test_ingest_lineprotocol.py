@@ -11,11 +11,19 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mpcs.core.names import SATELLITE_TAG, SUBSYSTEM_MEASUREMENTS
-from mpcs.core.telemetry import CHANNELS, CHANNELS_BY_SUBSYSTEM, decode, encode, parse_time_ns
+from mpcs.core.telemetry import (
+    CHANNELS,
+    CHANNELS_BY_SUBSYSTEM,
+    decode,
+    encode,
+    parse_time_ns,
+    validate_message,
+)
 from mpcs.simulator import SatelliteSpec, Spacecraft
 from mpcs.workloads.ingest.lineprotocol import (
     LineProtocolError,
     channel_values_per_message,
+    encode_if_valid,
     encode_message,
     encode_message_checked,
     escape_key,
@@ -300,3 +308,98 @@ def test_fast_encoder_equals_the_checked_encoder(steps: int, data: st.DataObject
     elif channel.type == "str":
         mutated[channel.subsystem][channel.name] = data.draw(st.text(max_size=20))
     assert points(encode_message(mutated)) == points(encode_message_checked(mutated))
+
+
+# --------------------------------------------------------------------------- the fast validator
+def test_fast_path_accepts_real_telemetry_and_encodes_it_exactly() -> None:
+    for steps in (0, 7, 150):
+        message = _message(steps=steps)
+        lines = encode_if_valid(message)
+        assert lines is not None
+        assert lines == encode_message(message)
+        assert points(lines) == points(encode_message_checked(message))
+
+
+_ODD_VALUES: list[Any] = [
+    None,
+    True,
+    False,
+    0,
+    1,
+    -1,
+    2**63,
+    2**70,
+    1.0,
+    -0.0,
+    1e308,
+    math.nan,
+    math.inf,
+    -math.inf,
+    "",
+    "1",
+    "NOMINAL",
+    "٣",
+    [],
+    [1],
+    {},
+    {"a": 1},
+]
+_ODD_TIMES = [
+    "2023-11-14T22:13:20.123456789Z",
+    "2023-11-14T22:13:20Z",
+    "2023-11-14T22:13:20.123456789Z\n",
+    "2023-11-14T 2:13:20.123456789Z",
+    "2023-11-14T+2:13:20.123456789Z",
+    "2023-11-14T2_:13:20.123456789Z",
+    "2023-11-14T22:13:20.12345678٣Z",
+    "2023-13-45T99:99:99.123456789Z",
+    "2023-11-14 22:13:20.123456789Z",
+]
+
+
+@st.composite
+def _mutations(draw: st.DrawFn) -> dict[str, Any]:
+    message = copy.deepcopy(_message(steps=draw(st.integers(min_value=0, max_value=50))))
+    for _ in range(draw(st.integers(min_value=1, max_value=3))):
+        where = draw(st.sampled_from(["header", "channel", "key", "group"]))
+        if where == "header":
+            key = draw(st.sampled_from(["version", "satellite", "time", "seq", "mode"]))
+            pool = _ODD_TIMES if key == "time" else _ODD_VALUES
+            message[key] = draw(st.sampled_from(pool))
+        elif where == "channel":
+            channel = draw(st.sampled_from(CHANNELS))
+            value = draw(
+                st.one_of(
+                    st.sampled_from(_ODD_VALUES),
+                    st.floats(allow_nan=True, allow_infinity=True),
+                    st.integers(min_value=-(2**64), max_value=2**64),
+                    st.text(max_size=5),
+                )
+            )
+            group = message.get(channel.subsystem)
+            if isinstance(group, dict):
+                group[channel.name] = value
+        elif where == "key":
+            if draw(st.booleans()):
+                message[draw(st.sampled_from(["extra", "version", "orbit"]))] = 1
+            else:
+                message.pop(draw(st.sampled_from(sorted(message))), None)
+        else:
+            sub = draw(st.sampled_from(SUBSYSTEM_MEASUREMENTS))
+            group = message.get(sub)
+            if isinstance(group, dict) and group and draw(st.booleans()):
+                group.pop(draw(st.sampled_from(sorted(group))))
+            elif isinstance(group, dict):
+                group["extra"] = 1.0
+    return message
+
+
+@settings(max_examples=400, deadline=None)
+@given(message=_mutations())
+def test_fast_path_accepts_only_what_validate_message_accepts(message: dict[str, Any]) -> None:
+    lines = encode_if_valid(message)
+    if lines is None:
+        return  # the authority decides (covered by the DLQ tests)
+    validate_message(message)  # must not raise
+    assert lines == encode_message(message)
+    assert points(lines) == points(encode_message_checked(message))

@@ -17,12 +17,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from mpcs.core.telemetry import TelemetryError, decode
+import orjson
+
+from mpcs.core.telemetry import TelemetryError, validate_message
 
 from .dlq import dlq_record
 from .lineprotocol import (
     LineProtocolError,
     channel_values_per_message,
+    encode_if_valid,
     encode_message,
     points_per_message,
 )
@@ -44,13 +47,28 @@ class Received:
 
 
 def convert(record: Received) -> tuple[bytes | None, dict[str, Any] | None]:
-    """(line protocol, None) for a storable record, (None, DLQ record) for any other."""
+    """(line protocol, None) for a storable record, (None, DLQ record) for any other.
+
+    `encode_if_valid` takes the common case in one pass; anything it does not vouch for is judged
+    by `mpcs.core.telemetry.validate_message`, whose error names the field for the DLQ.
+    """
     try:
         if record.value is None:
             raise TelemetryError("$", "empty message (no value)")
-        lines = encode_message(decode(record.value))
+        try:
+            message = orjson.loads(record.value)
+        except orjson.JSONDecodeError as exc:
+            raise TelemetryError("$", f"not JSON: {exc}") from None
+        lines = encode_if_valid(message)
+        if lines is None:
+            validate_message(message)
+            lines = encode_message(message)
     except (TelemetryError, LineProtocolError) as exc:
         return None, reject(record, field=exc.path, reason=exc.message)
+    except (TypeError, ValueError, OverflowError) as exc:
+        # The validator itself tripped over a pathological value (e.g. an unhashable mode or an
+        # integer too large for a float): still the message's fault, still not the consumer's.
+        return None, reject(record, field="$", reason=f"invalid message: {exc!r}")
     return lines, None
 
 
@@ -78,6 +96,7 @@ class Batch:
     offsets: dict[tuple[str, int], int]
     first_at: float
     sealed_at: float
+    seq: int = 0  # sealing order (0, 1, 2, …): offsets are committed in this order
 
     @property
     def messages(self) -> int:
@@ -108,6 +127,7 @@ class BatchBuilder:
     _dlq: list[dict[str, Any]] = field(default_factory=list)
     _offsets: dict[tuple[str, int], int] = field(default_factory=dict)
     _first_at: float | None = None
+    _sealed: int = 0
 
     def add(self, record: Received, lines: bytes | None, dlq: dict[str, Any] | None) -> None:
         """Add one converted record (exactly one of `lines` and `dlq` is set)."""
@@ -159,7 +179,9 @@ class BatchBuilder:
             offsets=self._offsets,
             first_at=self._first_at,
             sealed_at=self.clock(),
+            seq=self._sealed,
         )
+        self._sealed += 1
         self._lines, self._sources, self._dlq, self._offsets = [], [], [], {}
         self._first_at = None
         return batch

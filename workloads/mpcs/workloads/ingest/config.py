@@ -32,6 +32,12 @@ class IngestSettings(WorkloadSettings):
         le=64,
         description="Sealed batches waiting for InfluxDB before fetching pauses (backpressure).",
     )
+    ingest_write_concurrency: int = Field(
+        default=2,
+        ge=1,
+        le=16,
+        description="Batches written to InfluxDB at once (offsets still commit in order).",
+    )
     ingest_retry_initial_ms: int = Field(
         default=200, ge=1, description="First retry delay of a failed write; doubles per retry."
     )

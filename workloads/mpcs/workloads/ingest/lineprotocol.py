@@ -37,8 +37,14 @@ from typing import Any
 
 import orjson
 
+from mpcs.core.commands import Mode
 from mpcs.core.names import SATELLITE_TAG, SUBSYSTEM_MEASUREMENTS
-from mpcs.core.telemetry import CHANNEL_INDEX, CHANNELS_BY_SUBSYSTEM, parse_time_ns
+from mpcs.core.telemetry import (
+    CHANNEL_INDEX,
+    CHANNELS_BY_SUBSYSTEM,
+    SCHEMA_VERSION,
+    parse_time_ns,
+)
 
 #: Fields the `obc` point carries on top of its channels (from the message header).
 HEADER_FIELDS_MEASUREMENT = "obc"
@@ -225,40 +231,159 @@ _SLOT_TYPES = tuple(_PY_TYPES[kind] for kind in _KINDS)
 #: The usual exact types (every float channel holding a float): checked in one comparison.
 _USUAL_TYPES = tuple(_PY_TYPES[kind][0] for kind in _KINDS)
 _STR_SLOTS = tuple(i for i, kind in enumerate(_KINDS) if kind == "str")
+_NUMERIC_SLOTS = tuple(i for i, kind in enumerate(_KINDS) if kind in ("float", "int"))
+_PICK_NUMERIC = operator.itemgetter(*_NUMERIC_SLOTS)
+_INT64_MAX = 2**63 - 1
+
+
+def _bound(value: float | None, default: float) -> float:
+    return default if value is None else value
+
+
+_CHANNELS_IN_ORDER = tuple(CHANNEL_INDEX[f"{sub}.{name}"] for sub, name in _ORDER)
+_LOWS = tuple(_bound(_CHANNELS_IN_ORDER[i].minimum, -math.inf) for i in _NUMERIC_SLOTS)
+_HIGHS = tuple(
+    _bound(
+        _CHANNELS_IN_ORDER[i].maximum,
+        _INT64_MAX if _CHANNELS_IN_ORDER[i].type == "int" else math.inf,
+    )
+    for i in _NUMERIC_SLOTS
+)
+_MESSAGE_KEYS = frozenset(("version", "satellite", "time", "seq", "mode", *SUBSYSTEM_MEASUREMENTS))
+_GROUP_KEYS = {sub: frozenset(name for name, *_ in channels) for sub, _m, channels in _PLAN}
+_MODE_VALUES = frozenset(mode.value for mode in Mode)
 _EPOCH_DAYS: dict[str, int] = {}
 
 
+def _canonical_time_ns(text: str) -> int | None:
+    """Nanoseconds of `YYYY-MM-DDTHH:MM:SS.nnnnnnnnnZ` (ASCII digits), else None.
+
+    Every such string matches `parse_time_ns`'s pattern, and gives the same number (the date part
+    goes through `parse_time_ns` itself, cached per day).
+    """
+    if (
+        len(text) != 30
+        or text[4] != "-"
+        or text[7] != "-"
+        or text[10] != "T"
+        or text[13] != ":"
+        or text[16] != ":"
+        or text[19] != "."
+        or text[29] != "Z"
+        or not text.isascii()
+    ):
+        return None
+    digits = text[0:4] + text[5:7] + text[8:10] + text[11:13] + text[14:16] + text[17:19]
+    fraction = text[20:29]
+    if not (digits.isdigit() and fraction.isdigit()):
+        return None
+    day = text[:10]
+    days = _EPOCH_DAYS.get(day)
+    if days is None:
+        try:
+            days = parse_time_ns(day + "T00:00:00Z") // 86_400_000_000_000
+        except ValueError:  # e.g. month 13: let the caller's slow path report it
+            return None
+        if len(_EPOCH_DAYS) > 10_000:
+            _EPOCH_DAYS.clear()
+        _EPOCH_DAYS[day] = days
+    clock = int(text[11:13]) * 3600 + int(text[14:16]) * 60 + int(text[17:19])
+    return (days * 86_400 + clock) * 1_000_000_000 + int(fraction)
+
+
 def time_ns(text: str) -> int:
-    """`parse_time_ns` with a fast path for the canonical 9-digit form (cached per day).
+    """`parse_time_ns` with a fast path for the canonical 9-digit form.
 
     >>> time_ns("2023-11-14T22:13:20.123456789Z")
     1700000000123456789
     """
-    if len(text) == 30 and text[10] == "T" and text[19] == "." and text[29] == "Z":
-        day = text[:10]
-        days = _EPOCH_DAYS.get(day)
-        if days is None:
-            days = parse_time_ns(day + "T00:00:00Z") // 86_400_000_000_000
-            if len(_EPOCH_DAYS) > 10_000:
-                _EPOCH_DAYS.clear()
-            _EPOCH_DAYS[day] = days
-        try:
-            clock = int(text[11:13]) * 3600 + int(text[14:16]) * 60 + int(text[17:19])
-            return (days * 86_400 + clock) * 1_000_000_000 + int(text[20:29])
-        except ValueError:
-            pass
-    return parse_time_ns(text)
+    stamp = _canonical_time_ns(text)
+    return parse_time_ns(text) if stamp is None else stamp
+
+
+def _render(values: list[Any], satellite_tag: str, stamp: int, mode: str, seq: int) -> bytes | None:
+    """The seven lines from the channel values in wire order (types already checked)."""
+    strings = [values[slot] for slot in _STR_SLOTS]
+    for slot in _STR_SLOTS:
+        values[slot] = 0
+    try:
+        rendered = orjson.dumps(values)
+    except orjson.JSONEncodeError:  # an integer beyond 64 bits
+        return None
+    if b"null" in rendered:  # NaN or infinity
+        return None
+    parts = rendered[1:-1].decode().split(",")
+    for slot, text in zip(_STR_SLOTS, strings, strict=True):
+        parts[slot] = format_string(text)
+    parts += (satellite_tag, str(stamp), format_string(mode), str(seq))
+    buffer = _SPREAD.copy()
+    buffer[1::2] = _PICK(parts)
+    return "".join(buffer).encode()  # type: ignore[arg-type]
+
+
+def encode_if_valid(message: Any) -> bytes | None:
+    """Line protocol of a message that certainly passes `validate_message`; None otherwise.
+
+    The ingest's fast path: one pass over the message checks the exact key sets, the exact value
+    types, the catalogue ranges (in C-level `map` calls) and the header, and encodes. It only
+    ever *accepts*; whatever it does not vouch for (including unusual but valid messages, such as
+    a float channel holding a JSON integer) returns None, and the caller asks the authority,
+    `mpcs.core.telemetry.validate_message`, for the verdict and the reason. A property test checks
+    that every message accepted here passes `validate_message` and encodes exactly as
+    `encode_message_checked` does.
+    """
+    if type(message) is not dict or message.keys() != _MESSAGE_KEYS:
+        return None
+    version, satellite, seq, mode = (
+        message["version"],
+        message["satellite"],
+        message["seq"],
+        message["mode"],
+    )
+    if (
+        type(version) is not int
+        or version != SCHEMA_VERSION
+        or type(satellite) is not str
+        or not satellite
+        or type(seq) is not int
+        or seq < 0
+        or seq > _INT64_MAX
+        or type(mode) is not str
+        or mode not in _MODE_VALUES
+        or type(message["time"]) is not str
+    ):
+        return None
+    stamp = _canonical_time_ns(message["time"])
+    if stamp is None:
+        return None
+    values: list[Any] = []
+    for sub, pick in _GROUPS:
+        group = message[sub]
+        if type(group) is not dict or group.keys() != _GROUP_KEYS[sub]:
+            return None
+        values.extend(pick(group))
+    if tuple(map(type, values)) != _USUAL_TYPES:
+        return None
+    numeric = _PICK_NUMERIC(values)
+    # Comparisons with NaN are false, so NaN fails here as validate_message wants.
+    if not (all(map(operator.ge, numeric, _LOWS)) and all(map(operator.le, numeric, _HIGHS))):
+        return None
+    try:
+        satellite_tag = escape_tag(satellite)
+    except LineProtocolError:
+        return None
+    return _render(values, satellite_tag, stamp, mode, seq)
 
 
 def encode_message(message: dict[str, Any]) -> bytes:
     """The line-protocol lines (newline-terminated) of one *validated* telemetry message.
 
-    Fast path: every number and boolean is rendered in one `orjson.dumps` call (JSON renders a
-    float, and a float channel's integer, exactly as line protocol reads a float; booleans as
-    `true`/`false`), strings are re-quoted for line protocol, and the values are slotted between
-    precomputed constant text. Anything the fast path cannot vouch for (NaN/∞, a wrong type, a
-    huge integer, a missing key) is encoded by `encode_message_checked`, which names the field
-    in a LineProtocolError.
+    Numbers and booleans are rendered in one `orjson.dumps` call (JSON renders a float, and a
+    float channel's integer, exactly as line protocol reads a float; booleans as `true`/`false`),
+    strings are re-quoted for line protocol, and the values are slotted between precomputed
+    constant text. Anything this path cannot vouch for (NaN/∞, a wrong type, a huge integer, a
+    missing key) is encoded by `encode_message_checked`, which names the field in a
+    LineProtocolError.
     """
     try:
         values: list[Any] = []
@@ -268,26 +393,17 @@ def encode_message(message: dict[str, Any]) -> bytes:
             for value, allowed in zip(values, _SLOT_TYPES, strict=True):
                 if type(value) not in allowed:
                     return encode_message_checked(message)
-        strings = [values[slot] for slot in _STR_SLOTS]
-        for slot in _STR_SLOTS:
-            values[slot] = 0
-        rendered = orjson.dumps(values)
         satellite, mode, seq = message["satellite"], message["mode"], message["seq"]
-    except (KeyError, TypeError, orjson.JSONEncodeError):
+    except (KeyError, TypeError):
         return encode_message_checked(message)
-    if b"null" in rendered or type(mode) is not str or type(seq) is not int:
+    if type(mode) is not str or type(seq) is not int or type(satellite) is not str:
         return encode_message_checked(message)
-    parts = rendered[1:-1].decode().split(",")
-    for slot, text in zip(_STR_SLOTS, strings, strict=True):
-        parts[slot] = format_string(text)
     try:
         stamp = time_ns(message["time"])
     except (TypeError, ValueError) as exc:
         raise LineProtocolError("time", str(exc)) from None
-    parts += (escape_tag(satellite), str(stamp), format_string(mode), str(seq))
-    buffer = _SPREAD.copy()
-    buffer[1::2] = _PICK(parts)
-    return "".join(buffer).encode()  # type: ignore[arg-type]
+    lines = _render(values, escape_tag(satellite), stamp, mode, seq)
+    return encode_message_checked(message) if lines is None else lines
 
 
 def points_per_message() -> int:

@@ -109,6 +109,8 @@ class Ingest:
         self._influx_problem: str | None = "InfluxDB not checked yet"
         self._write_problem: str | None = None
         self._paused = False
+        self._commit_turn = asyncio.Condition()
+        self._next_commit = 0  # seq of the next batch whose offsets may be committed
 
     # ------------------------------------------------------------------ lifecycle
     def stop(self) -> None:
@@ -136,7 +138,7 @@ class Ingest:
                 self.settings.ingest_linger_ms,
             )
             consume = asyncio.create_task(self._consume_loop(), name="ingest-consume")
-            write = asyncio.create_task(self._write_loop(), name="ingest-write")
+            write = asyncio.create_task(self._writers(), name="ingest-write")
             stopped = asyncio.create_task(self._stopping.wait())
             done, _ = await asyncio.wait(
                 {consume, write, stopped}, return_when=asyncio.FIRST_COMPLETED
@@ -255,10 +257,11 @@ class Ingest:
                     rec = Received(tp.topic, tp.partition, r.offset, r.key, r.value, r.timestamp)
                     lines, dead = convert(rec)
                     builder.add(rec, lines, dead)
-        # Shutdown: hand over what is buffered, then tell the writer there is nothing more.
+        # Shutdown: hand over what is buffered, then tell the writers there is nothing more.
         if not builder.empty:
             await self._queue.put(builder.seal())
-        await self._queue.put(None)
+        for _ in range(settings.ingest_write_concurrency):
+            await self._queue.put(None)
 
     def _apply_backpressure(self, consumer: AIOKafkaConsumer) -> None:
         """Pause every assigned partition while the writer is behind; resume when it caught up."""
@@ -298,6 +301,11 @@ class Ingest:
         log.info("partitions assigned: %s", sorted(tp.partition for tp in assigned))
 
     # ------------------------------------------------------------------ write
+    async def _writers(self) -> None:
+        await asyncio.gather(
+            *(self._write_loop() for _ in range(self.settings.ingest_write_concurrency))
+        )
+
     async def _write_loop(self) -> None:
         while True:
             batch = await self._queue.get()
@@ -309,13 +317,23 @@ class Ingest:
                 self._queue.task_done()
 
     async def _deliver(self, batch: Batch) -> None:
-        """Write, dead-letter, commit — in this order (at-least-once)."""
+        """Write, dead-letter, then commit in batch order (at-least-once).
+
+        With several writers, batch k+1 may reach InfluxDB before batch k, but its offsets are
+        committed only after batch k's: a commit never covers a batch that is not stored.
+        """
         if batch.lines:
             batch.dlq.extend(await self._write(batch.lines, batch.sources))
         if batch.dlq:
             await self._send_dlq(batch.dlq)
         accepted_at = time.monotonic()
-        await self._commit(batch.offsets)
+        async with self._commit_turn:
+            await self._commit_turn.wait_for(lambda: self._next_commit == batch.seq)
+            try:
+                await self._commit(batch.offsets)
+            finally:
+                self._next_commit = batch.seq + 1
+                self._commit_turn.notify_all()
         stored = len(batch.lines) - sum(1 for d in batch.dlq if d["field"] == "influxdb")
         points = stored * POINTS_PER_MESSAGE
         self.stored_messages += stored

@@ -1,0 +1,528 @@
+"""Ingest throughput: channel values/s Kafka → InfluxDB vs direct batched writes; freshness.
+
+One run starts its own Kafka and InfluxDB (the dev stack's servers; the control plane and moto
+are not started, so they take no CPU from the path being measured) and then, in interleaved rounds
+on fresh buckets and topics, measures with the same simulator telemetry:
+
+- direct/httpx:  the messages' line protocol (encoded beforehand, not timed) POSTed to
+  `/api/v2/write` in batches of the ingest's size, one request in flight — the ingest's own writer;
+- direct/influxdb-client:  the same batches through `influxdb-client`'s async write API;
+- ingest:  the messages pre-loaded into the mission topic (gzip, as `mpcs sim run` sends them), then
+  `mpcs ingest run` as a subprocess drains the backlog: from /readyz green (partitions assigned)
+  until `mpcs_ingest_channel_values_total` reaches the total — decoding, validation, encoding,
+  writes and commits included;
+- freshness:  a producer at a fixed rate for a while, with the ingest running; a poller asks
+  InfluxDB (Flux `last()` of `obc.seq` per satellite) every 100 ms which samples are queryable;
+  freshness = first poll that sees a sample − the moment it was handed to the producer.
+
+Writes bench/results/ingest_throughput.json and .md. Not a test: numbers depend on the machine.
+Run: `.venv/bin/python bench/ingest_throughput.py [--quick]`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import csv
+import io
+import json
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+from aiokafka import AIOKafkaProducer
+from influxdb_client.client.influxdb_client_async import InfluxDBClientAsync
+
+from mpcs.core.names import Topic, bucket, topic
+from mpcs.core.telemetry import CHANNELS, encode
+from mpcs.dev.process import free_port, spawn, stop_group
+from mpcs.dev.stack import DevStack
+from mpcs.operator.builders import mission_topics
+from mpcs.operator.influx_buckets import InfluxBuckets
+from mpcs.operator.kafka_topics import KafkaTopics
+from mpcs.simulator import SatelliteSpec, Spacecraft
+from mpcs.workloads.ingest.lineprotocol import encode_message
+from mpcs.workloads.ingest.writer import InfluxWriter
+
+RESULTS = Path(__file__).parent / "results"
+NAMESPACE = "bench"
+ISS_L1 = "1 25544U 98067A   08264.51782528 -.00002182  00000-0 -11606-4 0  2927"
+ISS_L2 = "2 25544  51.6416 247.4627 0006703 130.5360 325.0288 15.72125391563537"
+VALUES_PER_MESSAGE = len(CHANNELS)
+BATCH_POINTS = 5_000  # the ingest's default MPCS_INGEST_BATCH_POINTS
+MESSAGES_PER_BATCH = BATCH_POINTS // 7
+WRITE_CONCURRENCY = 2  # the ingest's default MPCS_INGEST_WRITE_CONCURRENCY
+
+
+# --------------------------------------------------------------------------- data
+def telemetry(satellites: int, steps: int) -> list[dict[str, Any]]:
+    """`satellites × steps` real telemetry messages (two simulated craft, renamed per satellite)."""
+    spec = SatelliteSpec.from_dict({"tle": {"line1": ISS_L1, "line2": ISS_L2}})
+    start = (time.time_ns() // 10**9 - 12 * 3600) * 10**9
+    base = []
+    for seed_name in ("base-a", "base-b"):
+        craft = Spacecraft(seed_name, spec, start=start)
+        series = []
+        for _ in range(steps):
+            series.append(craft.telemetry())
+            craft.advance(1.0)
+        base.append(series)
+    messages = []
+    for step in range(steps):
+        for i in range(satellites):
+            message = dict(base[i % 2][step])
+            message["satellite"] = f"sat-{i:03d}"
+            messages.append(message)
+    return messages
+
+
+# --------------------------------------------------------------------------- set-up helpers
+class Env:
+    def __init__(self, stack: DevStack) -> None:
+        self.conn = stack.connection_info()
+        self.counter = 0
+
+    def next_mission(self) -> str:
+        self.counter += 1
+        return f"r{self.counter}x{os.getpid()}"
+
+    async def bucket(self, name: str) -> str:
+        """Create a bucket; returns its bucket-scoped token."""
+        buckets = InfluxBuckets(
+            url=self.conn.influx_url, org=self.conn.influx_org, token=self.conn.influx_token
+        )
+        try:
+            state = await buckets.ensure_bucket(name, retention_seconds=7 * 86400)
+        finally:
+            await buckets.close()
+        return state.token
+
+    async def topics(self, mission: str) -> None:
+        admin = KafkaTopics(self.conn.kafka_bootstrap_servers)
+        try:
+            await admin.ensure_topics(
+                mission_topics(NAMESPACE, mission, {"kafka": {"partitions": 3}})
+            )
+        finally:
+            await admin.close()
+
+    async def count(self, name: str) -> int:
+        """Stored channel values (mode/seq excluded) in bucket `name`."""
+        query = (
+            f'from(bucket: "{name}") |> range(start: 1970-01-01T00:00:00Z) '
+            '|> filter(fn: (r) => r._field != "mode" and r._field != "seq") '
+            "|> group() |> count()"
+        )
+        rows = await self.flux(query)
+        return int(rows[0]["_value"]) if rows else 0
+
+    async def flux(self, query: str) -> list[dict[str, str]]:
+        async with httpx.AsyncClient(
+            base_url=self.conn.influx_url,
+            headers={"Authorization": f"Token {self.conn.influx_token}", "Accept": "text/csv"},
+            timeout=60.0,
+        ) as client:
+            response = await client.post(
+                "/api/v2/query",
+                params={"org": self.conn.influx_org},
+                json={"query": query, "dialect": {"annotations": [], "header": True}},
+            )
+        response.raise_for_status()
+        return [r for r in csv.DictReader(io.StringIO(response.text)) if r.get("_value")]
+
+
+def batches(lines: list[bytes]) -> list[bytes]:
+    return [
+        b"".join(lines[i : i + MESSAGES_PER_BATCH])
+        for i in range(0, len(lines), MESSAGES_PER_BATCH)
+    ]
+
+
+# --------------------------------------------------------------------------- measurements
+async def direct_httpx(
+    env: Env, bodies: list[bytes], values: int, concurrency: int
+) -> dict[str, Any]:
+    name = f"{NAMESPACE}.direct-httpx-{env.next_mission()}"
+    token = await env.bucket(name)
+    writer = InfluxWriter(
+        url=env.conn.influx_url, org=env.conn.influx_org, bucket=name, token=token
+    )
+    todo = list(reversed(bodies))
+
+    async def worker() -> None:
+        while todo:
+            await writer.write(todo.pop())
+
+    try:
+        started = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        seconds = time.perf_counter() - started
+    finally:
+        await writer.close()
+    stored = await env.count(name)
+    return {"seconds": seconds, "values_per_s": values / seconds, "stored_values": stored}
+
+
+async def direct_influxdb_client(env: Env, bodies: list[bytes], values: int) -> dict[str, Any]:
+    name = f"{NAMESPACE}.direct-client-{env.next_mission()}"
+    token = await env.bucket(name)
+    async with InfluxDBClientAsync(
+        url=env.conn.influx_url, token=token, org=env.conn.influx_org, timeout=60_000
+    ) as client:
+        write_api = client.write_api()
+        started = time.perf_counter()
+        for body in bodies:
+            await write_api.write(bucket=name, record=body)
+        seconds = time.perf_counter() - started
+    stored = await env.count(name)
+    return {"seconds": seconds, "values_per_s": values / seconds, "stored_values": stored}
+
+
+class IngestProc:
+    def __init__(self, env: Env, mission: str, token: str, log: Path) -> None:
+        self.port = free_port()
+        self.proc = spawn(
+            [sys.executable, "-m", "mpcs.core.cli", "ingest", "run"],
+            log=log,
+            env={
+                "MPCS_NAMESPACE": NAMESPACE,
+                "MPCS_MISSION": mission,
+                "MPCS_KAFKA_BOOTSTRAP": env.conn.kafka_bootstrap_servers,
+                "MPCS_INFLUX_URL": env.conn.influx_url,
+                "MPCS_INFLUX_ORG": env.conn.influx_org,
+                "MPCS_INFLUX_TOKEN": token,
+                "MPCS_METRICS_PORT": str(self.port),
+                "MPCS_INGEST_PROBE_INTERVAL_S": "0.5",
+                "MPCS_INGEST_WRITE_CONCURRENCY": str(WRITE_CONCURRENCY),
+            },
+            die_with_parent=True,
+        )
+        self.http = httpx.AsyncClient(base_url=f"http://127.0.0.1:{self.port}", timeout=5.0)
+
+    async def ready(self) -> bool:
+        try:
+            response = await self.http.get("/readyz")
+        except httpx.HTTPError:
+            return False
+        return response.status_code == 200 and bool(response.json().get("partitions"))
+
+    async def metrics(self) -> dict[str, float]:
+        text = (await self.http.get("/metrics")).text
+        out = {}
+        for line in text.splitlines():
+            if line.startswith("mpcs_ingest_") and " " in line:
+                key, value = line.rsplit(" ", 1)
+                out[key] = float(value)
+        return out
+
+    async def stop(self) -> None:
+        await self.http.aclose()
+        await asyncio.to_thread(stop_group, self.proc.pid, proc=self.proc, timeout_s=30)
+
+
+async def produce_all(env: Env, mission: str, payloads: list[tuple[bytes, bytes]]) -> None:
+    producer = AIOKafkaProducer(
+        bootstrap_servers=env.conn.kafka_bootstrap_servers,
+        enable_idempotence=True,
+        acks="all",
+        compression_type="gzip",  # what `mpcs sim run` sends
+        linger_ms=20,
+        max_batch_size=256 * 1024,
+    )
+    await producer.start()
+    try:
+        name = topic(NAMESPACE, mission, Topic.TELEMETRY)
+        for key, value in payloads:
+            await producer.send(name, key=key, value=value)
+        await producer.flush()
+    finally:
+        await producer.stop()
+
+
+async def wait_for(check: Any, timeout_s: float, what: str) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not await check():
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"timed out: {what}")
+        await asyncio.sleep(0.05)
+
+
+async def ingest_backlog(
+    env: Env, payloads: list[tuple[bytes, bytes]], values: int, logs: Path
+) -> dict[str, Any]:
+    mission = env.next_mission()
+    await env.topics(mission)
+    token = await env.bucket(bucket(NAMESPACE, mission))
+    await produce_all(env, mission, payloads)
+    proc = IngestProc(env, mission, token, logs / f"ingest-{mission}.log")
+    try:
+        await wait_for(proc.ready, 120, "ingest ready")
+        started = time.perf_counter()
+        last: dict[str, float] = {}
+
+        async def done() -> bool:
+            nonlocal last
+            last = await proc.metrics()
+            return last.get("mpcs_ingest_channel_values_total", 0) >= values
+
+        await wait_for(done, 600, "backlog ingested")
+        seconds = time.perf_counter() - started
+        batches = last.get("mpcs_ingest_batches_total", 0)
+        write_s = last.get("mpcs_ingest_write_seconds_sum", 0)
+    finally:
+        await proc.stop()
+    stored = await env.count(bucket(NAMESPACE, mission))
+    return {
+        "seconds": seconds,
+        "values_per_s": values / seconds,
+        "stored_values": stored,
+        "batches": int(batches),
+        "mean_write_ms": 1000 * write_s / max(1, batches),
+    }
+
+
+async def freshness(
+    env: Env, messages: list[dict[str, Any]], rate: float, duration_s: float, logs: Path
+) -> dict[str, Any]:
+    mission = env.next_mission()
+    await env.topics(mission)
+    name = bucket(NAMESPACE, mission)
+    token = await env.bucket(name)
+    proc = IngestProc(env, mission, token, logs / f"ingest-{mission}-fresh.log")
+    producer = AIOKafkaProducer(
+        bootstrap_servers=env.conn.kafka_bootstrap_servers,
+        enable_idempotence=True,
+        acks="all",
+        compression_type="gzip",
+        linger_ms=20,  # the simulator runtime's setting
+    )
+    produced_at: dict[tuple[str, int], float] = {}
+    seen_at: dict[tuple[str, int], float] = {}
+    stop = asyncio.Event()
+    try:
+        await wait_for(proc.ready, 120, "ingest ready")
+        await producer.start()
+        count = min(len(messages), int(rate * duration_s))
+
+        async def send() -> None:
+            name_topic = topic(NAMESPACE, mission, Topic.TELEMETRY)
+            t0 = time.monotonic()
+            for i, message in enumerate(messages[:count]):
+                due = t0 + i / rate
+                delay = due - time.monotonic()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                produced_at[(message["satellite"], message["seq"])] = time.monotonic()
+                await producer.send(
+                    name_topic, key=message["satellite"].encode(), value=encode(message)
+                )
+            await producer.flush()
+
+        async def poll() -> None:
+            query = (
+                f'from(bucket: "{name}") |> range(start: -7d) '
+                '|> filter(fn: (r) => r._measurement == "obc" and r._field == "seq") '
+                '|> last() |> keep(columns: ["satellite", "_value"])'
+            )
+            latest: dict[str, int] = {}
+            while not stop.is_set():
+                rows = await env.flux(query)
+                now = time.monotonic()
+                for row in rows:
+                    sat, seq = row["satellite"], int(row["_value"])
+                    previous = latest.get(sat, -1)
+                    for s in range(previous + 1, seq + 1):
+                        seen_at.setdefault((sat, s), now)
+                    latest[sat] = max(previous, seq)
+                await asyncio.sleep(0.1)
+
+        poller = asyncio.create_task(poll())
+        await send()
+        keys = list(produced_at)
+
+        async def all_seen() -> bool:
+            return all(k in seen_at for k in keys)
+
+        try:
+            await wait_for(all_seen, 120, "every sample queryable")
+        finally:
+            stop.set()
+            await poller
+        metrics = await proc.metrics()
+    finally:
+        await producer.stop()
+        await proc.stop()
+    lags = sorted(seen_at[k] - produced_at[k] for k in keys)
+
+    def pct(p: float) -> float:
+        return lags[min(len(lags) - 1, int(p * len(lags)))]
+
+    return {
+        "rate_messages_per_s": rate,
+        "rate_values_per_s": rate * VALUES_PER_MESSAGE,
+        "messages": len(keys),
+        "p50_s": pct(0.50),
+        "p90_s": pct(0.90),
+        "p99_s": pct(0.99),
+        "max_s": lags[-1],
+        "ingest_mean_freshness_s": metrics.get("mpcs_ingest_freshness_seconds_sum", 0)
+        / max(1, metrics.get("mpcs_ingest_freshness_seconds_count", 1)),
+    }
+
+
+# --------------------------------------------------------------------------- report
+def render(result: dict[str, Any]) -> str:
+    s = result["summary"]
+    fresh = result["freshness"]
+    m = result["machine"]
+    rows = [
+        "# Ingest throughput",
+        "",
+        "Generated by `bench/ingest_throughput.py`. Channel values per second (48 per telemetry "
+        f"message, 7 points); {result['messages']:,} messages = {result['values']:,} values per "
+        f"round, {result['rounds']} interleaved rounds (fresh bucket/topic each), median shown. "
+        f"Batches of {BATCH_POINTS:,} points on the same InfluxDB in the same run; the ingest "
+        f"runs with its defaults ({WRITE_CONCURRENCY} writes in flight).",
+        "",
+        f"Machine: {m['platform']}, Python {m['python']}, {m['cpus']} CPUs shared by Kafka, "
+        f"InfluxDB, the ingest and the bench; 1-min load average {m['load_before']:.1f} before "
+        f"and {m['load_after']:.1f} after the run (other engineers' work on the machine "
+        "included, hence the spread between rounds).",
+        "",
+        "| Path | values/s (median) | per round | stored = sent |",
+        "| --- | ---: | --- | --- |",
+    ]
+    for key, label in (
+        ("direct_httpx_1", "direct writes, httpx (the ingest's writer), 1 in flight"),
+        ("direct_httpx_2", "direct writes, httpx, 2 in flight"),
+        ("direct_influxdb_client", "direct writes, influxdb-client async write API, 1 in flight"),
+        ("ingest", "Kafka → `mpcs ingest run` → InfluxDB (backlog drain)"),
+    ):
+        runs = result["runs"][key]
+        per = ", ".join(f"{r['values_per_s']:,.0f}" for r in runs)
+        exact = all(r["stored_values"] == result["values"] for r in runs)
+        rows.append(f"| {label} | {s[key]:,.0f} | {per} | {'yes' if exact else 'NO'} |")
+    met = "met" if s["ratio_vs_best"] >= 0.8 else "NOT met"
+    rows += [
+        "",
+        f"- Ingest ÷ direct at the same concurrency (2 in flight): "
+        f"**{s['ratio_vs_same_concurrency']:.2f}**; ÷ direct one-at-a-time: "
+        f"**{s['ratio_vs_sequential']:.2f}**; ÷ the best direct path ({s['best_direct']}): "
+        f"**{s['ratio_vs_best']:.2f}** — target ≥ 0.8 against the best direct path: **{met}**.",
+        f"- Ingest ≥ 100,000 channel values/s: **{'met' if s['ingest'] >= 100_000 else 'NOT met'}**"
+        f" ({s['ingest']:,.0f}).",
+        f"- Faster client for writing our pre-encoded line protocol one batch at a time: "
+        f"**{s['faster_client']}** (httpx {s['direct_httpx_1']:,.0f} vs influxdb-client "
+        f"{s['direct_influxdb_client']:,.0f} values/s).",
+        "",
+        "## Freshness (produce → queryable in InfluxDB)",
+        "",
+        f"{fresh['messages']:,} messages at {fresh['rate_messages_per_s']:,.0f} messages/s "
+        f"({fresh['rate_values_per_s']:,.0f} values/s), Flux `last()` polled every 100 ms "
+        "(so each figure includes up to one poll interval plus the query time).",
+        "",
+        "| p50 | p90 | p99 | max |",
+        "| ---: | ---: | ---: | ---: |",
+        f"| {fresh['p50_s']:.3f} s | {fresh['p90_s']:.3f} s | {fresh['p99_s']:.3f} s | "
+        f"{fresh['max_s']:.3f} s |",
+        "",
+        f"- p99 freshness < 2 s: **{'met' if fresh['p99_s'] < 2 else 'NOT met'}**.",
+        f"- The ingest's own view (Kafka record timestamp → InfluxDB accepted, "
+        f"`mpcs_ingest_freshness_seconds` mean): {fresh['ingest_mean_freshness_s']:.3f} s.",
+        "",
+    ]
+    return "\n".join(rows)
+
+
+async def main_async(quick: bool, workdir: Path) -> dict[str, Any]:
+    satellites, steps = (10, 300) if quick else (20, 1000)
+    rounds = 1 if quick else 3
+    load_before = os.getloadavg()[0]
+    print(f"generating {satellites * steps:,} telemetry messages", flush=True)
+    messages = telemetry(satellites, steps)
+    values = len(messages) * VALUES_PER_MESSAGE
+    lines = [encode_message(m) for m in messages]
+    bodies = batches(lines)
+    payloads = [(m["satellite"].encode(), encode(m)) for m in messages]
+
+    stack = DevStack(workdir / "stack", die_with_parent=True)
+    stack.kafka.prepare()
+    stack.kafka.start()
+    stack.influx.start()
+    try:
+        stack.kafka.wait_ready()
+        stack.influx.wait_ready()
+        env = Env(stack)
+        measures = {
+            "direct_httpx_1": lambda: direct_httpx(env, bodies, values, 1),
+            "direct_httpx_2": lambda: direct_httpx(env, bodies, values, 2),
+            "direct_influxdb_client": lambda: direct_influxdb_client(env, bodies, values),
+            "ingest": lambda: ingest_backlog(env, payloads, values, workdir),
+        }
+        runs: dict[str, list[dict[str, Any]]] = {key: [] for key in measures}
+        for r in range(rounds):
+            for key, measure in measures.items():
+                result = await measure()
+                runs[key].append(result)
+                print(f"round {r + 1} {key}: {result['values_per_s']:,.0f} values/s", flush=True)
+        summary: dict[str, Any] = {
+            k: statistics.median(x["values_per_s"] for x in v) for k, v in runs.items()
+        }
+        directs = ("direct_httpx_1", "direct_httpx_2", "direct_influxdb_client")
+        best_key = max(directs, key=lambda k: summary[k])
+        summary["best_direct"] = best_key
+        summary["faster_client"] = (
+            "httpx"
+            if summary["direct_httpx_1"] >= summary["direct_influxdb_client"]
+            else "influxdb-client"
+        )
+        summary["ratio_vs_same_concurrency"] = summary["ingest"] / summary["direct_httpx_2"]
+        summary["ratio_vs_sequential"] = summary["ingest"] / summary["direct_httpx_1"]
+        summary["ratio_vs_best"] = summary["ingest"] / summary[best_key]
+        ingest_msgs_per_s = summary["ingest"] / VALUES_PER_MESSAGE
+        rate = min(1_000.0, 0.5 * ingest_msgs_per_s)
+        duration = 10.0 if quick else 30.0
+        fresh_messages = telemetry(50, int(rate * duration / 50) + 1)
+        fresh = await freshness(env, fresh_messages, rate, duration, workdir)
+        print(f"freshness p99 {fresh['p99_s']:.3f} s at {rate:,.0f} messages/s", flush=True)
+    finally:
+        stack.stop()
+    return {
+        "messages": len(messages),
+        "values": values,
+        "rounds": rounds,
+        "batch_points": BATCH_POINTS,
+        "runs": runs,
+        "summary": summary,
+        "freshness": fresh,
+        "machine": {
+            "platform": platform.platform(),
+            "python": platform.python_version(),
+            "cpus": os.cpu_count(),
+            "load_before": load_before,
+            "load_after": os.getloadavg()[0],
+        },
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="small run (smoke test)")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="mpcs-bench-ingest-") as tmp:
+        result = asyncio.run(main_async(args.quick, Path(tmp)))
+    RESULTS.mkdir(exist_ok=True)
+    name = "ingest_throughput" + ("_quick" if args.quick else "")
+    (RESULTS / f"{name}.json").write_text(json.dumps(result, indent=2) + "\n")
+    (RESULTS / f"{name}.md").write_text(render(result))
+    print(render(result))
+
+
+if __name__ == "__main__":
+    main()
