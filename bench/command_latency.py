@@ -195,6 +195,11 @@ class MissionHarness:
         await wait_http(f"{url}/readyz", self.procs[-1], self.root / "api.log")
         return url
 
+    def log_tails(self) -> str:
+        return "\n".join(
+            f"--- {path.name}\n{tail(path, 30)}" for path in sorted(self.root.glob("*.log"))
+        )
+
     def stop(self) -> None:
         for proc in reversed(self.procs):
             stop_group(proc.pid, proc=proc)
@@ -202,9 +207,11 @@ class MissionHarness:
             self.stack.stop()
 
 
-async def wait_http(url: str, proc: Any, log: Path, timeout_s: float = 90) -> None:
+async def wait_http(
+    url: str, proc: Any, log: Path, timeout_s: float = 90, headers: dict[str, str] | None = None
+) -> None:
     deadline = time.monotonic() + timeout_s
-    async with httpx.AsyncClient(timeout=5) as http:
+    async with httpx.AsyncClient(timeout=5, headers=headers) as http:
         while time.monotonic() < deadline:
             if proc.poll() is not None:
                 raise RuntimeError(f"{url}: process exited; log:\n{tail(log, 40)}")
@@ -228,6 +235,9 @@ class AckWatcher:
             fetch_max_wait_ms=50,
         )
         self.waiting: dict[str, asyncio.Future[float]] = {}
+        #: Final acks that arrived before anyone asked for them (the ack can beat the POST's
+        #: response back to this process).
+        self.early: dict[str, float] = {}
         self.task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -239,7 +249,10 @@ class AckWatcher:
 
     def expect(self, command_id: str) -> asyncio.Future[float]:
         future: asyncio.Future[float] = asyncio.get_running_loop().create_future()
-        self.waiting[command_id] = future
+        if command_id in self.early:
+            future.set_result(self.early.pop(command_id))
+        else:
+            self.waiting[command_id] = future
         return future
 
     async def _run(self) -> None:
@@ -251,7 +264,9 @@ class AckWatcher:
                     ack = orjson.loads(record.value)
                     if ack["state"] in ("executed", "failed", "rejected"):
                         future = self.waiting.pop(ack["command_id"], None)
-                        if future is not None and not future.done():
+                        if future is None:
+                            self.early[ack["command_id"]] = now
+                        elif not future.done():
                             future.set_result(now)
 
     async def stop(self) -> None:
@@ -309,6 +324,9 @@ async def main() -> None:
             harness.start_simulator()
             url = await harness.start_api()
             result = await measure(harness, url, seconds)
+        except BaseException:
+            print(harness.log_tails(), file=sys.stderr)
+            raise
         finally:
             harness.stop()
     write(result)
