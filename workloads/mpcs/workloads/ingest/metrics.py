@@ -8,7 +8,8 @@ Every metric is prefixed `mpcs_ingest_`:
 - `batches_total` (counter): batches written and committed;
 - `batch_latency_seconds` (histogram): sealing a batch → InfluxDB accepted it, retries included;
 - `write_seconds` (histogram): one successful InfluxDB write request;
-- `freshness_seconds` (histogram): Kafka record timestamp (produce) → InfluxDB accepted it;
+- `freshness_seconds` (histogram): per batch, Kafka timestamp (produce) of its oldest record →
+  InfluxDB accepted the batch (an upper bound for every record of the batch);
 - `dlq_total` (counter): messages sent to the mission's dlq topic;
 - `write_errors_total{kind}` (counter): failed writes, `unreachable`/`server`/`auth`/`rejected`;
 - `commit_errors_total` (counter): offset commits that failed (rebalance, broker down);
@@ -59,7 +60,7 @@ class IngestMetrics:
         )
         self.freshness = Histogram(
             "mpcs_ingest_freshness_seconds",
-            "Kafka record timestamp (produce time) until InfluxDB accepted the point.",
+            "Per batch: produce time of its oldest record until InfluxDB accepted the batch.",
             buckets=_LATENCY_BUCKETS,
             registry=registry,
         )

@@ -347,10 +347,11 @@ class Ingest:
         m.points.inc(points)
         m.channel_values.inc(stored * CHANNEL_VALUES_PER_MESSAGE)
         m.batch_latency.observe(accepted_at - batch.sealed_at)
-        now_ms = time.time() * 1000
-        for source in batch.sources:
-            if source.timestamp_ms is not None:
-                m.freshness.observe(max(0.0, now_ms - source.timestamp_ms) / 1000)
+        # One observation per batch, of its oldest record (an upper bound for the whole batch):
+        # per-record observations cost several percent of the ingest's CPU.
+        stamps = [s.timestamp_ms for s in batch.sources if s.timestamp_ms is not None]
+        if stamps:
+            m.freshness.observe(max(0.0, time.time() * 1000 - min(stamps)) / 1000)
 
     async def _write(self, lines: list[bytes], sources: list[Received]) -> list[dict[str, Any]]:
         """Write until InfluxDB accepts; returns DLQ records of messages it refused outright."""
