@@ -190,6 +190,9 @@ class KubeApiserver(Server):
             "--service-cluster-ip-range=10.0.0.0/24",
             "--allow-privileged=true",
             "--enable-priority-and-fairness=false",
+            # A dev box, not a shared cluster: room for an operator's burst of 1,000 objects.
+            "--max-requests-inflight=800",
+            "--max-mutating-requests-inflight=400",
             "--profiling=false",
             "--v=1",
         ], {}

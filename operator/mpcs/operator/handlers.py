@@ -59,11 +59,13 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     settings.peering.name = _settings.peering
     settings.peering.mandatory = False
     settings.posting.level = logging.INFO
-    settings.batching.error_delays = [1, 2, 5, 10, 30]
+    settings.queueing.error_delays = [1, 2, 5, 10, 30]
+    # A burst of objects meets the apiserver's in-flight limits (429): retry soon, not late.
+    settings.networking.error_backoffs = [0.2, 0.5, 1, 2, 3, 5, 8, 13]
     asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(max_workers=32))
     api = load_client()
     api.configuration.connection_pool_maxsize = 32
-    memo.kube = Kube(api)
+    memo.kube = Kube(api, max_in_flight=_settings.max_in_flight)
     memo.topics = KafkaTopics(_settings.kafka_bootstrap)
     memo.influx = InfluxBuckets(
         url=_settings.influx_url, org=_settings.influx_org, token=await _influx_token(memo.kube)

@@ -51,9 +51,10 @@ def _object_path(obj: dict[str, Any]) -> str:
 class Kube:
     """The handful of API calls the handlers make, all async."""
 
-    def __init__(self, api: ApiClient) -> None:
+    def __init__(self, api: ApiClient, *, max_in_flight: int = 32) -> None:
         self.api = api
         self.core = k8s.CoreV1Api(api)
+        self._in_flight = asyncio.Semaphore(max_in_flight)
 
     def _request(
         self,
@@ -94,7 +95,8 @@ class Kube:
 
     async def apply(self, obj: dict[str, Any]) -> dict[str, Any]:
         """Server-side apply one child (create or converge)."""
-        return await asyncio.to_thread(self._apply_sync, obj)
+        async with self._in_flight:
+            return await asyncio.to_thread(self._apply_sync, obj)
 
     async def apply_all(self, objs: list[dict[str, Any]]) -> None:
         """Apply independent children side by side (the apiserver orders nothing among them)."""

@@ -34,6 +34,9 @@ class OperatorSettings(BaseSettings):
     status_refresh_seconds: float = Field(default=300.0, ge=5)
     #: Horizon for next-pass predictions (hours).
     pass_horizon_hours: float = Field(default=24.0, gt=0, le=168)
+    #: Children applied concurrently; bounds the operator's burst against the apiserver (beyond
+    #: its in-flight limits every extra request is a 429 and a retry with backoff).
+    max_in_flight: int = Field(default=32, ge=1, le=1000)
     #: Port of the Prometheus /metrics, /healthz and /readyz endpoint (0 disables it).
     metrics_port: int = 8080
 
