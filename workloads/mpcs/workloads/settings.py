@@ -32,7 +32,9 @@ class WorkloadSettings(BaseSettings):
         default=None,
         description="Mission bucket; default `names.bucket(namespace, mission)`.",
     )
-    influx_token: SecretStr = Field(description="InfluxDB token (read/write on the mission bucket).")
+    influx_token: SecretStr = Field(
+        description="InfluxDB token (read/write on the mission bucket)."
+    )
     api_token_viewer: SecretStr | None = Field(
         default=None, description="Bearer token of the API role viewer (reads)."
     )
