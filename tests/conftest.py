@@ -125,9 +125,13 @@ def crds(kube_client: ApiClient) -> None:
     install_crds(kube_client)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def operator(kube_client: ApiClient, stack: DevStack, crds: None) -> Iterator[OperatorProcess]:
-    """`mpcs operator run` as a child process, authenticated as its RBAC-limited ServiceAccount."""
+    """`mpcs operator run` as a child process, authenticated as its RBAC-limited ServiceAccount.
+
+    Module-scoped: it watches every namespace, so it must not outlive the modules that want it
+    (the workload tests hand-craft CommandPlan status that a live operator would re-plan).
+    """
     kubeconfig = operator_kubeconfig(
         kube_client,
         admin_kubeconfig=stack.apiserver.kubeconfig,

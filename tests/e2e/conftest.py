@@ -11,7 +11,7 @@ from mpcs.dev.runner import LocalRunner
 from mpcs.dev.stack import DevStack
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def runner(stack: DevStack, kube_client: ApiClient, operator: object) -> Iterator[LocalRunner]:
     """Runs every operator-created Deployment of the MPCS image as local processes."""
     local = LocalRunner(
