@@ -24,6 +24,7 @@ from rich.live import Live
 from rich.table import Table
 
 from mpcs.core import names
+from mpcs.core.flux import parse_annotated_csv
 from mpcs.dev import cluster, tools
 from mpcs.dev.process import spawn, stop_group
 from mpcs.dev.runner import LocalRunner
@@ -69,7 +70,7 @@ def apply_examples(kubeconfig: Path) -> None:
 
 
 def flux(conn: ConnectionInfo, query: str) -> list[dict[str, str]]:
-    """Rows of a Flux query as dicts (annotated CSV parsed minimally)."""
+    """Rows of a Flux query as dicts."""
     response = httpx.post(
         f"{conn.influx_url}/api/v2/query",
         params={"org": conn.influx_org},
@@ -82,18 +83,7 @@ def flux(conn: ConnectionInfo, query: str) -> list[dict[str, str]]:
         timeout=10,
     )
     response.raise_for_status()
-    rows: list[dict[str, str]] = []
-    header: list[str] | None = None
-    for line in response.text.splitlines():
-        if not line.strip():
-            header = None
-            continue
-        cells = line.split(",")
-        if header is None:
-            header = cells
-            continue
-        rows.append(dict(zip(header, cells, strict=False)))
-    return rows
+    return parse_annotated_csv(response.text)
 
 
 def wait_first_point(conn: ConnectionInfo, bucket: str, timeout_s: float = 300) -> float:

@@ -12,6 +12,8 @@ from typing import Any
 
 import httpx
 
+from mpcs.core.flux import parse_annotated_csv
+
 _TOKEN_DESCRIPTION = "mpcs bucket token: {bucket}"
 
 
@@ -139,23 +141,12 @@ class InfluxBuckets:
 
 
 def _parse_last_times(csv_text: str) -> dict[str, dt.datetime]:
-    """`satellite → _time` from Flux's annotated CSV (no quoting occurs in these two columns)."""
-    result: dict[str, dt.datetime] = {}
-    header: list[str] | None = None
-    for line in csv_text.splitlines():
-        if not line.strip():
-            header = None
-            continue
-        cells = line.split(",")
-        if header is None:
-            header = cells
-            continue
-        row = dict(zip(header, cells, strict=False))
-        if row.get("satellite") and row.get("_time"):
-            result[row["satellite"]] = dt.datetime.fromisoformat(
-                row["_time"].replace("Z", "+00:00")
-            )
-    return result
+    """`satellite → _time` of a `last()` query's result."""
+    return {
+        row["satellite"]: dt.datetime.fromisoformat(row["_time"].replace("Z", "+00:00"))
+        for row in parse_annotated_csv(csv_text)
+        if row.get("satellite") and row.get("_time")
+    }
 
 
 def _retention(bucket: dict[str, Any]) -> int:

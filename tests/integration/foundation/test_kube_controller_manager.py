@@ -2,27 +2,13 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
-from typing import Any
-
 import pytest
 from kubernetes import client as k8s
 from kubernetes.client import ApiClient
 from kubernetes.client.exceptions import ApiException
+from utils.kube import eventually
 
 pytestmark = pytest.mark.integration
-
-
-def _eventually(check: Callable[[], Any], *, timeout_s: float = 60.0) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout_s} s")
-        time.sleep(0.3)
 
 
 def test_deleting_owner_garbage_collects_owned_configmap(
@@ -54,7 +40,7 @@ def test_deleting_owner_garbage_collects_owned_configmap(
             return exc.status == 404
         return False
 
-    _eventually(gone)
+    eventually(gone)
 
 
 def test_deployment_gets_a_replicaset(kube_client: ApiClient, namespace: str) -> None:
@@ -74,13 +60,11 @@ def test_deployment_gets_a_replicaset(kube_client: ApiClient, namespace: str) ->
             ),
         ),
     )
-    replica_sets = _eventually(
+    replica_sets = eventually(
         lambda: apps.list_namespaced_replica_set(namespace, label_selector="app=smoke").items
     )
     assert replica_sets[0].metadata.owner_references[0].name == "smoke"
     # The ReplicaSet controller creates the Pod (no kubelet runs it: there is no node).
     core = k8s.CoreV1Api(kube_client)
-    pods = _eventually(
-        lambda: core.list_namespaced_pod(namespace, label_selector="app=smoke").items
-    )
+    pods = eventually(lambda: core.list_namespaced_pod(namespace, label_selector="app=smoke").items)
     assert pods[0].spec.containers[0].image == "busybox"
