@@ -16,6 +16,7 @@ import json
 import os
 import platform
 import re
+import signal
 import subprocess
 import sys
 import tempfile
@@ -122,6 +123,7 @@ def run_size(stack: DevStack, admin: Any, op_kubeconfig: Path, n: int) -> dict[s
         die_with_parent=True,
     )
     proc = psutil.Process(operator.pid)
+    profiler = _profiler(operator.pid, stack.root / f"operator-{n}.pyspy.txt")
     time.sleep(3)  # let the operator settle on the mission before the burst
     requests_before = _apiserver_requests(stack)
     cpu_before = proc.cpu_times()
@@ -156,6 +158,10 @@ def run_size(stack: DevStack, admin: Any, op_kubeconfig: Path, n: int) -> dict[s
     own = n + int(all_ready_s / 0.5) + 1
     requests = _apiserver_requests(stack) - requests_before - own
     errors = _operator_errors(metrics_port)
+    if profiler is not None:
+        profiler.send_signal(signal.SIGINT)  # py-spy writes its file on SIGINT
+        profiler.wait()
+        print(f"profile (py-spy collapsed stacks): {stack.root}/operator-{n}.pyspy.txt")
     stop_group(operator.pid, proc=operator)
     baseline_s = _baseline(admin, namespace, n)
     return {
@@ -171,6 +177,18 @@ def run_size(stack: DevStack, admin: Any, op_kubeconfig: Path, n: int) -> dict[s
         "baseline_direct_apply_s": round(baseline_s, 1),
         "ratio_vs_direct_apply": round(all_ready_s / baseline_s, 2) if baseline_s else None,
     }
+
+
+def _profiler(pid: int, out: Path) -> subprocess.Popen[bytes] | None:
+    """py-spy sampling the operator (collapsed stacks) when MPCS_BENCH_PY_SPY names the binary."""
+    py_spy = os.environ.get("MPCS_BENCH_PY_SPY")
+    if not py_spy:
+        return None
+    return subprocess.Popen(
+        [py_spy, "record", "--pid", str(pid), "--format", "raw", "--rate", "50", "-o", str(out)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
 
 
 def _baseline(admin: Any, namespace: str, n: int) -> float:

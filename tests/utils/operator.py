@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from mpcs.dev.process import spawn, stop_group
@@ -27,6 +27,10 @@ class OperatorProcess:
     stack: DevStack
     log: Path
     metrics_port: int
+    #: False joins the Kopf peering (two replicas, one active); True runs alone.
+    standalone: bool = True
+    namespaces: list[str] = field(default_factory=list)
+    extra_env: dict[str, str] = field(default_factory=dict)
     proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
@@ -40,9 +44,14 @@ class OperatorProcess:
             "MPCS_RESYNC_SECONDS": RESYNC_SECONDS,
             "MPCS_METRICS_PORT": str(self.metrics_port),
             "MPCS_IMAGE": "mpcs:test",
+            **self.extra_env,
         }
+        args = [sys.executable, "-m", "mpcs.core.cli", "operator", "run"]
+        args += ["--standalone"] if self.standalone else []
+        for namespace in self.namespaces:
+            args += ["--namespace", namespace]
         self.proc = spawn(
-            [sys.executable, "-m", "mpcs.core.cli", "operator", "run", "--standalone"],
+            args,
             log=self.log,
             env={**os.environ, **env},
             die_with_parent=True,

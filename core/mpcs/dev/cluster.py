@@ -18,6 +18,7 @@ from kubernetes.client.exceptions import ApiException
 
 from mpcs.core.names import GROUP, VERSION
 from mpcs.core.resources import KINDS, crd_manifests
+from mpcs.core.resources.peering import peering_crd_manifests
 from mpcs.operator.rbac import cluster_role, cluster_role_binding
 
 OPERATOR_NAMESPACE = "mpcs-system"
@@ -28,7 +29,7 @@ TOKEN_AUDIENCE = "https://kubernetes.default.svc.cluster.local"
 def install_crds(api: ApiClient, *, timeout_s: float = 30.0) -> None:
     """Server-side apply the generated CRDs (idempotent) and wait until they are served."""
     ext = k8s.ApiextensionsV1Api(api)
-    for manifest in crd_manifests():
+    for manifest in crd_manifests() + peering_crd_manifests():
         ext.patch_custom_resource_definition(
             name=manifest["metadata"]["name"],
             body=manifest,

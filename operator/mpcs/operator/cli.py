@@ -21,6 +21,9 @@ def run(
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
     """Run the operator until interrupted (settings from MPCS_* variables)."""
+    import random
+    import time
+
     import kopf
 
     import mpcs.operator.handlers  # noqa: F401  (importing registers the handlers)
@@ -37,8 +40,10 @@ def run(
             clusterwide=not namespaces,
             namespaces=namespaces,
             standalone=standalone,
-            peering_name=settings.peering,
+            peering_name=None if standalone else settings.peering,
+            priority=settings.effective_peering_priority(time.time(), random.randrange(1000)),
             registry=kopf.get_default_registry(),
+            memo=kopf.Memo(namespaces=namespaces),
         )
     )
 

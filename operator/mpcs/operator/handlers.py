@@ -26,7 +26,7 @@ from mpcs.operator import builders
 from mpcs.operator.conditions import set_condition
 from mpcs.operator.influx_buckets import InfluxBuckets, InfluxError
 from mpcs.operator.kafka_topics import KafkaTopics
-from mpcs.operator.kube import Kube, load_client
+from mpcs.operator.kube import Kube, PeeringMissing, load_client
 from mpcs.operator.metrics import Health, observe, serve
 from mpcs.operator.planner import (
     PlanError,
@@ -56,8 +56,7 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
         prefix=G, key="last-handled-configuration"
     )
-    settings.peering.name = _settings.peering
-    settings.peering.mandatory = False
+    settings.peering.lifetime = _settings.peering_lifetime
     settings.posting.level = logging.INFO
     settings.queueing.error_delays = [1, 2, 5, 10, 30]
     # A burst of objects meets the apiserver's in-flight limits (429): retry soon, not late.
@@ -66,6 +65,14 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     api = load_client()
     api.configuration.connection_pool_maxsize = 32
     memo.kube = Kube(api, max_in_flight=_settings.max_in_flight)
+    if not settings.peering.standalone:
+        # Namespaced operators meet in a KopfPeering per namespace, cluster-wide ones in one object.
+        namespaces: list[str | None] = [*memo.get("namespaces", [])] or [None]
+        for namespace in namespaces:
+            try:
+                await memo.kube.ensure_peering(settings.peering.name, namespace)
+            except PeeringMissing as exc:
+                raise kopf.PermanentError(str(exc)) from exc
     memo.topics = KafkaTopics(_settings.kafka_bootstrap)
     memo.influx = InfluxBuckets(
         url=_settings.influx_url, org=_settings.influx_org, token=await _influx_token(memo.kube)

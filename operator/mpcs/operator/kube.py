@@ -16,6 +16,8 @@ from kubernetes import config as k8s_config
 from kubernetes.client import ApiClient
 from kubernetes.client.exceptions import ApiException
 
+from mpcs.core.resources.peering import peering_object, peering_path
+
 FIELD_MANAGER = "mpcs-operator"
 
 #: apiVersion/kind → (URL prefix, plural) for the kinds the operator writes.
@@ -31,6 +33,10 @@ _PATHS: dict[tuple[str, str], tuple[str, str]] = {
         "rolebindings",
     ),
 }
+
+
+class PeeringMissing(RuntimeError):
+    """Peering was asked for but the cluster has no peering CRDs."""
 
 
 def load_client() -> ApiClient:
@@ -124,6 +130,30 @@ class Kube:
             if exc.status == 404:
                 return None
             raise
+
+    async def ensure_peering(self, name: str, namespace: str | None) -> None:
+        """Create the Kopf peering object when missing (replicas race: a 409 is success)."""
+
+        def _ensure() -> None:
+            try:
+                self._request("GET", peering_path(name, namespace))
+                return
+            except ApiException as exc:
+                if exc.status != 404:
+                    raise
+            collection = peering_path(name, namespace).rsplit("/", 1)[0]
+            try:
+                self._request("POST", collection, body=peering_object(name, namespace))
+            except ApiException as exc:
+                if exc.status == 404:
+                    raise PeeringMissing(
+                        "the Kopf peering CRDs are not installed (crds/kopf.dev_*.yaml); "
+                        "install them or run the operator with --standalone"
+                    ) from exc
+                if exc.status != 409:
+                    raise
+
+        await asyncio.to_thread(_ensure)
 
     async def delete(self, obj: dict[str, Any]) -> None:
         def _delete() -> None:

@@ -38,7 +38,7 @@ RULES: list[dict[str, Any]] = [
     {
         "apiGroups": ["kopf.dev"],
         "resources": ["clusterkopfpeerings", "kopfpeerings"],
-        "verbs": ["get", "list", "watch", "patch"],
+        "verbs": ["get", "list", "watch", "patch", "create"],
     },
     {"apiGroups": ["", "events.k8s.io"], "resources": ["events"], "verbs": ["create"]},
     # Children, written by server-side apply (patch) and read back.

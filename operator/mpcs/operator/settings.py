@@ -28,8 +28,16 @@ class OperatorSettings(BaseSettings):
     image_pull_policy: str = "IfNotPresent"
     #: Namespaces to watch, comma-separated; empty means the whole cluster.
     namespaces: str = ""
-    #: Kopf peering object name; two replicas with the same name have one active.
+    #: Kopf peering object name; replicas meeting in the same object keep one active. The
+    #: operator creates the object when missing (ClusterKopfPeering when watching the whole
+    #: cluster, else a KopfPeering per watched namespace).
     peering: str = "mpcs-operator"
+    #: Priority in the peering; unset means "the longest-running replica wins", so a new or
+    #: restarted replica waits as a standby instead of interrupting the active one.
+    peering_priority: int | None = None
+    #: Seconds a silent replica stays alive in the peering; a standby takes over this long after
+    #: the active one dies without saying goodbye (a clean exit hands over at once).
+    peering_lifetime: int = Field(default=60, ge=5, le=3600)
     #: How often Satellite orbit/next-pass status is refreshed (seconds).
     status_refresh_seconds: float = Field(default=300.0, ge=5)
     #: Horizon for next-pass predictions (hours).
@@ -39,6 +47,12 @@ class OperatorSettings(BaseSettings):
     max_in_flight: int = Field(default=32, ge=1, le=1000)
     #: Port of the Prometheus /metrics, /healthz and /readyz endpoint (0 disables it).
     metrics_port: int = 8080
+
+    def effective_peering_priority(self, started_at_s: float, jitter: int) -> int:
+        """Older replicas rank higher: minus the start time in µs (`jitter` breaks exact ties)."""
+        if self.peering_priority is not None:
+            return self.peering_priority
+        return -(int(started_at_s * 1_000_000) + jitter)
 
     def watched_namespaces(self) -> list[str]:
         return [ns.strip() for ns in self.namespaces.split(",") if ns.strip()]

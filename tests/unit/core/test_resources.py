@@ -29,6 +29,7 @@ from mpcs.core.resources import common as common_module
 from mpcs.core.resources import groundstation as groundstation_module
 from mpcs.core.resources.cli import app as crds_app
 from mpcs.core.resources.cli import stale_files
+from mpcs.core.resources.peering import PEERING_KINDS
 from mpcs.simulator import SatelliteSpec as SimSatelliteSpec
 from mpcs.simulator import orbit_summary, parse_tle
 from mpcs.simulator import spec as sim_spec
@@ -59,10 +60,10 @@ def test_generated_files_are_current() -> None:
 
 
 def test_crds_dir_holds_only_generated_files() -> None:
-    expected = {info.file_name for info in KINDS}
+    expected = {info.file_name for info in KINDS} | {info.file_name for info in PEERING_KINDS}
     assert {p.name for p in (ROOT / "crds").glob("*.yaml")} == expected
-    for info in KINDS:
-        text = (ROOT / "crds" / info.file_name).read_text()
+    for file_name in expected:
+        text = (ROOT / "crds" / file_name).read_text()
         assert text.startswith("# GENERATED")
         assert "mpcs crds generate" in text.splitlines()[1]
 

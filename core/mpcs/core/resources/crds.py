@@ -18,6 +18,7 @@ from ._schema import JsonSchema, structural_schema
 from .commandplan import CommandPlanSpec, CommandPlanStatus
 from .groundstation import GroundStationSpec, GroundStationStatus
 from .mission import MissionSpec, MissionStatus
+from .peering import PEERING_KINDS, peering_crd_manifest
 from .satellite import SatelliteSpec, SatelliteStatus
 
 CATEGORY = "mpcs"
@@ -218,12 +219,16 @@ def crd_manifests() -> list[dict[str, Any]]:
 
 def render_yaml(info: KindInfo) -> str:
     """The content of crds/<file_name>: a header saying it is generated, then the CRD."""
+    return _render(crd_manifest(info), f"the {info.kind} models")
+
+
+def _render(manifest: dict[str, Any], source: str) -> str:
     header = (
-        f"# GENERATED from core/mpcs/core/resources (the {info.kind} models) — do not edit.\n"
+        f"# GENERATED from core/mpcs/core/resources ({source}) — do not edit.\n"
         f"# Regenerate with `{REGENERATE}` (a unit test fails when this file is stale).\n"
     )
     body = yaml.safe_dump(
-        crd_manifest(info), sort_keys=False, width=100, allow_unicode=True, default_flow_style=False
+        manifest, sort_keys=False, width=100, allow_unicode=True, default_flow_style=False
     )
     return header + body
 
@@ -234,6 +239,11 @@ def generated_files(
     """Every file `mpcs crds generate` writes, by path (relative to the repository root)."""
     from .docs import render_markdown
 
-    files = {f"{crds_dir.rstrip('/')}/{info.file_name}": render_yaml(info) for info in KINDS}
+    out = crds_dir.rstrip("/")
+    files = {f"{out}/{info.file_name}": render_yaml(info) for info in KINDS}
+    for peering in PEERING_KINDS:
+        files[f"{out}/{peering.file_name}"] = _render(
+            peering_crd_manifest(peering), f"peering.py, Kopf's {peering.kind}"
+        )
     files[docs_path] = render_markdown()
     return files
