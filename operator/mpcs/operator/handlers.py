@@ -61,9 +61,9 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     settings.queueing.error_delays = [1, 2, 5, 10, 30]
     # A burst of objects meets the apiserver's in-flight limits (429): retry soon, not late.
     settings.networking.error_backoffs = [0.2, 0.5, 1, 2, 3, 5, 8, 13]
-    asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(max_workers=32))
-    api = load_client()
-    api.configuration.connection_pool_maxsize = 32
+    workers = _settings.max_in_flight + 4  # applies plus a few reads, each on its own connection
+    asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(max_workers=workers))
+    api = load_client(pool_size=workers)
     memo.kube = Kube(api, max_in_flight=_settings.max_in_flight)
     if not settings.peering.standalone:
         # Namespaced operators meet in a KopfPeering per namespace, cluster-wide ones in one object.
@@ -158,7 +158,7 @@ def _station(name: str, spec: dict[str, Any]) -> Station:
 
 @kopf.on.resume(G, V, MISSIONS)
 @kopf.on.create(G, V, MISSIONS)
-@kopf.on.update(G, V, MISSIONS)
+@kopf.on.update(G, V, MISSIONS, field="spec")
 async def mission_changed(**kwargs: Any) -> None:
     await reconcile_mission(**kwargs)
 
@@ -349,7 +349,7 @@ async def mission_deleted(
 
 @kopf.on.resume(G, V, SATELLITES)
 @kopf.on.create(G, V, SATELLITES)
-@kopf.on.update(G, V, SATELLITES)
+@kopf.on.update(G, V, SATELLITES, field="spec")
 async def satellite_changed(**kwargs: Any) -> None:
     await reconcile_satellite(**kwargs)
 
@@ -502,19 +502,34 @@ _LAST_TELEMETRY_TTL_S = 5.0
 async def _last_telemetry(
     memo: kopf.Memo, namespace: str, mission: str, satellite: str
 ) -> dt.datetime | None:
-    """Newest stored sample of a satellite; one InfluxDB query per mission per few seconds."""
-    cache: dict[tuple[str, str], tuple[float, dict[str, dt.datetime]]] = memo.setdefault(
-        "last_telemetry", {}
+    """Newest stored sample of a satellite: one InfluxDB query per mission per few seconds.
+
+    Single-flight: a burst of reconciles shares the one query in flight instead of each sending
+    its own (1,000 new Satellites would otherwise send 1,000 identical queries).
+    """
+    cache: dict[tuple[str, str], tuple[float, asyncio.Future[dict[str, dt.datetime]]]] = (
+        memo.setdefault("last_telemetry", {})
     )
     key = (namespace, mission)
     now = asyncio.get_running_loop().time()
-    if key not in cache or now - cache[key][0] > _LAST_TELEMETRY_TTL_S:
-        try:
-            times = await memo.influx.last_telemetry(names.bucket(namespace, mission))
-        except (InfluxError, httpx.HTTPError):
-            times = {}
-        cache[key] = (now, times)
-    return cache[key][1].get(satellite)
+    entry = cache.get(key)
+    if entry is None or now - entry[0] > _LAST_TELEMETRY_TTL_S:
+        entry = (now, asyncio.ensure_future(_query_last_telemetry(memo, namespace, mission)))
+        cache[key] = entry
+    times = await asyncio.shield(entry[1])
+    return times.get(satellite)
+
+
+async def _query_last_telemetry(
+    memo: kopf.Memo, namespace: str, mission: str
+) -> dict[str, dt.datetime]:
+    try:
+        times: dict[str, dt.datetime] = await memo.influx.last_telemetry(
+            names.bucket(namespace, mission)
+        )
+    except (InfluxError, httpx.HTTPError):
+        return {}
+    return times
 
 
 def telemetry_flowing(
@@ -634,7 +649,7 @@ _EXECUTOR_PHASES = ("Running", "Succeeded", "Failed", "Cancelled")
 
 @kopf.on.resume(G, V, PLANS)
 @kopf.on.create(G, V, PLANS)
-@kopf.on.update(G, V, PLANS)
+@kopf.on.update(G, V, PLANS, field="spec")
 async def plan_changed(
     *,
     body: kopf.Body,
