@@ -28,6 +28,7 @@ from mpcs.operator.influx_buckets import InfluxBuckets, InfluxError
 from mpcs.operator.kafka_topics import KafkaTopics
 from mpcs.operator.kube import Kube, PeeringMissing, load_client
 from mpcs.operator.metrics import Health, observe, serve
+from mpcs.operator.pass_cache import PassCache
 from mpcs.operator.planner import (
     PlanError,
     build_schedule,
@@ -36,7 +37,7 @@ from mpcs.operator.planner import (
     validate_steps,
 )
 from mpcs.operator.settings import OperatorSettings
-from mpcs.simulator import Station, TleError, orbit_summary, parse_tle, predict_passes
+from mpcs.simulator import Station, TleError, orbit_summary, parse_tle
 
 G, V = names.GROUP, names.VERSION
 MISSIONS, SATELLITES, STATIONS, PLANS = "missions", "satellites", "groundstations", "commandplans"
@@ -57,7 +58,9 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
         prefix=G, key="last-handled-configuration"
     )
     settings.peering.lifetime = _settings.peering_lifetime
-    settings.posting.level = logging.INFO
+    # Kopf would post an Event for every successful handler (two requests per object); ours are
+    # posted explicitly with kopf.event(), Kopf's own only for warnings and errors.
+    settings.posting.level = logging.WARNING
     settings.queueing.error_delays = [1, 2, 5, 10, 30]
     # A burst of objects meets the apiserver's in-flight limits (429): retry soon, not late.
     settings.networking.error_backoffs = [0.2, 0.5, 1, 2, 3, 5, 8, 13]
@@ -78,6 +81,9 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
         url=_settings.influx_url, org=_settings.influx_org, token=await _influx_token(memo.kube)
     )
     memo.health = Health()
+    memo.passes = PassCache(
+        horizon_s=_settings.pass_horizon_hours * 3600, refresh_s=_settings.status_refresh_seconds
+    )
     memo.metrics = (
         await serve(memo.health, _settings.metrics_port) if _settings.metrics_port else None
     )
@@ -206,8 +212,9 @@ async def reconcile_mission(
             memo.health.mark("kafka", True)
             condition("TopicsReady", True, "Converged", f"{len(topics)} topics converged")
             if changes.changed:
-                kopf.info(
+                kopf.event(
                     dict(body),
+                    type="Normal",
                     reason="TopicsConverged",
                     message=f"created {changes.created}, grown {changes.grown}, "
                     f"reconfigured {changes.reconfigured}",
@@ -324,21 +331,23 @@ async def mission_deleted(
             f"waiting for {len(satellites)} Satellite(s) of this mission to be deleted: "
             f"{', '.join(satellites[:10])}"
         )
-        kopf.info(body, reason="DeletionWaiting", message=message)
+        kopf.event(body, type="Normal", reason="DeletionWaiting", message=message)
         raise kopf.TemporaryError(message, delay=5)
     topics = [t.name for t in builders.mission_topics(namespace, name, dict(spec))]
     bucket = names.bucket(namespace, name)
     if spec.get("deletionPolicy", "Retain") == "Delete":
         deleted = await memo.topics.delete_topics(topics)
         bucket_deleted = await memo.influx.delete_bucket(bucket)
-        kopf.info(
+        kopf.event(
             dict(body),
+            type="Normal",
             reason="ExternalResourcesDeleted",
             message=f"deleted topics {deleted} and bucket {bucket} ({bucket_deleted})",
         )
     else:
-        kopf.info(
+        kopf.event(
             dict(body),
+            type="Normal",
             reason="ExternalResourcesRetained",
             message=f"deletionPolicy Retain: kept topics {topics} and bucket {bucket}",
         )
@@ -479,6 +488,7 @@ async def satellite_next_pass(
     namespace: str,
     status: kopf.Status,
     patch: kopf.Patch,
+    memo: kopf.Memo,
     mission_index: kopf.Index[Any, Any],
     station_index: kopf.Index[Any, Any],
     **_: Any,
@@ -493,7 +503,9 @@ async def satellite_next_pass(
     with observe("SatelliteNextPass"):
         tle = parse_tle(f"{spec['tle']['line1']}\n{spec['tle']['line2']}")
         now = dt.datetime.now(dt.UTC)
-        patch.status["nextPass"] = await asyncio.to_thread(_next_pass, tle, stations, now)
+        next_pass = await asyncio.to_thread(_next_pass, memo.passes, tle, stations, now)
+        if status.get("nextPass") != next_pass:  # unchanged most of the time: no request then
+            patch.status["nextPass"] = next_pass
 
 
 _LAST_TELEMETRY_TTL_S = 5.0
@@ -555,12 +567,11 @@ def _validation_message(exc: ValidationError | TleError) -> str:
 
 
 def _next_pass(
-    tle: Any, stations: list[tuple[str, dict[str, Any]]], now: dt.datetime
+    cache: PassCache, tle: Any, stations: list[tuple[str, dict[str, Any]]], now: dt.datetime
 ) -> dict[str, Any] | None:
-    horizon_s = _settings.pass_horizon_hours * 3600
     best = None
     for station_name, station_spec in stations:
-        for p in predict_passes(tle, _station(station_name, station_spec), now, horizon_s)[:1]:
+        for p in cache.upcoming(tle, _station(station_name, station_spec), now)[:1]:
             if best is None or p.aos < best[1].aos:
                 best = (station_name, p)
     if best is None:
@@ -584,6 +595,7 @@ async def station_passes(
     spec: kopf.Spec,
     meta: kopf.Meta,
     patch: kopf.Patch,
+    memo: kopf.Memo,
     mission_index: kopf.Index[Any, Any],
     satellite_index: kopf.Index[Any, Any],
     **_: Any,
@@ -600,7 +612,7 @@ async def station_passes(
             for mission in users
             for sat in satellite_index.get((namespace, mission)) or []
         ]
-        passes = await asyncio.to_thread(_station_passes, name, dict(spec), satellites)
+        passes = await asyncio.to_thread(_station_passes, memo.passes, name, dict(spec), satellites)
         patch.status.update(
             {
                 "nextPasses": passes,
@@ -619,7 +631,7 @@ async def station_passes(
 
 
 def _station_passes(
-    name: str, spec: dict[str, Any], satellites: list[tuple[str, dict[str, Any]]]
+    cache: PassCache, name: str, spec: dict[str, Any], satellites: list[tuple[str, dict[str, Any]]]
 ) -> list[dict[str, Any]]:
     now = dt.datetime.now(dt.UTC)
     station = _station(name, spec)
@@ -629,7 +641,7 @@ def _station_passes(
             tle = parse_tle(f"{sat['tle']['line1']}\n{sat['tle']['line2']}")
         except TleError:
             continue
-        for p in predict_passes(tle, station, now, _settings.pass_horizon_hours * 3600)[:3]:
+        for p in cache.upcoming(tle, station, now)[:3]:
             found.append(
                 {
                     "satellite": sat["name"],
@@ -745,8 +757,9 @@ async def plan_changed(
         except PlanError as exc:
             return fail("Unschedulable", exc)
         schedule = build_schedule([dict(s) for s in spec["steps"]], start.at)
-        kopf.info(
+        kopf.event(
             dict(body),
+            type="Normal",
             reason="Scheduled",
             message=f"{len(schedule)} steps from {iso(start.at)} ({start.reason})",
         )
