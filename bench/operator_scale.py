@@ -49,17 +49,27 @@ def _examples() -> list[dict[str, Any]]:
     return docs
 
 
-def _apiserver_requests(stack: DevStack) -> int:
+def _apiserver_requests(stack: DevStack) -> dict[str, float]:
+    """apiserver_request_total by `VERB resource[/subresource]`."""
     with urllib.request.urlopen(
         f"{stack.apiserver.url}/metrics", context=stack.apiserver.ssl_context(), timeout=10
     ) as resp:
         text = resp.read().decode()
-    return int(
-        sum(
-            float(m.group(1))
-            for m in re.finditer(r"^apiserver_request_total\{[^}]*\} (\S+)$", text, re.M)
-        )
-    )
+    counts: dict[str, float] = {}
+    for m in re.finditer(r"^apiserver_request_total\{([^}]*)\} (\S+)$", text, re.M):
+        labels = dict(re.findall(r'(\w+)="([^"]*)"', m.group(1)))
+        key = f"{labels.get('verb')} {labels.get('resource')}"
+        key += f"/{labels['subresource']}" if labels.get("subresource") else ""
+        counts[key] = counts.get(key, 0.0) + float(m.group(2))
+    return counts
+
+
+def _delta(after: dict[str, float], before: dict[str, float]) -> dict[str, int]:
+    return {
+        k: int(v - before.get(k, 0.0))
+        for k, v in sorted(after.items(), key=lambda kv: -(kv[1] - before.get(kv[0], 0.0)))
+        if v - before.get(k, 0.0) >= 1
+    }
 
 
 def _operator_errors(port: int) -> float:
@@ -156,7 +166,8 @@ def run_size(stack: DevStack, admin: Any, op_kubeconfig: Path, n: int) -> dict[s
     cpu_s = (cpu_after.user + cpu_after.system) - (cpu_before.user + cpu_before.system)
     # Our own requests: n creates + the polling lists (one per 0.5 s).
     own = n + int(all_ready_s / 0.5) + 1
-    requests = _apiserver_requests(stack) - requests_before - own
+    by_kind = _delta(_apiserver_requests(stack), requests_before)
+    requests = sum(by_kind.values()) - own
     errors = _operator_errors(metrics_port)
     if profiler is not None:
         profiler.send_signal(signal.SIGINT)  # py-spy writes its file on SIGINT
@@ -173,6 +184,7 @@ def run_size(stack: DevStack, admin: Any, op_kubeconfig: Path, n: int) -> dict[s
         "operator_cpu_s": round(cpu_s, 1),
         "operator_apiserver_requests": requests,
         "requests_per_satellite": round(requests / n, 1),
+        "requests_by_verb_resource": by_kind,
         "reconcile_errors": errors,
         "baseline_direct_apply_s": round(baseline_s, 1),
         "ratio_vs_direct_apply": round(all_ready_s / baseline_s, 2) if baseline_s else None,

@@ -81,6 +81,8 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
         url=_settings.influx_url, org=_settings.influx_org, token=await _influx_token(memo.kube)
     )
     memo.health = Health()
+    # Kopf gives each object a shallow copy of this memo: shared caches must exist before that.
+    memo.last_telemetry = {}
     memo.passes = PassCache(
         horizon_s=_settings.pass_horizon_hours * 3600, refresh_s=_settings.status_refresh_seconds
     )
@@ -520,7 +522,7 @@ async def _last_telemetry(
     its own (1,000 new Satellites would otherwise send 1,000 identical queries).
     """
     cache: dict[tuple[str, str], tuple[float, asyncio.Future[dict[str, dt.datetime]]]] = (
-        memo.setdefault("last_telemetry", {})
+        memo.last_telemetry
     )
     key = (namespace, mission)
     now = asyncio.get_running_loop().time()
