@@ -46,6 +46,22 @@ RESYNC_SECONDS = float(__import__("os").environ.get("MPCS_RESYNC_SECONDS", "60")
 log = logging.getLogger("mpcs.operator")
 
 
+MISSION_LABEL = f"{G}/mission"
+
+
+class _DiffBase(kopf.AnnotationsDiffBaseStorage):
+    """Kopf's diff base, minus ignored fields, with stanzas left empty by them removed too.
+
+    Without the second clean-up, a Satellite whose only label is ours would look changed
+    (`labels: {}` against no labels) and cost one more handling cycle and patch per object.
+    """
+
+    def build(self, *, body: kopf.Body, extra_fields: Any = None) -> kopf.BodyEssence:
+        essence = super().build(body=body, extra_fields=extra_fields)
+        self.remove_empty_stanzas(essence)
+        return essence
+
+
 # --- start-up ------------------------------------------------------------------------------------
 
 
@@ -54,8 +70,11 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     """Kopf's own bookkeeping lives under our API group; shared clients go into the memo."""
     settings.persistence.finalizer = f"{G}/finalizer"
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=G)
-    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
-        prefix=G, key="last-handled-configuration"
+    settings.persistence.diffbase_storage = _DiffBase(
+        prefix=G,
+        key="last-handled-configuration",
+        # The operator writes this label itself: it is not a change to react to.
+        ignored_fields=[("metadata", "labels", MISSION_LABEL)],
     )
     settings.peering.lifetime = _settings.peering_lifetime
     # Kopf would post an Event for every successful handler (two requests per object); ours are
@@ -131,8 +150,27 @@ def station_index(namespace: str, name: str, spec: kopf.Spec, **_: Any) -> dict[
 
 
 @kopf.index(G, V, SATELLITES)
-def satellite_index(namespace: str, name: str, spec: kopf.Spec, **_: Any) -> dict[Any, Any]:
-    return {(namespace, spec["missionRef"]["name"]): {"name": name, "tle": dict(spec["tle"])}}
+def satellite_index(
+    namespace: str,
+    name: str,
+    spec: kopf.Spec,
+    status: kopf.Status,
+    meta: kopf.Meta,
+    uid: str,
+    **_: Any,
+) -> dict[Any, Any]:
+    """Everything the mission's satellite refresher needs, so it never GETs a Satellite."""
+    return {
+        (namespace, spec["missionRef"]["name"]): {
+            "name": name,
+            "uid": uid,
+            "generation": meta.get("generation", 0),
+            "deleting": bool(meta.get("deletionTimestamp")),
+            "tle": dict(spec["tle"]),
+            "spec": dict(spec),
+            "status": dict(status),
+        }
+    }
 
 
 def _one(index: kopf.Index[Any, Any], key: Any) -> Any | None:
@@ -365,13 +403,6 @@ async def satellite_changed(**kwargs: Any) -> None:
     await reconcile_satellite(**kwargs)
 
 
-@kopf.timer(G, V, SATELLITES, interval=RESYNC_SECONDS, initial_delay=RESYNC_SECONDS)
-async def satellite_resync(**kwargs: Any) -> None:
-    if kwargs["meta"].get("deletionTimestamp"):
-        return
-    await reconcile_satellite(**kwargs)
-
-
 async def reconcile_satellite(
     *,
     body: kopf.Body,
@@ -402,8 +433,8 @@ async def reconcile_satellite(
                 generation=generation,
             )
 
-        if (meta.get("labels") or {}).get(f"{G}/mission") != mission_name:
-            patch.metadata.setdefault("labels", {})[f"{G}/mission"] = mission_name
+        if (meta.get("labels") or {}).get(MISSION_LABEL) != mission_name:
+            patch.metadata.setdefault("labels", {})[MISSION_LABEL] = mission_name
         try:
             model = resources.SatelliteSpec.model_validate(dict(spec))
             tle = parse_tle(f"{model.tle.line1}\n{model.tle.line2}")
@@ -481,33 +512,134 @@ async def reconcile_satellite(
         patch.status.update(new_status)
 
 
-# Starts after the burst of creations settles: pass prediction is the costly part (~20 ms per
-# station-day), and Ready should not wait for it.
-@kopf.timer(G, V, SATELLITES, interval=_settings.status_refresh_seconds, initial_delay=15)
-async def satellite_next_pass(
+# One refresher per Mission, not two timers per Satellite: per-object timers make Kopf add a
+# finalizer to every Satellite and keep two tasks per object, which at 1,000 Satellites cost a
+# patch each, hundreds of MB and a burst of next-pass work in the middle of the creation burst.
+_FIRST_PASS_DELAY_S = 15.0
+
+
+@kopf.daemon(G, V, MISSIONS, cancellation_timeout=5)
+async def mission_satellites_refresher(
     *,
-    spec: kopf.Spec,
+    name: str,
     namespace: str,
-    status: kopf.Status,
-    patch: kopf.Patch,
+    stopped: kopf.DaemonStopped,
     memo: kopf.Memo,
     mission_index: kopf.Index[Any, Any],
     station_index: kopf.Index[Any, Any],
+    satellite_index: kopf.Index[Any, Any],
     **_: Any,
 ) -> None:
-    """Next pass over the mission's stations, off the reconcile path (it is the costly part)."""
-    if status.get("phase") != "Ready":
-        return
+    """Drift repair and status refresh of the mission's Satellites, next pass included.
+
+    Every resync period each Satellite is reconciled again (children re-applied, conditions
+    refreshed); in between, Satellites that are Ready but have no next pass yet get one soon
+    after creation. Status is patched only when it changed.
+    """
+    tick = min(RESYNC_SECONDS, _FIRST_PASS_DELAY_S)
+    last_full = asyncio.get_running_loop().time()
+    while not stopped:
+        await stopped.wait(tick)
+        if stopped:
+            return
+        now = asyncio.get_running_loop().time()
+        full = now - last_full >= RESYNC_SECONDS
+        last_full = now if full else last_full
+        for sat in list(satellite_index.get((namespace, name)) or []):
+            if stopped:
+                return
+            if sat["deleting"] or not (full or _needs_first_pass(sat)):
+                continue
+            try:
+                await _refresh_satellite(
+                    sat,
+                    namespace=namespace,
+                    memo=memo,
+                    mission_index=mission_index,
+                    station_index=station_index,
+                    full=full,
+                )
+            except Exception as exc:  # one bad Satellite must not stop the others' refresh
+                log.warning(
+                    "satellite refresh failed",
+                    extra={"satellite": sat["name"], "namespace": namespace, "error": str(exc)},
+                )
+
+
+def _needs_first_pass(sat: dict[str, Any]) -> bool:
+    return sat["status"].get("phase") == "Ready" and "nextPass" not in sat["status"]
+
+
+async def _refresh_satellite(
+    sat: dict[str, Any],
+    *,
+    namespace: str,
+    memo: kopf.Memo,
+    mission_index: kopf.Index[Any, Any],
+    station_index: kopf.Index[Any, Any],
+    full: bool,
+) -> None:
+    """The same reconcile the handlers run, plus the next pass; one status patch if changed."""
+    status = sat["status"]
+    meta = {
+        "name": sat["name"],
+        "namespace": namespace,
+        "uid": sat["uid"],
+        "generation": sat["generation"],
+    }
+    body = {
+        "apiVersion": names.API_VERSION,
+        "kind": "Satellite",
+        "metadata": meta,
+        "spec": sat["spec"],
+        "status": status,
+    }
+    patch = kopf.Patch()
+    if full:
+        await reconcile_satellite(
+            body=body,
+            spec=sat["spec"],
+            name=sat["name"],
+            namespace=namespace,
+            meta=meta,
+            patch=patch,
+            memo=memo,
+            mission_index=mission_index,
+            station_index=station_index,
+        )
+    new_status = {**status, **patch.get("status", {})}
+    if new_status.get("phase") == "Ready":
+        next_pass = await _satellite_next_pass(
+            sat["spec"], namespace, memo, mission_index, station_index
+        )
+        if next_pass is not None or "nextPass" in new_status:
+            new_status["nextPass"] = next_pass
+    changed = {k: v for k, v in new_status.items() if status.get(k) != v}
+    if changed:
+        await memo.kube.patch_status(
+            plural=SATELLITES, namespace=namespace, name=sat["name"], status=changed
+        )
+
+
+async def _satellite_next_pass(
+    spec: dict[str, Any],
+    namespace: str,
+    memo: kopf.Memo,
+    mission_index: kopf.Index[Any, Any],
+    station_index: kopf.Index[Any, Any],
+) -> dict[str, Any] | None:
+    """Next pass over the mission's stations (shared, cached predictions; off the event loop)."""
     mission = _one(mission_index, (namespace, spec["missionRef"]["name"]))
     stations = _mission_stations(namespace, mission or {}, station_index)[0]
     if not stations:
-        return
+        return None
     with observe("SatelliteNextPass"):
         tle = parse_tle(f"{spec['tle']['line1']}\n{spec['tle']['line2']}")
         now = dt.datetime.now(dt.UTC)
-        next_pass = await asyncio.to_thread(_next_pass, memo.passes, tle, stations, now)
-        if status.get("nextPass") != next_pass:  # unchanged most of the time: no request then
-            patch.status["nextPass"] = next_pass
+        result: dict[str, Any] | None = await asyncio.to_thread(
+            _next_pass, memo.passes, tle, stations, now
+        )
+        return result
 
 
 _LAST_TELEMETRY_TTL_S = 5.0

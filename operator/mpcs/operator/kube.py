@@ -16,6 +16,7 @@ from kubernetes import config as k8s_config
 from kubernetes.client import ApiClient
 from kubernetes.client.exceptions import ApiException
 
+from mpcs.core.names import GROUP, VERSION
 from mpcs.core.resources.peering import peering_object, peering_path
 
 FIELD_MANAGER = "mpcs-operator"
@@ -137,6 +138,20 @@ class Kube:
             if exc.status == 404:
                 return None
             raise
+
+    async def patch_status(
+        self, *, plural: str, namespace: str, name: str, status: dict[str, Any]
+    ) -> None:
+        """Merge-patch part of an MPCS object's status (the status subresource)."""
+        path = f"/apis/{GROUP}/{VERSION}/namespaces/{namespace}/{plural}/{name}/status"
+        async with self._in_flight:
+            await asyncio.to_thread(
+                self._request,
+                "PATCH",
+                path,
+                body={"status": status},
+                content_type="application/merge-patch+json",
+            )
 
     async def ensure_peering(self, name: str, namespace: str | None) -> None:
         """Create the Kopf peering object when missing (replicas race: a 409 is success)."""

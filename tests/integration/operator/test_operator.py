@@ -120,6 +120,8 @@ async def test_examples_yield_the_whole_stack(
         obj = custom.wait_phase("satellites", sat, "Ready", timeout_s=60)
         assert 94 < obj["status"]["orbit"]["periodMinutes"] < 96
         assert obj["metadata"]["labels"]["mpcs.io/mission"] == "wildfire"
+        # Refreshed by the mission's refresher, not per-object timers: nothing to finalize.
+        assert "mpcs.io/finalizer" not in (obj["metadata"].get("finalizers") or [])
     eventually(
         lambda: (custom.get("satellites", "firewatch-1") or {}).get("status", {}).get("nextPass"),
         timeout_s=60,
