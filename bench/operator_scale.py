@@ -294,6 +294,7 @@ def main() -> None:
     ]
     lines += _verdict(rows)
     (RESULTS / "operator_scale.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
 
 
 def _verdict(rows: list[dict[str, Any]]) -> list[str]:
@@ -305,9 +306,7 @@ def _verdict(rows: list[dict[str, Any]]) -> list[str]:
     def verdict(ok: bool) -> str:
         return "met" if ok else "**NOT met**"
 
-    requests = ", ".join(
-        f"{k} {v}" for k, v in list(big["requests_by_verb_resource"].items())[:6]
-    )
+    requests = ", ".join(f"{k} {v}" for k, v in list(big["requests_by_verb_resource"].items())[:6])
     return [
         "",
         "Targets at 1,000 Satellites (2 cores):",
@@ -319,7 +318,6 @@ def _verdict(rows: list[dict[str, Any]]) -> list[str]:
         "",
         f"Largest apiserver request counts during the 1,000 run (whole cluster): {requests}.",
     ]
-    print("\n".join(lines))
 
 
 if __name__ == "__main__":
