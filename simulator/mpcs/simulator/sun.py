@@ -24,6 +24,13 @@ AU_KM = 149_597_870.7
 SUN_RADIUS_KM = 696_000.0
 #: Radius of the spherical Earth used for the shadow (WGS84 equatorial, as Skyfield uses).
 EARTH_SHADOW_RADIUS_KM = 6378.137
+_ONES3 = np.ones(3)
+
+
+def _dot(a: FloatArray, b: FloatArray) -> FloatArray:
+    """Row-wise dot product over the last axis, as matrix products (einsum is slower for (N,3))."""
+    product: FloatArray = a @ b if b.ndim == 1 else (a * b) @ _ONES3
+    return product
 
 
 def sun_position_km(jd: FloatArray | float, fr: FloatArray | float) -> FloatArray:
@@ -55,18 +62,22 @@ def illumination(r_sat_km: FloatArray, r_sun_km: FloatArray) -> tuple[FloatArray
     which tests the line to the sun's centre against a spherical Earth. Classification compares
     cosines, so only satellites inside the penumbra pay for the overlap-area formula.
     """
-    to_sun = r_sun_km - r_sat_km
-    d_sun = np.sqrt(np.einsum("...i,...i->...", to_sun, to_sun))
-    d_earth = np.sqrt(np.einsum("...i,...i->...", r_sat_km, r_sat_km))
+    # |s − r|² and r·(s − r) expanded into dot products: the same values to an ulp (|s| ≫ |r|),
+    # without forming s − r, which costs a slow row-broadcast for one shared sun vector.
+    rr = _dot(r_sat_km, r_sat_km)
+    rs = _dot(r_sat_km, r_sun_km)
+    d_sun = np.sqrt(_dot(r_sun_km, r_sun_km) - 2.0 * rs + rr)
+    d_earth = np.sqrt(rr)
     sin_a = np.minimum(SUN_RADIUS_KM / d_sun, 1.0)  # apparent sun radius a
     sin_b = np.minimum(EARTH_SHADOW_RADIUS_KM / d_earth, 1.0)  # apparent Earth radius b
     cos_a = np.sqrt(1.0 - sin_a * sin_a)
     cos_b = np.sqrt(1.0 - sin_b * sin_b)
-    cos_c = -np.einsum("...i,...i->...", r_sat_km, to_sun) / (d_earth * d_sun)  # centres apart
-    full = cos_c <= cos_b * cos_a - sin_b * sin_a  # c >= a + b
-    umbra = cos_c >= cos_b * cos_a + sin_b * sin_a  # c <= b - a (b > a in Earth orbit)
+    cos_c = (rr - rs) / (d_earth * d_sun)  # angle between the centres, seen from the satellite
+    cos_ab, sin_ab = cos_b * cos_a, sin_b * sin_a
+    full = cos_c <= cos_ab - sin_ab  # c >= a + b
+    umbra = cos_c >= cos_ab + sin_ab  # c <= b - a (b > a in Earth orbit)
     fraction = np.where(full, 1.0, 0.0)
-    partial = np.flatnonzero(~full & ~umbra)
+    partial = np.flatnonzero(full == umbra)  # neither (they never both hold)
     if partial.size:
         a = np.arcsin(sin_a.reshape(-1)[partial] if sin_a.ndim else sin_a)
         b = np.arcsin(sin_b.reshape(-1)[partial])
@@ -86,8 +97,8 @@ def illumination(r_sat_km: FloatArray, r_sun_km: FloatArray) -> tuple[FloatArray
 def beta_angle_deg(r_km: FloatArray, v_km_s: FloatArray, sun_km: FloatArray) -> FloatArray:
     """Sun elevation above the orbit plane (deg): drives eclipse length and thermal environment."""
     h = np.cross(r_km, v_km_s)
-    h_norm = np.sqrt(np.einsum("...i,...i->...", h, h))
-    s_norm = np.sqrt(np.einsum("...i,...i->...", sun_km, sun_km))
-    sin_beta = np.einsum("...i,...i->...", h, sun_km) / (h_norm * s_norm)
+    h_norm = np.sqrt(_dot(h, h))
+    s_norm = np.sqrt(_dot(sun_km, sun_km))
+    sin_beta = _dot(h, sun_km) / (h_norm * s_norm)
     beta: FloatArray = np.rad2deg(np.arcsin(np.clip(sin_beta, -1.0, 1.0)))
     return beta
