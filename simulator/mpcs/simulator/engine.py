@@ -30,7 +30,7 @@ from sgp4.api import SatrecArray
 
 from mpcs.core.commands import Mode
 
-from .frames import ecef_to_geodetic, gmst_rad, teme_to_ecef_columns
+from .frames import DEG_PER_RAD, ecef_to_geodetic, gmst_rad, teme_to_ecef_columns
 from .passes import Station
 from .spec import FaultType, SatelliteSpec
 from .sun import beta_angle_deg, illumination, sun_position_km
@@ -98,6 +98,9 @@ _NOISE_SIGMA = np.array([0.3, 0.1, 0.02, 0.02, 0.05, 0.05, 0.05, 0.01, 2.0, 0.5,
     _N_WHEEL_Z,
 ) = range(12)
 _NOISE_SCALE = (math.sqrt(12.0) * _NOISE_SIGMA)[:, None]  # uniform of unit variance × sigma
+# A 32-bit word w placed in the mantissa of 1.0 is the double 1 + w/2³², exactly.
+_MANTISSA_TOP32 = np.uint64(0x000FFFFFFFF00000)
+_ONE_BITS = np.uint64(0x3FF0000000000000)
 # The noisy readings live in one (13, N) array, a row per channel in _NOISE_SIGMA's order plus
 # the y wheel (whose noise is 0.7 × the x wheel's), so one add and one clip serve every channel.
 _R_WHEEL_Y = len(_NOISE_SIGMA)
@@ -296,7 +299,15 @@ class Engine:
             self.station_ecef = np.stack([s.ecef_km for s in self.stations])  # (M,3)
             self.station_enu = np.stack([s.enu for s in self.stations])  # (M,3,3)
             self.station_mask = np.array([s.min_elevation_deg for s in self.stations])
-            self._station_columns = self.station_ecef[:, :, None]  # (M,3,1)
+            m, n = len(self.stations), self.n
+            # enu = R (r − s) = R r − R s: one (3M,3) @ (3,N) product and one subtraction.
+            # Offsets and masks are stored at full (…, N) size: numpy is much slower when an
+            # operand is broadcast along the innermost axis.
+            self._enu_rows = self.station_enu.reshape(3 * m, 3)
+            offsets = (self.station_enu @ self.station_ecef[:, :, None]).reshape(3 * m, 1)
+            self._enu_offsets_km = np.repeat(offsets, n, axis=1)
+            self._station_mask_deg = np.repeat(self.station_mask[:, None], n, axis=1)
+            self._station_columns = np.ascontiguousarray(self.station_ecef.T)  # (3,M)
         self.station_names = [s.name for s in self.stations] + [""]
 
     def _init_buffers(self, n: int) -> None:
@@ -305,7 +316,6 @@ class Engine:
         self._fr_array = np.zeros(1)
         self._columns = np.arange(n)
         self._no_station = np.zeros(n, dtype=np.int64)
-        self._component_offsets = np.array([[0], [n], [2 * n]])  # rows of a (3,N) block
         self._wheel_drift = np.empty((3, n))
         half = (len(_NOISE_SIGMA) + 1) // 2
         self._noise_lanes = np.arange(half, dtype=np.uint64)
@@ -313,6 +323,9 @@ class Engine:
         self._noise_scratch = np.empty((half, n), dtype=np.uint64)
         self._noise_words = np.empty((2 * half, n), dtype=np.uint64)
         self._noise_out = np.empty((len(_NOISE_SIGMA) + 1, n))
+        self._noise_scale = np.repeat(_NOISE_SCALE, n, axis=1)
+        self._reading_min = np.repeat(_READING_MIN, n, axis=1)
+        self._reading_max = np.repeat(_READING_MAX, n, axis=1)
         self._readings = readings = np.empty((len(_NOISE_SIGMA) + 1, n))
         self.out_solar = readings[_N_SOLAR]
         self.out_load = readings[_N_LOAD]
@@ -409,29 +422,33 @@ class Engine:
             self.in_view = np.zeros(n, dtype=bool)
             return
         # Every array is (M, ..., N): station-major, satellites contiguous along the last axis.
-        rho = self.r_ecef[None, :, :] - self._station_columns  # (M,3,N)
-        enu = self.station_enu @ rho  # (M,3,N): east, north, up
-        rng = _ONES3 @ (enu * enu)  # (M,N) squared; a rotation keeps the length
+        m = len(self.stations)
+        enu = self._enu_rows @ self.r_ecef
+        enu -= self._enu_offsets_km  # (3M,N): east, north, up from each station
+        squared = enu * enu
+        rng = _ONES3 @ squared.reshape(m, 3, n)  # (M,N); a rotation keeps the length
         np.sqrt(rng, out=rng)
-        sin_el = enu[:, 2] / rng
-        el = np.rad2deg(np.arcsin(np.minimum(np.maximum(sin_el, -1.0), 1.0)))
-        score = el - self.station_mask[:, None]
+        sin_el = enu[2::3] / rng
+        np.maximum(sin_el, -1.0, out=sin_el)
+        el = np.arcsin(np.minimum(sin_el, 1.0, out=sin_el), out=sin_el)
+        el *= DEG_PER_RAD
+        score = el - self._station_mask_deg
         # argmax over stations (first one wins a tie), as a loop over the few stations: an
         # argmax along the short axis costs more than these whole-row operations.
         best, best_score = self._no_station, score[0]
-        for m in range(1, len(self.stations)):
-            better = score[m] > best_score
-            best = np.where(better, m, best)
-            best_score = np.where(better, score[m], best_score)
+        for k in range(1, m):
+            better = score[k] > best_score
+            best = np.where(better, k, best)
+            best_score = np.where(better, score[k], best_score)
         self.best_station = best
         flat = best * n + self._columns  # into (M,N)
         self.elevation = np.take(el, flat)
         self.range_km = np.take(rng, flat)
-        flat3 = (best * (3 * n) + self._columns) + self._component_offsets  # into (M,3,N) → (3,N)
-        enu_best = np.take(enu, flat3[:2])
-        self.azimuth = np.mod(np.rad2deg(np.arctan2(enu_best[0], enu_best[1])), 360.0)
-        rho_best = np.take(rho, flat3)
-        self.range_rate = (_ONES3 @ (rho_best * self.v_ecef)) / self.range_km
+        flat += best * (2 * n)  # into (3M,N): the best station's east row
+        east, north = np.take(enu, flat), np.take(enu.reshape(-1)[n:], flat)
+        self.azimuth = np.mod(np.arctan2(east, north) * DEG_PER_RAD, 360.0)
+        rho = self.r_ecef - np.take(self._station_columns, best, axis=1)
+        self.range_rate = (_ONES3 @ (rho * self.v_ecef)) / self.range_km
         self.in_view = best_score >= 0.0  # elevation ≥ that station's mask
 
     def _faults(self) -> None:
@@ -510,7 +527,8 @@ class Engine:
         incidence = np.maximum(self.cos_zenith_sun, 0.0)  # array fixed on the zenith face
         sun_pointing = ~self._fine
         if np.count_nonzero(sun_pointing):  # array facing the sun
-            np.cos(np.deg2rad(self.pointing_error_deg), out=incidence, where=sun_pointing)
+            error_rad = self.pointing_error_deg * (math.pi / 180.0)  # as np.deg2rad
+            np.cos(error_rad, out=incidence, where=sun_pointing)
         self.solar_avail_w = self.solar_w * self.illum * incidence
         heater_dissipating = self.heater_active & ~self.heater_failed
         heaters_on = np.add(heater_dissipating[:, 0], heater_dissipating[:, 1], dtype=np.float64)
@@ -675,14 +693,17 @@ class Engine:
         h = self._noise_hash  # (half, N): a 64-bit hash gives two 32-bit channels
         np.bitwise_xor(counter[:, None], self.seed_keys, out=h)
         _splitmix64(h, self._noise_scratch)
+        # Low and high 32-bit words, each as the double 1 + w/2³², minus 1.5: w/2³² − 0.5
+        # exactly (bit-identical to converting w and scaling, at a fraction of the cost).
         words = self._noise_words
-        np.bitwise_and(h, np.uint64(0xFFFFFFFF), out=words[:half])
-        np.right_shift(h, np.uint64(32), out=words[half:])
+        np.left_shift(h, np.uint64(20), out=words[:half])
+        np.right_shift(h, np.uint64(12), out=words[half:])
+        np.bitwise_and(words, _MANTISSA_TOP32, out=words)
+        np.bitwise_or(words, _ONE_BITS, out=words)
         noise = self._noise_out
         uniform = noise[:k]
-        np.multiply(words[:k], 1.0 / 4294967296.0, out=uniform)
-        np.subtract(uniform, 0.5, out=uniform)
-        np.multiply(uniform, _NOISE_SCALE, out=uniform)
+        np.subtract(words[:k].view(np.float64), 1.5, out=uniform)
+        np.multiply(uniform, self._noise_scale, out=uniform)
         np.multiply(noise[_N_WHEEL], 0.7, out=noise[_R_WHEEL_Y])
         return noise
 
@@ -718,8 +739,8 @@ class Engine:
         cpu += 3.0 * self.payload_on
         np.add(readings, noise, out=readings)
         np.abs(readings[_N_POINT], out=readings[_N_POINT])
-        np.maximum(readings, _READING_MIN, out=readings)
-        np.minimum(readings, _READING_MAX, out=readings)
+        np.maximum(readings, self._reading_min, out=readings)
+        np.minimum(readings, self._reading_max, out=readings)
         np.copyto(readings[_N_SOLAR], 0.0, where=self.solar_power_w <= 0.0)  # no sun, no reading
         np.copyto(readings[_N_RSSI], RSSI_FLOOR_DBM, where=~self.in_contact)
 
