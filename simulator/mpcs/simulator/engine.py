@@ -118,6 +118,7 @@ _POINTING_TAU_S = np.array([25.0, 120.0])  # by stuck wheel
 _WHEEL_DRIFT_GAIN = np.array([2.0, 1.5, 2.0])[:, None]
 _WHEEL_DRIFT_BIAS = np.array([0.30, -0.20, 0.15])[:, None]
 _ONES3 = np.ones(3)
+_MASK64 = (1 << 64) - 1
 
 
 @dataclass(frozen=True)
@@ -139,6 +140,14 @@ def _seed_key(name: str, seed: int) -> int:
 
     digest = hashlib.sha256(f"{seed}:{name}".encode()).digest()
     return int.from_bytes(digest[:8], "little")
+
+
+def _splitmix64_int(x: int) -> int:
+    """SplitMix64's finaliser on one Python int (the few per-sample counters)."""
+    x = (x + 0x9E3779B97F4A7C15) & _MASK64
+    x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
+    x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & _MASK64
+    return x ^ (x >> 31)
 
 
 def _splitmix64(x: npt.NDArray[np.uint64], scratch: npt.NDArray[np.uint64]) -> None:
@@ -316,9 +325,10 @@ class Engine:
         self._fr_array = np.zeros(1)
         self._columns = np.arange(n)
         self._no_station = np.zeros(n, dtype=np.int64)
-        self._wheel_drift = np.empty((3, n))
+        self._wheel_drift = np.empty((n, 3))
+        self._wheel_drift_gain = np.repeat(_WHEEL_DRIFT_GAIN.T, n, axis=0)  # (N,3)
+        self._wheel_drift_bias = np.repeat(_WHEEL_DRIFT_BIAS.T, n, axis=0)
         half = (len(_NOISE_SIGMA) + 1) // 2
-        self._noise_lanes = np.arange(half, dtype=np.uint64)
         self._noise_hash = np.empty((half, n), dtype=np.uint64)
         self._noise_scratch = np.empty((half, n), dtype=np.uint64)
         self._noise_words = np.empty((2 * half, n), dtype=np.uint64)
@@ -478,6 +488,7 @@ class Engine:
     def _adcs(self, h: float) -> None:
         # Mode does not change between here and _data: the masks serve _power too.
         self._safe = safe = self.mode == SAFE
+        self._any_safe = np.count_nonzero(safe) > 0
         attitude = np.where(safe, SUN, self.attitude_cmd)
         changed = attitude != self.attitude_eff
         self.attitude_eff = attitude
@@ -498,22 +509,22 @@ class Engine:
         # Disturbance torques (orbit-periodic plus a secular build-up) spin the wheels;
         # magnetorquers dump momentum between the desaturation thresholds.
         phase = self.mean_motion_rad_s * ((self.time_ns - self.epoch_ns) / NS_PER_S)
-        drift = self._wheel_drift  # (3,N): x, y, z
-        np.sin(phase, out=drift[0])
-        np.cos(phase, out=drift[1])
-        np.multiply(drift[0], drift[1], out=drift[2])
-        np.multiply(drift, _WHEEL_DRIFT_GAIN, out=drift)
-        np.add(drift, _WHEEL_DRIFT_BIAS, out=drift)
+        drift = self._wheel_drift  # (N,3): x, y, z, in rpm/s
+        np.sin(phase, out=drift[:, 0])
+        np.cos(phase, out=drift[:, 1])
+        np.multiply(drift[:, 0], drift[:, 1], out=drift[:, 2])
+        drift *= self._wheel_drift_gain
+        drift += self._wheel_drift_bias
         rpm = self.wheel_rpm
         # Desaturating wheels keep at it down to the stop threshold, idle ones start above START.
         self.wheel_desat = np.abs(rpm) > np.where(
             self.wheel_desat, WHEEL_DESAT_STOP_RPM, WHEEL_DESAT_START_RPM
         )
-        rate = drift.T  # (N,3)
+        rate = drift
         if np.count_nonzero(self.wheel_desat):
             dump = np.where(self.wheel_desat, -np.sign(rpm) * WHEEL_DESAT_RATE_RPM_S, 0.0)
             rate = rate + dump
-        if np.count_nonzero(safe):
+        if self._any_safe:
             rpm = np.where(safe[:, None], rpm * math.exp(-h / 900.0), rpm + rate * h)
         else:
             rpm = rpm + rate * h
@@ -533,11 +544,16 @@ class Engine:
         heater_dissipating = self.heater_active & ~self.heater_failed
         heaters_on = np.add(heater_dissipating[:, 0], heater_dissipating[:, 1], dtype=np.float64)
         self.heater_power_w = self.heater_w * heaters_on
-        self.tx_w = np.where(
-            self.in_contact, np.where(self.mode == DOWNLINK, self.transmitter_w, 2.0), 0.0
-        )
+        if np.count_nonzero(self.in_contact):
+            self.tx_w = np.where(
+                self.in_contact, np.where(self.mode == DOWNLINK, self.transmitter_w, 2.0), 0.0
+            )
+        else:
+            self.tx_w = np.zeros(self.n)
         self.payload_power_w = np.where(self.payload_on, self.payload_w, 0.0)
-        base = self.base_load_w * np.where(self._safe, 0.7, 1.0)
+        base = self.base_load_w
+        if self._any_safe:
+            base = base * np.where(self._safe, 0.7, 1.0)
         self.bus_dissipation_w = base + self.tx_w
         self.load_w = self.bus_dissipation_w + self.payload_power_w + self.heater_power_w
         net = self.solar_avail_w - self.load_w
@@ -555,10 +571,9 @@ class Engine:
         else:
             blocked = ((rate > 0) & (e_old >= self.capacity_wh)) | ((rate < 0) & (e_old <= 0.0))
             self.battery_power_w = np.where(blocked, 0.0, rate)
-        # With a full battery the array is curtailed to what the bus and the battery take.
-        charge_in = np.where(
-            self.battery_power_w > 0, self.battery_power_w / CHARGE_EFFICIENCY, 0.0
-        )
+        # With a full battery the array is curtailed to what the bus and the battery take
+        # (while charging the battery power is ≥ 0: zero when full).
+        charge_in = self.battery_power_w / CHARGE_EFFICIENCY
         self.solar_power_w = np.where(
             charging, np.minimum(self.solar_avail_w, self.load_w + charge_in), self.solar_avail_w
         )
@@ -636,8 +651,11 @@ class Engine:
             )
         producing = (self.mode == PAYLOAD) & self.payload_on
         self.payload_rate = np.where(producing, self.payload_data_mbps, 0.0)
-        flow_mb_s = (self.payload_rate - self.downlink_rate) / 8.0
-        storage = np.maximum(self.storage_mb + flow_mb_s * h, 0.0)
+        storage = self.storage_mb
+        if linked.size or np.count_nonzero(producing):  # else nothing flows
+            flow_mb_s = (self.payload_rate - self.downlink_rate) / 8.0
+            storage = storage + flow_mb_s * h
+        storage = np.maximum(storage, 0.0)
         self.storage_mb = np.minimum(storage, self.storage_cap_mb, out=storage)
         if np.count_nonzero(downlink):
             done = downlink & (
@@ -687,9 +705,11 @@ class Engine:
         Row K is the y wheel's: the x wheel's × 0.7. Returns a buffer reused by the next call.
         """
         k = len(_NOISE_SIGMA)
-        half = len(self._noise_lanes)
-        counter = np.uint64(self.sample) * np.uint64(half) + self._noise_lanes
-        _splitmix64(counter, np.empty_like(counter))
+        half = len(self._noise_hash)  # 64-bit hashes per satellite
+        base = self.sample * half
+        counter = np.array(
+            [_splitmix64_int((base + lane) & _MASK64) for lane in range(half)], dtype=np.uint64
+        )
         h = self._noise_hash  # (half, N): a 64-bit hash gives two 32-bit channels
         np.bitwise_xor(counter[:, None], self.seed_keys, out=h)
         _splitmix64(h, self._noise_scratch)

@@ -34,19 +34,11 @@ _B_KM = WGS84_A_KM * (1.0 - WGS84_F)
 _EP2_B_KM = WGS84_E2 / (1.0 - WGS84_E2) * _B_KM
 _E2_A_KM = WGS84_E2 * WGS84_A_KM
 _A2_KM2 = WGS84_A_KM * WGS84_A_KM
-#: The Earth-rotation term −ω×r as a matrix acting on Earth-fixed columns (3,N): Ω @ r.
-_SPIN = np.array(
-    [
-        [0.0, EARTH_ROTATION_RAD_S, 0.0],
-        [-EARTH_ROTATION_RAD_S, 0.0, 0.0],
-        [0.0, 0.0, 0.0],
-    ]
-)
 
 
 def gmst_rad(jd: FloatArray | float, fr: FloatArray | float) -> FloatArray:
     """Greenwich mean sidereal time (IAU-82) of a two-part Julian date, in radians 0..2π."""
-    tut1 = ((np.asarray(jd) - 2451545.0) + np.asarray(fr)) / 36525.0
+    tut1 = ((jd - 2451545.0) + fr) / 36525.0  # floats stay (cheap) scalars
     seconds = (
         -6.2e-6 * tut1**3
         + 0.093104 * tut1**2
@@ -91,7 +83,9 @@ def teme_to_ecef_columns(
     c, s = math.cos(gmst), math.sin(gmst)
     rotation = np.array([[c, s, 0.0], [-s, c, 0.0], [0.0, 0.0, 1.0]])
     r = rotation @ r_teme_km.T
-    v = rotation @ v_teme_km_s.T + _SPIN @ r
+    v = rotation @ v_teme_km_s.T
+    v[0] += EARTH_ROTATION_RAD_S * r[1]  # the Earth-relative velocity: − ω×r
+    v[1] -= EARTH_ROTATION_RAD_S * r[0]
     return r, v
 
 
@@ -108,17 +102,21 @@ def ecef_to_geodetic(r_ecef_km: FloatArray) -> tuple[FloatArray, FloatArray, Flo
     p = np.sqrt(x * x + y * y)
     # Reduced latitude β from tan β = (a z) / (b p), carried as an unnormalised (cos, sin) pair.
     cos_b, sin_b = _B_KM * p, WGS84_A_KM * z
-    for _ in range(2):
+    for iteration in range(2):
         norm = np.sqrt(cos_b * cos_b + sin_b * sin_b)
         cb, sb = cos_b / norm, sin_b / norm
         num = z + _EP2_B_KM * sb * sb * sb
         den = p - _E2_A_KM * cb * cb * cb
-        cos_b, sin_b = den, (1.0 - WGS84_F) * num  # tan β = (1 − f) tan φ
+        if iteration == 0:
+            cos_b, sin_b = den, (1.0 - WGS84_F) * num  # tan β = (1 − f) tan φ
     norm = np.sqrt(num * num + den * den)
     sin_lat, cos_lat = num / norm, den / norm
     n = WGS84_A_KM / np.sqrt(1.0 - WGS84_E2 * sin_lat * sin_lat)
     alt = p * cos_lat + z * sin_lat - _A2_KM2 / n
-    return np.arctan2(num, den) * DEG_PER_RAD, np.arctan2(y, x) * DEG_PER_RAD, alt
+    # φ = atan(num/den) while den > 0, which fails only on the polar axis itself and deep
+    # inside the Earth; arctan costs half as much as arctan2.
+    lat = np.arctan(num / den) if np.all(den > 0.0) else np.arctan2(num, den)
+    return lat * DEG_PER_RAD, np.arctan2(y, x) * DEG_PER_RAD, alt
 
 
 def geodetic_to_ecef(lat_deg: float, lon_deg: float, alt_km: float) -> FloatArray:

@@ -35,7 +35,7 @@ def _dot(a: FloatArray, b: FloatArray) -> FloatArray:
 
 def sun_position_km(jd: FloatArray | float, fr: FloatArray | float) -> FloatArray:
     """Geocentric sun position (…,3) in km, mean equator and equinox of date (≈ TEME to ~20")."""
-    t = ((np.asarray(jd) - 2451545.0) + np.asarray(fr)) / 36525.0
+    t = ((jd - 2451545.0) + fr) / 36525.0  # floats stay (cheap) scalars
     mean_long = np.deg2rad(np.mod(280.460 + 36000.771 * t, 360.0))
     mean_anom = np.deg2rad(np.mod(357.5291092 + 35999.05034 * t, 360.0))
     ecl_long = mean_long + np.deg2rad(
@@ -45,14 +45,12 @@ def sun_position_km(jd: FloatArray | float, fr: FloatArray | float) -> FloatArra
     dist = (
         1.000140612 - 0.016708617 * np.cos(mean_anom) - 0.000139589 * np.cos(2.0 * mean_anom)
     ) * AU_KM
-    return np.stack(
-        (
-            dist * np.cos(ecl_long),
-            dist * np.cos(obliquity) * np.sin(ecl_long),
-            dist * np.sin(obliquity) * np.sin(ecl_long),
-        ),
-        axis=-1,
+    xyz = (
+        dist * np.cos(ecl_long),
+        dist * np.cos(obliquity) * np.sin(ecl_long),
+        dist * np.sin(obliquity) * np.sin(ecl_long),
     )
+    return np.array(xyz) if np.ndim(t) == 0 else np.stack(xyz, axis=-1)
 
 
 def illumination(r_sat_km: FloatArray, r_sun_km: FloatArray) -> tuple[FloatArray, BoolArray]:
