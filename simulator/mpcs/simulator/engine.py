@@ -224,6 +224,7 @@ class Engine:
         self.c_payload = 0.1 * mass * 900.0
         self.g_battery = np.full(mass.shape, 0.3)  # W/K conductive coupling to the structure
         self.g_payload = np.full(mass.shape, 1.0)
+        self._eps_sigma_area = self.emissivity * STEFAN_BOLTZMANN * self.area_total_m2  # W/K⁴
         self.seed_keys = np.array(
             [_seed_key(s.name, s.spec.simulator.seed) for s in satellites], dtype=np.uint64
         )
@@ -550,7 +551,7 @@ class Engine:
             )
         else:
             self.tx_w = np.zeros(self.n)
-        self.payload_power_w = np.where(self.payload_on, self.payload_w, 0.0)
+        self.payload_power_w = self.payload_w * self.payload_on  # × 0 or 1: a cheap np.where
         base = self.base_load_w
         if self._any_safe:
             base = base * np.where(self._safe, 0.7, 1.0)
@@ -592,7 +593,7 @@ class Engine:
             )
             + self.emissivity * EARTH_IR_W_M2 * view * face
         )
-        eps_sigma_a = self.emissivity * STEFAN_BOLTZMANN * self.area_total_m2
+        eps_sigma_a = self._eps_sigma_area
         q_s = (
             absorbed
             + 0.6 * self.bus_dissipation_w
@@ -645,12 +646,14 @@ class Engine:
             )
             rssi = EIRP_DBM + GROUND_GAIN_DBI - LINK_LOSSES_DB - path_loss_db
             self.rssi_dbm[linked] = rssi
-            snr_factor = np.clip(10.0 ** ((rssi - RSSI_FULL_RATE_DBM) / 10.0), 0.05, 1.0)
+            snr_factor = np.minimum(
+                np.maximum(10.0 ** ((rssi - RSSI_FULL_RATE_DBM) / 10.0), 0.05), 1.0
+            )
             self.downlink_rate[linked] = np.where(
                 downlink[linked], self.downlink_mbps[linked] * snr_factor, 0.0
             )
         producing = (self.mode == PAYLOAD) & self.payload_on
-        self.payload_rate = np.where(producing, self.payload_data_mbps, 0.0)
+        self.payload_rate = self.payload_data_mbps * producing
         storage = self.storage_mb
         if linked.size or np.count_nonzero(producing):  # else nothing flows
             flow_mb_s = (self.payload_rate - self.downlink_rate) / 8.0

@@ -33,6 +33,12 @@ def _dot(a: FloatArray, b: FloatArray) -> FloatArray:
     return product
 
 
+def _clip(x: FloatArray, low: float, high: float) -> FloatArray:
+    """np.clip without its Python-level argument handling (a few µs a call)."""
+    clipped: FloatArray = np.minimum(np.maximum(x, low), high)
+    return clipped
+
+
 def sun_position_km(jd: FloatArray | float, fr: FloatArray | float) -> FloatArray:
     """Geocentric sun position (…,3) in km, mean equator and equinox of date (≈ TEME to ~20")."""
     t = ((jd - 2451545.0) + fr) / 36525.0  # floats stay (cheap) scalars
@@ -74,21 +80,21 @@ def illumination(r_sat_km: FloatArray, r_sun_km: FloatArray) -> tuple[FloatArray
     cos_ab, sin_ab = cos_b * cos_a, sin_b * sin_a
     full = cos_c <= cos_ab - sin_ab  # c >= a + b
     umbra = cos_c >= cos_ab + sin_ab  # c <= b - a (b > a in Earth orbit)
-    fraction = np.where(full, 1.0, 0.0)
+    fraction = np.array(full, dtype=np.float64)  # 1.0 or 0.0 (0-d for one position)
     partial = np.flatnonzero(full == umbra)  # neither (they never both hold)
     if partial.size:
         a = np.arcsin(sin_a.reshape(-1)[partial] if sin_a.ndim else sin_a)
         b = np.arcsin(sin_b.reshape(-1)[partial])
-        c = np.arccos(np.clip(cos_c.reshape(-1)[partial], -1.0, 1.0))
+        c = np.arccos(_clip(cos_c.reshape(-1)[partial], -1.0, 1.0))
         x = (c * c + a * a - b * b) / (2.0 * c)
-        y = np.sqrt(np.clip(a * a - x * x, 0.0, None))
+        y = np.sqrt(np.maximum(a * a - x * x, 0.0))
         area = (
-            a * a * np.arccos(np.clip(x / a, -1.0, 1.0))
-            + b * b * np.arccos(np.clip((c - x) / b, -1.0, 1.0))
+            a * a * np.arccos(_clip(x / a, -1.0, 1.0))
+            + b * b * np.arccos(_clip((c - x) / b, -1.0, 1.0))
             - c * y
         )
         flat = fraction.reshape(-1)
-        flat[partial] = np.clip(1.0 - area / (np.pi * a * a), 0.0, 1.0)
+        flat[partial] = _clip(1.0 - area / (np.pi * a * a), 0.0, 1.0)
     return fraction, cos_c < cos_b
 
 
