@@ -542,8 +542,8 @@ class Engine:
             error_rad = self.pointing_error_deg * (math.pi / 180.0)  # as np.deg2rad
             np.cos(error_rad, out=incidence, where=sun_pointing)
         self.solar_avail_w = self.solar_w * self.illum * incidence
-        heater_dissipating = self.heater_active & ~self.heater_failed
-        heaters_on = np.add(heater_dissipating[:, 0], heater_dissipating[:, 1], dtype=np.float64)
+        heater_dissipating = (self.heater_active & ~self.heater_failed).view(np.uint8)
+        heaters_on = heater_dissipating[:, 0] + heater_dissipating[:, 1]  # 0, 1 or 2
         self.heater_power_w = self.heater_w * heaters_on
         if np.count_nonzero(self.in_contact):
             self.tx_w = np.where(
