@@ -141,6 +141,7 @@ def main() -> None:
         os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})  # one core
     plan = {1: 2000, 100: 400, 1000: 60, 10_000: 8}
     repeats = 5
+    load_at_start = os.getloadavg()[0]
     if args.quick:
         plan = {n: max(2, s // 10) for n, s in plan.items()}
         repeats = 1
@@ -152,6 +153,7 @@ def main() -> None:
             "platform": platform.platform(),
             "python": platform.python_version(),
             "cpus": os.cpu_count(),
+            "load_average_1min_at_start": load_at_start,
             "load_average_1min_at_end": os.getloadavg()[0],
             "note": "pinned to one core; the machine may be shared with other work",
         },
@@ -181,6 +183,7 @@ def _markdown(result: dict[str, Any]) -> str:
         "",
         f"Machine: {result['machine']['platform']}, Python {result['machine']['python']}, "
         f"{result['machine']['cpus']} CPUs, 1-min load average "
+        f"{result['machine']['load_average_1min_at_start']:.1f} at the start and "
         f"{result['machine']['load_average_1min_at_end']:.1f} at the end of the run (the model's "
         "many small numpy calls suffer more from a busy machine than SGP4's single C call).",
         "",

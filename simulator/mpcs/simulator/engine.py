@@ -30,7 +30,7 @@ from sgp4.api import SatrecArray
 
 from mpcs.core.commands import Mode
 
-from .frames import ecef_to_geodetic, gmst_rad, teme_to_ecef
+from .frames import DEG_PER_RAD, ecef_to_geodetic, gmst_rad, teme_to_ecef_columns
 from .passes import Station
 from .spec import FaultType, SatelliteSpec
 from .sun import beta_angle_deg, illumination, sun_position_km
@@ -97,6 +97,28 @@ _NOISE_SIGMA = np.array([0.3, 0.1, 0.02, 0.02, 0.05, 0.05, 0.05, 0.01, 2.0, 0.5,
     _N_CPU,
     _N_WHEEL_Z,
 ) = range(12)
+_NOISE_SCALE = (math.sqrt(12.0) * _NOISE_SIGMA)[:, None]  # uniform of unit variance × sigma
+# A 32-bit word w placed in the mantissa of 1.0 is the double 1 + w/2³², exactly.
+_MANTISSA_TOP32 = np.uint64(0x000FFFFFFFF00000)
+_ONE_BITS = np.uint64(0x3FF0000000000000)
+# The noisy readings live in one (13, N) array, a row per channel in _NOISE_SIGMA's order plus
+# the y wheel (whose noise is 0.7 × the x wheel's), so one add and one clip serve every channel.
+_R_WHEEL_Y = len(_NOISE_SIGMA)
+_INF = math.inf
+_READING_MIN = np.array(
+    [0.0, 0.0, 0.0, -500.0, -_INF, -_INF, -_INF, 0.0, -1e4, -_INF, 0.0, -1e4, -1e4]
+)[:, None]
+_READING_MAX = np.array(
+    [_INF, _INF, 60.0, 500.0, _INF, _INF, _INF, 180.0, 1e4, _INF, 100.0, 1e4, 1e4]
+)[:, None]
+_CPU_BASE_PCT = np.array([12.0, 22.0, 55.0, 40.0])  # by mode
+_POINTING_TARGET_DEG = np.array([1.5, 0.05, 2.5, 6.0])  # by fine pointing + 2 × stuck wheel
+_POINTING_TAU_S = np.array([25.0, 120.0])  # by stuck wheel
+# Wheel disturbance rates (rpm/s): gain × (sin φ, cos φ, sin φ cos φ) + bias, per axis x, y, z.
+_WHEEL_DRIFT_GAIN = np.array([2.0, 1.5, 2.0])[:, None]
+_WHEEL_DRIFT_BIAS = np.array([0.30, -0.20, 0.15])[:, None]
+_ONES3 = np.ones(3)
+_MASK64 = (1 << 64) - 1
 
 
 @dataclass(frozen=True)
@@ -120,11 +142,23 @@ def _seed_key(name: str, seed: int) -> int:
     return int.from_bytes(digest[:8], "little")
 
 
-def _splitmix64(x: npt.NDArray[np.uint64]) -> npt.NDArray[np.uint64]:
-    x = x + np.uint64(0x9E3779B97F4A7C15)
-    x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-    x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-    return x ^ (x >> np.uint64(31))
+def _splitmix64_int(x: int) -> int:
+    """SplitMix64's finaliser on one Python int (the few per-sample counters)."""
+    x = (x + 0x9E3779B97F4A7C15) & _MASK64
+    x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
+    x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & _MASK64
+    return x ^ (x >> 31)
+
+
+def _splitmix64(x: npt.NDArray[np.uint64], scratch: npt.NDArray[np.uint64]) -> None:
+    """SplitMix64's finaliser applied to x in place (uint64 arithmetic wraps, as it should)."""
+    np.add(x, np.uint64(0x9E3779B97F4A7C15), out=x)
+    for shift, multiplier in ((30, 0xBF58476D1CE4E5B9), (27, 0x94D049BB133111EB)):
+        np.right_shift(x, np.uint64(shift), out=scratch)
+        np.bitwise_xor(x, scratch, out=x)
+        np.multiply(x, np.uint64(multiplier), out=x)
+    np.right_shift(x, np.uint64(31), out=scratch)
+    np.bitwise_xor(x, scratch, out=x)
 
 
 class Engine:
@@ -150,6 +184,8 @@ class Engine:
         self._init_faults(satellites, start_ns)
         self._init_state(satellites)
         self._set_stations(stations)
+        self._init_buffers(n)
+        self._battery_temperature()
         self.fdir_reason = [""] * n
         self._thermal_pending_s = 0.0
         # Derive every output from the initial state, without advancing it.
@@ -161,7 +197,7 @@ class Engine:
         self._thermostats()
         self._power(0.0)
         self._data(0.0)
-        self._outputs_from_state(np.zeros((n, len(_NOISE_SIGMA))))
+        self._outputs_from_state(np.zeros(self._noise_out.shape))
 
     # ---------------------------------------------------------------- initialisation
     def _init_params(self, satellites: Sequence[SatelliteConfig]) -> None:
@@ -188,6 +224,7 @@ class Engine:
         self.c_payload = 0.1 * mass * 900.0
         self.g_battery = np.full(mass.shape, 0.3)  # W/K conductive coupling to the structure
         self.g_payload = np.full(mass.shape, 1.0)
+        self._eps_sigma_area = self.emissivity * STEFAN_BOLTZMANN * self.area_total_m2  # W/K⁴
         self.seed_keys = np.array(
             [_seed_key(s.name, s.spec.simulator.seed) for s in satellites], dtype=np.uint64
         )
@@ -208,7 +245,10 @@ class Engine:
         self.radio_start_ns = np.full(n, NEVER, dtype=np.int64)
         self.radio_end_ns = np.full(n, NEVER, dtype=np.int64)
         self.fade = np.zeros(n)
+        # Internal resistance at 20 °C (ageing raises it); _battery_temperature scales it.
+        self._battery_r_ohm = BATTERY_R_OHM * (1.0 + 2.0 * self.fade)
         self.radio_ok = np.ones(n, dtype=bool)
+        self.heater_failed = np.zeros((n, 2), dtype=bool)
         for i, sat in enumerate(satellites):
             for fault in sat.spec.simulator.faults:
                 at = fault.start_ns(start_ns)
@@ -224,6 +264,15 @@ class Engine:
                     self.radio_start_ns[i] = at
                     if fault.duration_seconds is not None:
                         self.radio_end_ns[i] = at + int(fault.duration_seconds * NS_PER_S)
+        #: Before this instant no fault of any kind has begun, and _faults has nothing to do.
+        self._first_fault_ns = int(
+            min(
+                self.ageing_start_ns.min(),
+                self.stuck_start_ns.min(),
+                self.heater_fail_start_ns.min(),
+                self.radio_start_ns.min(),
+            )
+        )
 
     def _init_state(self, satellites: Sequence[SatelliteConfig]) -> None:
         n = len(satellites)
@@ -260,7 +309,44 @@ class Engine:
             self.station_ecef = np.stack([s.ecef_km for s in self.stations])  # (M,3)
             self.station_enu = np.stack([s.enu for s in self.stations])  # (M,3,3)
             self.station_mask = np.array([s.min_elevation_deg for s in self.stations])
+            m, n = len(self.stations), self.n
+            # enu = R (r − s) = R r − R s: one (3M,3) @ (3,N) product and one subtraction.
+            # Offsets and masks are stored at full (…, N) size: numpy is much slower when an
+            # operand is broadcast along the innermost axis.
+            self._enu_rows = self.station_enu.reshape(3 * m, 3)
+            offsets = (self.station_enu @ self.station_ecef[:, :, None]).reshape(3 * m, 1)
+            self._enu_offsets_km = np.repeat(offsets, n, axis=1)
+            self._station_mask_deg = np.repeat(self.station_mask[:, None], n, axis=1)
+            self._station_columns = np.ascontiguousarray(self.station_ecef.T)  # (3,M)
         self.station_names = [s.name for s in self.stations] + [""]
+
+    def _init_buffers(self, n: int) -> None:
+        """Work arrays reused every step (the per-step cost is mostly numpy call overhead)."""
+        self._jd_array = np.zeros(1)
+        self._fr_array = np.zeros(1)
+        self._columns = np.arange(n)
+        self._no_station = np.zeros(n, dtype=np.int64)
+        self._wheel_drift = np.empty((n, 3))
+        self._wheel_drift_gain = np.repeat(_WHEEL_DRIFT_GAIN.T, n, axis=0)  # (N,3)
+        self._wheel_drift_bias = np.repeat(_WHEEL_DRIFT_BIAS.T, n, axis=0)
+        half = (len(_NOISE_SIGMA) + 1) // 2
+        self._noise_hash = np.empty((half, n), dtype=np.uint64)
+        self._noise_scratch = np.empty((half, n), dtype=np.uint64)
+        self._noise_words = np.empty((2 * half, n), dtype=np.uint64)
+        self._noise_out = np.empty((len(_NOISE_SIGMA) + 1, n))
+        self._noise_scale = np.repeat(_NOISE_SCALE, n, axis=1)
+        self._reading_min = np.repeat(_READING_MIN, n, axis=1)
+        self._reading_max = np.repeat(_READING_MAX, n, axis=1)
+        self._readings = readings = np.empty((len(_NOISE_SIGMA) + 1, n))
+        self.out_solar = readings[_N_SOLAR]
+        self.out_load = readings[_N_LOAD]
+        self.out_voltage = readings[_N_VOLT]
+        self.out_current = readings[_N_CURR]
+        self.out_temps = readings[_N_TS : _N_TP + 1]  # (3, N): structure, battery, payload
+        self.out_pointing = readings[_N_POINT]
+        self.out_wheels = (readings[_N_WHEEL], readings[_R_WHEEL_Y], readings[_N_WHEEL_Z])
+        self.out_rssi = readings[_N_RSSI]
+        self.out_cpu = readings[_N_CPU]
 
     # ---------------------------------------------------------------- public API
     @property
@@ -312,7 +398,8 @@ class Engine:
     def _propagate(self) -> None:
         jd, fr = jday_from_ns(self.time_ns)
         self._jd, self._fr = jd, fr
-        err, r, v = self._satrecs.sgp4(np.array([jd]), np.array([fr]))
+        self._jd_array[0], self._fr_array[0] = jd, fr
+        err, r, v = self._satrecs.sgp4(self._jd_array, self._fr_array)
         self.r, self.v = r[:, 0, :], v[:, 0, :]
         if err.any():
             # A decayed satellite (SGP4 error) freezes at its last valid state rather than emit NaN.
@@ -322,14 +409,15 @@ class Engine:
         self.last_r, self.last_v = self.r, self.v
 
     def _environment(self) -> None:
-        gmst = gmst_rad(self._jd, self._fr)
-        self.r_ecef, self.v_ecef = teme_to_ecef(self.r, self.v, gmst)
-        self.lat_deg, self.lon_deg, self.alt_km = ecef_to_geodetic(self.r_ecef)
+        gmst = float(gmst_rad(self._jd, self._fr))
+        # Earth-fixed state as columns (3,N): x, y, z rows are contiguous for what follows.
+        self.r_ecef, self.v_ecef = teme_to_ecef_columns(self.r, self.v, gmst)
+        self.lat_deg, self.lon_deg, self.alt_km = ecef_to_geodetic(self.r_ecef.T)
         sun = sun_position_km(self._jd, self._fr)
         self.illum, self.sunlit = illumination(self.r, sun)
-        r_norm = np.sqrt(np.einsum("ij,ij->i", self.r, self.r))
+        r_norm = np.sqrt((self.r * self.r) @ _ONES3)
         self.r_norm = r_norm
-        sun_hat = sun / np.linalg.norm(sun)
+        sun_hat = sun / math.sqrt(sun @ sun)
         self.cos_zenith_sun = (self.r @ sun_hat) / r_norm
         self._sun = sun
         self._ground_stations()
@@ -344,108 +432,151 @@ class Engine:
             self.range_rate = np.zeros(n)
             self.in_view = np.zeros(n, dtype=bool)
             return
-        rho = self.r_ecef[None, :, :] - self.station_ecef[:, None, :]  # (M,N,3)
-        enu = rho @ self.station_enu.transpose(0, 2, 1)  # (M,N,3): east, north, up
-        rng = np.sqrt(np.einsum("mni,mni->mn", enu, enu))  # a rotation keeps the length
-        el = np.rad2deg(np.arcsin(np.clip(enu[..., 2] / rng, -1.0, 1.0)))
-        best = np.argmax(el - self.station_mask[:, None], axis=0)
-        cols = np.arange(n)
+        # Every array is (M, ..., N): station-major, satellites contiguous along the last axis.
+        m = len(self.stations)
+        enu = self._enu_rows @ self.r_ecef
+        enu -= self._enu_offsets_km  # (3M,N): east, north, up from each station
+        squared = enu * enu
+        rng = _ONES3 @ squared.reshape(m, 3, n)  # (M,N); a rotation keeps the length
+        np.sqrt(rng, out=rng)
+        sin_el = enu[2::3] / rng
+        np.maximum(sin_el, -1.0, out=sin_el)
+        el = np.arcsin(np.minimum(sin_el, 1.0, out=sin_el), out=sin_el)
+        el *= DEG_PER_RAD
+        score = el - self._station_mask_deg
+        # argmax over stations (first one wins a tie), as a loop over the few stations: an
+        # argmax along the short axis costs more than these whole-row operations.
+        best, best_score = self._no_station, score[0]
+        for k in range(1, m):
+            better = score[k] > best_score
+            best = np.where(better, k, best)
+            best_score = np.where(better, score[k], best_score)
         self.best_station = best
-        self.elevation = el[best, cols]
-        e, nn = enu[best, cols, 0], enu[best, cols, 1]
-        self.azimuth = np.mod(np.rad2deg(np.arctan2(e, nn)), 360.0)
-        self.range_km = rng[best, cols]
-        self.range_rate = np.einsum("ni,ni->n", rho[best, cols], self.v_ecef) / self.range_km
-        self.in_view = self.elevation >= self.station_mask[best]
+        flat = best * n + self._columns  # into (M,N)
+        self.elevation = np.take(el, flat)
+        self.range_km = np.take(rng, flat)
+        flat += best * (2 * n)  # into (3M,N): the best station's east row
+        east, north = np.take(enu, flat), np.take(enu.reshape(-1)[n:], flat)
+        self.azimuth = np.mod(np.arctan2(east, north) * DEG_PER_RAD, 360.0)
+        rho = self.r_ecef - np.take(self._station_columns, best, axis=1)
+        self.range_rate = (_ONES3 @ (rho * self.v_ecef)) / self.range_km
+        self.in_view = best_score >= 0.0  # elevation ≥ that station's mask
 
     def _faults(self) -> None:
         t = self.time_ns
         # Fault kinds that no satellite has (or has yet) cost nothing per step.
-        if t >= self.ageing_start_ns.min():
-            days = np.maximum(t - self.ageing_start_ns, 0) / NS_PER_DAY
-            self.fade = np.where(
-                t >= self.ageing_start_ns, np.minimum(self.ageing_rate_per_day * days, 0.8), 0.0
-            )
-            self.capacity_wh = self.battery_wh * (1.0 - self.fade)
-        if t >= self.radio_start_ns.min():
-            self.radio_ok = ~((t >= self.radio_start_ns) & (t < self.radio_end_ns))
-        self.heater_failed = t >= self.heater_fail_start_ns
-        stuck = t >= self.stuck_start_ns
-        newly = stuck & ~self.stuck_engaged
-        if np.any(newly):
-            idx = np.flatnonzero(newly)
-            self.stuck_rpm[idx] = self.wheel_rpm[idx, self.stuck_axis[idx]]
-        self.stuck_engaged = stuck
+        if t >= self._first_fault_ns:
+            if t >= self.ageing_start_ns.min():
+                days = np.maximum(t - self.ageing_start_ns, 0) / NS_PER_DAY
+                self.fade = np.where(
+                    t >= self.ageing_start_ns,
+                    np.minimum(self.ageing_rate_per_day * days, 0.8),
+                    0.0,
+                )
+                self.capacity_wh = self.battery_wh * (1.0 - self.fade)
+                self._battery_r_ohm = BATTERY_R_OHM * (1.0 + 2.0 * self.fade)
+            if t >= self.radio_start_ns.min():
+                self.radio_ok = ~((t >= self.radio_start_ns) & (t < self.radio_end_ns))
+            self.heater_failed = t >= self.heater_fail_start_ns
+            stuck = t >= self.stuck_start_ns
+            newly = stuck & ~self.stuck_engaged
+            if np.any(newly):
+                idx = np.flatnonzero(newly)
+                self.stuck_rpm[idx] = self.wheel_rpm[idx, self.stuck_axis[idx]]
+            self.stuck_engaged = stuck
         self.in_contact = self.in_view & self.radio_ok
 
     def _adcs(self, h: float) -> None:
-        attitude = np.where(self.mode == SAFE, SUN, self.attitude_cmd)
+        # Mode does not change between here and _data: the masks serve _power too.
+        self._safe = safe = self.mode == SAFE
+        self._any_safe = np.count_nonzero(safe) > 0
+        attitude = np.where(safe, SUN, self.attitude_cmd)
         changed = attitude != self.attitude_eff
         self.attitude_eff = attitude
-        fine = attitude != SUN
-        target = np.where(fine, 0.05, 1.5)
-        target = np.where(self.stuck_engaged, np.where(fine, 6.0, 2.5), target)
-        tau = np.where(self.stuck_engaged, 120.0, 25.0)
-        err = np.where(
-            changed, np.maximum(self.pointing_error_deg, SLEW_ERROR_DEG), self.pointing_error_deg
-        )
-        self.pointing_error_deg = target + (err - target) * np.exp(-h / tau)
+        self._fine = fine = attitude != SUN
+        stuck = self.stuck_engaged
+        any_stuck = np.count_nonzero(stuck) > 0
+        decay = np.exp(-h / _POINTING_TAU_S)
+        if any_stuck:
+            target = _POINTING_TARGET_DEG[fine + 2 * stuck]
+            factor = decay[stuck.astype(np.intp)]
+        else:
+            target = np.where(fine, _POINTING_TARGET_DEG[1], _POINTING_TARGET_DEG[0])
+            factor = decay[0]
+        err = self.pointing_error_deg
+        if np.count_nonzero(changed):
+            err = np.where(changed, np.maximum(err, SLEW_ERROR_DEG), err)
+        self.pointing_error_deg = target + (err - target) * factor
         # Disturbance torques (orbit-periodic plus a secular build-up) spin the wheels;
         # magnetorquers dump momentum between the desaturation thresholds.
         phase = self.mean_motion_rad_s * ((self.time_ns - self.epoch_ns) / NS_PER_S)
-        sin_p, cos_p = np.sin(phase), np.cos(phase)
-        drift = np.stack(
-            (2.0 * sin_p + 0.30, 1.5 * cos_p - 0.20, 2.0 * sin_p * cos_p + 0.15), axis=-1
-        )
+        drift = self._wheel_drift  # (N,3): x, y, z, in rpm/s
+        np.sin(phase, out=drift[:, 0])
+        np.cos(phase, out=drift[:, 1])
+        np.multiply(drift[:, 0], drift[:, 1], out=drift[:, 2])
+        drift *= self._wheel_drift_gain
+        drift += self._wheel_drift_bias
         rpm = self.wheel_rpm
-        self.wheel_desat = (self.wheel_desat | (np.abs(rpm) > WHEEL_DESAT_START_RPM)) & (
-            np.abs(rpm) > WHEEL_DESAT_STOP_RPM
+        # Desaturating wheels keep at it down to the stop threshold, idle ones start above START.
+        self.wheel_desat = np.abs(rpm) > np.where(
+            self.wheel_desat, WHEEL_DESAT_STOP_RPM, WHEEL_DESAT_START_RPM
         )
-        dump = np.where(self.wheel_desat, -np.sign(rpm) * WHEEL_DESAT_RATE_RPM_S, 0.0)
-        safe = (self.mode == SAFE)[:, None]
-        rpm = np.where(safe, rpm * math.exp(-h / 900.0), rpm + (drift + dump) * h)
-        if np.any(self.stuck_engaged):
-            idx = np.flatnonzero(self.stuck_engaged)
+        rate = drift
+        if np.count_nonzero(self.wheel_desat):
+            dump = np.where(self.wheel_desat, -np.sign(rpm) * WHEEL_DESAT_RATE_RPM_S, 0.0)
+            rate = rate + dump
+        if self._any_safe:
+            rpm = np.where(safe[:, None], rpm * math.exp(-h / 900.0), rpm + rate * h)
+        else:
+            rpm = rpm + rate * h
+        if any_stuck:
+            idx = np.flatnonzero(stuck)
             rpm[idx, self.stuck_axis[idx]] = self.stuck_rpm[idx]
-        self.wheel_rpm = np.clip(rpm, -9000.0, 9000.0)
+        np.maximum(rpm, -9000.0, out=rpm)
+        self.wheel_rpm = np.minimum(rpm, 9000.0, out=rpm)
 
     def _power(self, h: float) -> None:
-        fine = self.attitude_eff != SUN
-        incidence = np.where(
-            fine,
-            np.maximum(self.cos_zenith_sun, 0.0),  # array fixed on the zenith face
-            np.cos(np.deg2rad(self.pointing_error_deg)),  # array facing the sun
-        )
+        incidence = np.maximum(self.cos_zenith_sun, 0.0)  # array fixed on the zenith face
+        sun_pointing = ~self._fine
+        if np.count_nonzero(sun_pointing):  # array facing the sun
+            error_rad = self.pointing_error_deg * (math.pi / 180.0)  # as np.deg2rad
+            np.cos(error_rad, out=incidence, where=sun_pointing)
         self.solar_avail_w = self.solar_w * self.illum * incidence
-        heater_dissipating = self.heater_active & ~self.heater_failed
-        self.heater_power_w = self.heater_w * heater_dissipating.sum(axis=1)
-        self.tx_w = np.where(
-            self.in_contact, np.where(self.mode == DOWNLINK, self.transmitter_w, 2.0), 0.0
-        )
-        self.payload_power_w = np.where(self.payload_on, self.payload_w, 0.0)
-        base = self.base_load_w * np.where(self.mode == SAFE, 0.7, 1.0)
+        heater_dissipating = (self.heater_active & ~self.heater_failed).view(np.uint8)
+        heaters_on = heater_dissipating[:, 0] + heater_dissipating[:, 1]  # 0, 1 or 2
+        self.heater_power_w = self.heater_w * heaters_on
+        if np.count_nonzero(self.in_contact):
+            self.tx_w = np.where(
+                self.in_contact, np.where(self.mode == DOWNLINK, self.transmitter_w, 2.0), 0.0
+            )
+        else:
+            self.tx_w = np.zeros(self.n)
+        self.payload_power_w = self.payload_w * self.payload_on  # × 0 or 1: a cheap np.where
+        base = self.base_load_w
+        if self._any_safe:
+            base = base * np.where(self._safe, 0.7, 1.0)
         self.bus_dissipation_w = base + self.tx_w
         self.load_w = self.bus_dissipation_w + self.payload_power_w + self.heater_power_w
         net = self.solar_avail_w - self.load_w
+        charging = net > 0
         e_old = np.minimum(self.energy_wh, self.capacity_wh)
-        rate = np.where(net > 0, net * CHARGE_EFFICIENCY, net / CHARGE_EFFICIENCY)
-        # A full battery takes no charge, an empty one gives no power (the bus browns out).
-        rate = np.where(
-            ((rate > 0) & (e_old >= self.capacity_wh)) | ((rate < 0) & (e_old <= 0.0)), 0.0, rate
-        )
+        rate = np.where(charging, net * CHARGE_EFFICIENCY, net / CHARGE_EFFICIENCY)
         if h > 0:
+            # A full battery takes no charge, an empty one gives no power (the bus browns out):
+            # clamping the energy to [0, capacity] does both.
             hours = h / 3600.0
-            e_new = np.clip(e_old + rate * hours, 0.0, self.capacity_wh)
+            e_new = np.maximum(e_old + rate * hours, 0.0)
+            np.minimum(e_new, self.capacity_wh, out=e_new)
             self.battery_power_w = (e_new - e_old) / hours
             self.energy_wh = e_new
         else:
-            self.battery_power_w = rate
-        # With a full battery the array is curtailed to what the bus and the battery take.
-        charge_in = np.where(
-            self.battery_power_w > 0, self.battery_power_w / CHARGE_EFFICIENCY, 0.0
-        )
+            blocked = ((rate > 0) & (e_old >= self.capacity_wh)) | ((rate < 0) & (e_old <= 0.0))
+            self.battery_power_w = np.where(blocked, 0.0, rate)
+        # With a full battery the array is curtailed to what the bus and the battery take
+        # (while charging the battery power is ≥ 0: zero when full).
+        charge_in = self.battery_power_w / CHARGE_EFFICIENCY
         self.solar_power_w = np.where(
-            net > 0, np.minimum(self.solar_avail_w, self.load_w + charge_in), self.solar_avail_w
+            charging, np.minimum(self.solar_avail_w, self.load_w + charge_in), self.solar_avail_w
         )
 
     def _thermal(self, h: float) -> None:
@@ -462,7 +593,7 @@ class Engine:
             )
             + self.emissivity * EARTH_IR_W_M2 * view * face
         )
-        eps_sigma_a = self.emissivity * STEFAN_BOLTZMANN * self.area_total_m2
+        eps_sigma_a = self._eps_sigma_area
         q_s = (
             absorbed
             + 0.6 * self.bus_dissipation_w
@@ -479,7 +610,16 @@ class Engine:
         tb = tb + q_b / self.g_battery * -np.expm1(-self.g_battery * h / self.c_battery)
         tp = tp + q_p / self.g_payload * -np.expm1(-self.g_payload * h / self.c_payload)
         self.temp_k = np.stack((ts, tb, tp), axis=-1)
+        self._battery_temperature()
         self._thermostats()
+
+    def _battery_temperature(self) -> None:
+        """What the battery temperature drives; it only changes at the thermal cadence."""
+        temp_b_c = self.temp_k[:, 1] - KELVIN
+        self._battery_cold = temp_b_c < COLD_BATTERY_C
+        self._battery_r_factor = np.exp(
+            np.minimum(np.maximum(-0.025 * (temp_b_c - 20.0), -1.0), 2.0)
+        )
 
     def refresh_heaters(self) -> None:
         """Re-evaluate heater states after a command changed their control."""
@@ -495,6 +635,8 @@ class Engine:
 
     def _data(self, h: float) -> None:
         self.rssi_dbm = np.full(self.n, RSSI_FLOOR_DBM)
+        self.downlink_rate = np.zeros(self.n)
+        downlink = self.mode == DOWNLINK
         linked = np.flatnonzero(self.in_contact)  # usually a few satellites: compute only those
         if linked.size:
             path_loss_db = (
@@ -502,27 +644,41 @@ class Engine:
                 + 20.0 * math.log10(DOWNLINK_FREQUENCY_HZ / 1e6)
                 + 32.44
             )
-            self.rssi_dbm[linked] = EIRP_DBM + GROUND_GAIN_DBI - LINK_LOSSES_DB - path_loss_db
-        snr_factor = np.clip(10.0 ** ((self.rssi_dbm - RSSI_FULL_RATE_DBM) / 10.0), 0.05, 1.0)
-        downlinking = (self.mode == DOWNLINK) & self.in_contact
-        self.downlink_rate = np.where(downlinking, self.downlink_mbps * snr_factor, 0.0)
+            rssi = EIRP_DBM + GROUND_GAIN_DBI - LINK_LOSSES_DB - path_loss_db
+            self.rssi_dbm[linked] = rssi
+            snr_factor = np.minimum(
+                np.maximum(10.0 ** ((rssi - RSSI_FULL_RATE_DBM) / 10.0), 0.05), 1.0
+            )
+            self.downlink_rate[linked] = np.where(
+                downlink[linked], self.downlink_mbps[linked] * snr_factor, 0.0
+            )
         producing = (self.mode == PAYLOAD) & self.payload_on
-        self.payload_rate = np.where(producing, self.payload_data_mbps, 0.0)
-        flow_mb_s = (self.payload_rate - self.downlink_rate) / 8.0
-        self.storage_mb = np.clip(self.storage_mb + flow_mb_s * h, 0.0, self.storage_cap_mb)
-        done = (self.mode == DOWNLINK) & (
-            ~self.in_contact | (self.storage_mb <= 0.0) | (self.time_ns >= self.downlink_until_ns)
-        )
-        self.mode = np.where(done, NOMINAL, self.mode)
+        self.payload_rate = self.payload_data_mbps * producing
+        storage = self.storage_mb
+        if linked.size or np.count_nonzero(producing):  # else nothing flows
+            flow_mb_s = (self.payload_rate - self.downlink_rate) / 8.0
+            storage = storage + flow_mb_s * h
+        storage = np.maximum(storage, 0.0)
+        self.storage_mb = np.minimum(storage, self.storage_cap_mb, out=storage)
+        if np.count_nonzero(downlink):
+            done = downlink & (
+                ~self.in_contact
+                | (self.storage_mb <= 0.0)
+                | (self.time_ns >= self.downlink_until_ns)
+            )
+            self.mode = np.where(done, NOMINAL, self.mode)
 
     def _fdir(self) -> None:
-        active = self.mode != SAFE
         soc = self.energy_wh / self.capacity_wh
-        temp_b = self.temp_k[:, 1] - KELVIN
-        wheel_new = self.stuck_engaged & ~self.wheel_fault_acked
-        trips = active & ((soc < SAFE_SOC) | wheel_new | (temp_b < COLD_BATTERY_C))
-        if not np.any(trips):
+        bad = (soc < SAFE_SOC) | self._battery_cold
+        if np.count_nonzero(self.stuck_engaged):
+            wheel_new = self.stuck_engaged & ~self.wheel_fault_acked
+            bad |= wheel_new
+        trips = bad & (self.mode != SAFE)
+        if not np.count_nonzero(trips):
             return
+        wheel_new = self.stuck_engaged & ~self.wheel_fault_acked
+        temp_b = self.temp_k[:, 1] - KELVIN
         for i in np.flatnonzero(trips):
             if soc[i] < SAFE_SOC:
                 reason = f"battery {soc[i] * 100:.1f} % below {SAFE_SOC * 100:.0f} %"
@@ -545,54 +701,71 @@ class Engine:
 
     # ---------------------------------------------------------------- outputs
     def _noise(self) -> FloatArray:
-        """Zero-mean, unit-variance (N, K) sensor noise scaled by each channel's sigma.
+        """Zero-mean (K+1, N) sensor noise, a row per channel, scaled by each channel's sigma.
 
         Uniform rather than Gaussian (bounded: a reading never jumps out of its range) and drawn
         from a counter-based hash of (seed, sample, channel): no generator state to carry.
+        Row K is the y wheel's: the x wheel's × 0.7. Returns a buffer reused by the next call.
         """
         k = len(_NOISE_SIGMA)
-        half = (k + 1) // 2
-        counter = np.uint64(self.sample) * np.uint64(half) + np.arange(half, dtype=np.uint64)
-        h = _splitmix64(self.seed_keys[:, None] ^ _splitmix64(counter)[None, :])
-        words = np.concatenate((h & np.uint64(0xFFFFFFFF), h >> np.uint64(32)), axis=1)[:, :k]
-        uniform = words.astype(np.float64) * (1.0 / 4294967296.0) - 0.5
-        noise: FloatArray = uniform * (math.sqrt(12.0) * _NOISE_SIGMA)
+        half = len(self._noise_hash)  # 64-bit hashes per satellite
+        base = self.sample * half
+        counter = np.array(
+            [_splitmix64_int((base + lane) & _MASK64) for lane in range(half)], dtype=np.uint64
+        )
+        h = self._noise_hash  # (half, N): a 64-bit hash gives two 32-bit channels
+        np.bitwise_xor(counter[:, None], self.seed_keys, out=h)
+        _splitmix64(h, self._noise_scratch)
+        # Low and high 32-bit words, each as the double 1 + w/2³², minus 1.5: w/2³² − 0.5
+        # exactly (bit-identical to converting w and scaling, at a fraction of the cost).
+        words = self._noise_words
+        np.left_shift(h, np.uint64(20), out=words[:half])
+        np.right_shift(h, np.uint64(12), out=words[half:])
+        np.bitwise_and(words, _MANTISSA_TOP32, out=words)
+        np.bitwise_or(words, _ONE_BITS, out=words)
+        noise = self._noise_out
+        uniform = noise[:k]
+        np.subtract(words[:k].view(np.float64), 1.5, out=uniform)
+        np.multiply(uniform, self._noise_scale, out=uniform)
+        np.multiply(noise[_N_WHEEL], 0.7, out=noise[_R_WHEEL_Y])
         return noise
 
     def soc(self) -> FloatArray:
         """Battery state of charge, 0..1."""
-        result: FloatArray = np.clip(self.energy_wh / self.capacity_wh, 0.0, 1.0)
+        soc = np.maximum(self.energy_wh / self.capacity_wh, 0.0)
+        result: FloatArray = np.minimum(soc, 1.0, out=soc)
         return result
 
     def _outputs_from_state(self, noise: FloatArray) -> None:
-        """Sensor readings (state + noise), clamped to the catalogue ranges."""
+        """Sensor readings (state + noise), clamped to the catalogue ranges.
+
+        `noise` is (K+1, N) as `_noise` returns it; its pointing row is overwritten.
+        """
+        readings = self._readings
         soc = self.soc()
         ocv = BATTERY_CELLS * (3.2 + 0.95 * soc - 0.15 * np.exp(-12.0 * soc))
-        temp_b_c = self.temp_k[:, 1] - KELVIN
-        r_int = (
-            BATTERY_R_OHM
-            * (1.0 + 2.0 * self.fade)
-            * np.exp(np.clip(-0.025 * (temp_b_c - 20.0), -1.0, 2.0))
-        )
-        current = self.battery_power_w / ocv
-        self.out_voltage = np.clip(ocv + current * r_int + noise[:, _N_VOLT], 0.0, 60.0)
-        self.out_current = np.clip(current + noise[:, _N_CURR], -500.0, 500.0)
-        self.out_solar = np.clip(self.solar_power_w + noise[:, _N_SOLAR], 0.0, None)
-        self.out_solar = np.where(self.solar_power_w > 0, self.out_solar, 0.0)
-        self.out_load = np.clip(self.load_w + noise[:, _N_LOAD], 0.0, None)
-        self.out_temps = self.temp_k - KELVIN + noise[:, _N_TS : _N_TP + 1]
-        self.out_pointing = np.clip(
-            np.abs(self.pointing_error_deg + noise[:, _N_POINT] * self.pointing_error_deg),
-            0.0,
-            180.0,
-        )
-        wheel_noise = np.stack(
-            (noise[:, _N_WHEEL], noise[:, _N_WHEEL] * 0.7, noise[:, _N_WHEEL_Z]), axis=-1
-        )
-        self.out_wheels = np.clip(self.wheel_rpm + wheel_noise, -10_000.0, 10_000.0)
-        self.out_rssi = np.where(self.in_contact, self.rssi_dbm + noise[:, _N_RSSI], RSSI_FLOOR_DBM)
-        cpu_base = np.array([12.0, 22.0, 55.0, 40.0])[self.mode] + 3.0 * self.payload_on
-        self.out_cpu = np.clip(cpu_base + noise[:, _N_CPU], 0.0, 100.0)
+        r_int = self._battery_r_ohm * self._battery_r_factor
+        current = np.divide(self.battery_power_w, ocv, out=readings[_N_CURR])
+        voltage = np.multiply(current, r_int, out=readings[_N_VOLT])
+        np.add(ocv, voltage, out=voltage)
+        readings[_N_SOLAR] = self.solar_power_w
+        readings[_N_LOAD] = self.load_w
+        np.subtract(self.temp_k.T, KELVIN, out=readings[_N_TS : _N_TP + 1])
+        # Pointing noise is relative: error + noise × error.
+        readings[_N_POINT] = self.pointing_error_deg
+        np.multiply(noise[_N_POINT], self.pointing_error_deg, out=noise[_N_POINT])
+        readings[_N_WHEEL] = self.wheel_rpm[:, 0]
+        readings[_R_WHEEL_Y] = self.wheel_rpm[:, 1]
+        readings[_N_WHEEL_Z] = self.wheel_rpm[:, 2]
+        readings[_N_RSSI] = self.rssi_dbm
+        cpu = np.take(_CPU_BASE_PCT, self.mode, out=readings[_N_CPU])
+        cpu += 3.0 * self.payload_on
+        np.add(readings, noise, out=readings)
+        np.abs(readings[_N_POINT], out=readings[_N_POINT])
+        np.maximum(readings, self._reading_min, out=readings)
+        np.minimum(readings, self._reading_max, out=readings)
+        np.copyto(readings[_N_SOLAR], 0.0, where=self.solar_power_w <= 0.0)  # no sun, no reading
+        np.copyto(readings[_N_RSSI], RSSI_FLOOR_DBM, where=~self.in_contact)
 
     def telemetry(self) -> list[dict[str, object]]:
         """One telemetry message (schema v1, `mpcs.core.telemetry`) per satellite, in order."""
@@ -624,18 +797,18 @@ class Engine:
             "volt": self.out_voltage.tolist(),
             "curr": self.out_current.tolist(),
             "cap": self.capacity_wh.tolist(),
-            "ts": self.out_temps[:, 0].tolist(),
-            "tb": self.out_temps[:, 1].tolist(),
-            "tp": self.out_temps[:, 2].tolist(),
+            "ts": self.out_temps[0].tolist(),
+            "tb": self.out_temps[1].tolist(),
+            "tp": self.out_temps[2].tolist(),
             "hb": heater_on[:, 0].tolist(),
             "hp": heater_on[:, 1].tolist(),
             "hw": self.heater_power_w.tolist(),
             "hf": heater_fault.any(axis=1).tolist(),
             "att": [ATTITUDES[a] for a in self.attitude_eff.tolist()],
             "point": self.out_pointing.tolist(),
-            "wx": self.out_wheels[:, 0].tolist(),
-            "wy": self.out_wheels[:, 1].tolist(),
-            "wz": self.out_wheels[:, 2].tolist(),
+            "wx": self.out_wheels[0].tolist(),
+            "wy": self.out_wheels[1].tolist(),
+            "wz": self.out_wheels[2].tolist(),
             "wf": wheel_fault.tolist(),
             "contact": self.in_contact.tolist(),
             "el": self.elevation.tolist(),

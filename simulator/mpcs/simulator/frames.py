@@ -14,6 +14,8 @@ Tests bound the difference from Skyfield, which applies both.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import numpy.typing as npt
 
@@ -25,11 +27,18 @@ WGS84_E2 = WGS84_F * (2.0 - WGS84_F)
 #: Earth rotation rate (rad/s), as used with TEME by Vallado.
 EARTH_ROTATION_RAD_S = 7.292115146706979e-5
 _TWO_PI = 2.0 * np.pi
+#: What np.rad2deg multiplies by (a plain multiply is several times cheaper than the ufunc).
+DEG_PER_RAD = 180.0 / math.pi
+# Bowring's constants, folded once (the products are evaluated in the same order as written out).
+_B_KM = WGS84_A_KM * (1.0 - WGS84_F)
+_EP2_B_KM = WGS84_E2 / (1.0 - WGS84_E2) * _B_KM
+_E2_A_KM = WGS84_E2 * WGS84_A_KM
+_A2_KM2 = WGS84_A_KM * WGS84_A_KM
 
 
 def gmst_rad(jd: FloatArray | float, fr: FloatArray | float) -> FloatArray:
     """Greenwich mean sidereal time (IAU-82) of a two-part Julian date, in radians 0..2π."""
-    tut1 = ((np.asarray(jd) - 2451545.0) + np.asarray(fr)) / 36525.0
+    tut1 = ((jd - 2451545.0) + fr) / 36525.0  # floats stay (cheap) scalars
     seconds = (
         -6.2e-6 * tut1**3
         + 0.093104 * tut1**2
@@ -61,6 +70,25 @@ def teme_to_ecef(
     return r, v
 
 
+def teme_to_ecef_columns(
+    r_teme_km: FloatArray,
+    v_teme_km_s: FloatArray,
+    gmst: float,
+) -> tuple[FloatArray, FloatArray]:
+    """`teme_to_ecef` of N rows (N,3) that share one sidereal angle, returned as columns (3,N).
+
+    The engine's per-step form: three small matrix products instead of a dozen element-wise
+    passes, and rows x, y, z that are contiguous for everything downstream.
+    """
+    c, s = math.cos(gmst), math.sin(gmst)
+    rotation = np.array([[c, s, 0.0], [-s, c, 0.0], [0.0, 0.0, 1.0]])
+    r = rotation @ r_teme_km.T
+    v = rotation @ v_teme_km_s.T
+    v[0] += EARTH_ROTATION_RAD_S * r[1]  # the Earth-relative velocity: − ω×r
+    v[1] -= EARTH_ROTATION_RAD_S * r[0]
+    return r, v
+
+
 def ecef_to_geodetic(r_ecef_km: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
     """WGS84 geodetic latitude (deg), longitude (deg, −180..180) and height (km).
 
@@ -69,22 +97,26 @@ def ecef_to_geodetic(r_ecef_km: FloatArray) -> tuple[FloatArray, FloatArray, Flo
     The height formula stays well-conditioned at the poles.
     """
     x, y, z = r_ecef_km[..., 0], r_ecef_km[..., 1], r_ecef_km[..., 2]
-    p = np.hypot(x, y)
-    b = WGS84_A_KM * (1.0 - WGS84_F)
-    ep2 = WGS84_E2 / (1.0 - WGS84_E2)
+    # sqrt(x² + y²) rather than hypot: no overflow is possible at planetary scales and it is
+    # half the cost; both are within an ulp.
+    p = np.sqrt(x * x + y * y)
     # Reduced latitude β from tan β = (a z) / (b p), carried as an unnormalised (cos, sin) pair.
-    cos_b, sin_b = b * p, WGS84_A_KM * z
-    for _ in range(2):
-        norm = np.hypot(cos_b, sin_b)
+    cos_b, sin_b = _B_KM * p, WGS84_A_KM * z
+    for iteration in range(2):
+        norm = np.sqrt(cos_b * cos_b + sin_b * sin_b)
         cb, sb = cos_b / norm, sin_b / norm
-        num = z + ep2 * b * sb * sb * sb
-        den = p - WGS84_E2 * WGS84_A_KM * cb * cb * cb
-        cos_b, sin_b = den, (1.0 - WGS84_F) * num  # tan β = (1 − f) tan φ
-    norm = np.hypot(num, den)
+        num = z + _EP2_B_KM * sb * sb * sb
+        den = p - _E2_A_KM * cb * cb * cb
+        if iteration == 0:
+            cos_b, sin_b = den, (1.0 - WGS84_F) * num  # tan β = (1 − f) tan φ
+    norm = np.sqrt(num * num + den * den)
     sin_lat, cos_lat = num / norm, den / norm
     n = WGS84_A_KM / np.sqrt(1.0 - WGS84_E2 * sin_lat * sin_lat)
-    alt = p * cos_lat + z * sin_lat - WGS84_A_KM * WGS84_A_KM / n
-    return np.rad2deg(np.arctan2(num, den)), np.rad2deg(np.arctan2(y, x)), alt
+    alt = p * cos_lat + z * sin_lat - _A2_KM2 / n
+    # φ = atan(num/den) while den > 0, which fails only on the polar axis itself and deep
+    # inside the Earth; arctan costs half as much as arctan2.
+    lat = np.arctan(num / den) if np.all(den > 0.0) else np.arctan2(num, den)
+    return lat * DEG_PER_RAD, np.arctan2(y, x) * DEG_PER_RAD, alt
 
 
 def geodetic_to_ecef(lat_deg: float, lon_deg: float, alt_km: float) -> FloatArray:

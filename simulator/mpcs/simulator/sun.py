@@ -24,11 +24,24 @@ AU_KM = 149_597_870.7
 SUN_RADIUS_KM = 696_000.0
 #: Radius of the spherical Earth used for the shadow (WGS84 equatorial, as Skyfield uses).
 EARTH_SHADOW_RADIUS_KM = 6378.137
+_ONES3 = np.ones(3)
+
+
+def _dot(a: FloatArray, b: FloatArray) -> FloatArray:
+    """Row-wise dot product over the last axis, as matrix products (einsum is slower for (N,3))."""
+    product: FloatArray = a @ b if b.ndim == 1 else (a * b) @ _ONES3
+    return product
+
+
+def _clip(x: FloatArray, low: float, high: float) -> FloatArray:
+    """np.clip without its Python-level argument handling (a few µs a call)."""
+    clipped: FloatArray = np.minimum(np.maximum(x, low), high)
+    return clipped
 
 
 def sun_position_km(jd: FloatArray | float, fr: FloatArray | float) -> FloatArray:
     """Geocentric sun position (…,3) in km, mean equator and equinox of date (≈ TEME to ~20")."""
-    t = ((np.asarray(jd) - 2451545.0) + np.asarray(fr)) / 36525.0
+    t = ((jd - 2451545.0) + fr) / 36525.0  # floats stay (cheap) scalars
     mean_long = np.deg2rad(np.mod(280.460 + 36000.771 * t, 360.0))
     mean_anom = np.deg2rad(np.mod(357.5291092 + 35999.05034 * t, 360.0))
     ecl_long = mean_long + np.deg2rad(
@@ -38,14 +51,12 @@ def sun_position_km(jd: FloatArray | float, fr: FloatArray | float) -> FloatArra
     dist = (
         1.000140612 - 0.016708617 * np.cos(mean_anom) - 0.000139589 * np.cos(2.0 * mean_anom)
     ) * AU_KM
-    return np.stack(
-        (
-            dist * np.cos(ecl_long),
-            dist * np.cos(obliquity) * np.sin(ecl_long),
-            dist * np.sin(obliquity) * np.sin(ecl_long),
-        ),
-        axis=-1,
+    xyz = (
+        dist * np.cos(ecl_long),
+        dist * np.cos(obliquity) * np.sin(ecl_long),
+        dist * np.sin(obliquity) * np.sin(ecl_long),
     )
+    return np.array(xyz) if np.ndim(t) == 0 else np.stack(xyz, axis=-1)
 
 
 def illumination(r_sat_km: FloatArray, r_sun_km: FloatArray) -> tuple[FloatArray, BoolArray]:
@@ -55,39 +66,43 @@ def illumination(r_sat_km: FloatArray, r_sun_km: FloatArray) -> tuple[FloatArray
     which tests the line to the sun's centre against a spherical Earth. Classification compares
     cosines, so only satellites inside the penumbra pay for the overlap-area formula.
     """
-    to_sun = r_sun_km - r_sat_km
-    d_sun = np.sqrt(np.einsum("...i,...i->...", to_sun, to_sun))
-    d_earth = np.sqrt(np.einsum("...i,...i->...", r_sat_km, r_sat_km))
+    # |s − r|² and r·(s − r) expanded into dot products: the same values to an ulp (|s| ≫ |r|),
+    # without forming s − r, which costs a slow row-broadcast for one shared sun vector.
+    rr = _dot(r_sat_km, r_sat_km)
+    rs = _dot(r_sat_km, r_sun_km)
+    d_sun = np.sqrt(_dot(r_sun_km, r_sun_km) - 2.0 * rs + rr)
+    d_earth = np.sqrt(rr)
     sin_a = np.minimum(SUN_RADIUS_KM / d_sun, 1.0)  # apparent sun radius a
     sin_b = np.minimum(EARTH_SHADOW_RADIUS_KM / d_earth, 1.0)  # apparent Earth radius b
     cos_a = np.sqrt(1.0 - sin_a * sin_a)
     cos_b = np.sqrt(1.0 - sin_b * sin_b)
-    cos_c = -np.einsum("...i,...i->...", r_sat_km, to_sun) / (d_earth * d_sun)  # centres apart
-    full = cos_c <= cos_b * cos_a - sin_b * sin_a  # c >= a + b
-    umbra = cos_c >= cos_b * cos_a + sin_b * sin_a  # c <= b - a (b > a in Earth orbit)
-    fraction = np.where(full, 1.0, 0.0)
-    partial = np.flatnonzero(~full & ~umbra)
+    cos_c = (rr - rs) / (d_earth * d_sun)  # angle between the centres, seen from the satellite
+    cos_ab, sin_ab = cos_b * cos_a, sin_b * sin_a
+    full = cos_c <= cos_ab - sin_ab  # c >= a + b
+    umbra = cos_c >= cos_ab + sin_ab  # c <= b - a (b > a in Earth orbit)
+    fraction = np.array(full, dtype=np.float64)  # 1.0 or 0.0 (0-d for one position)
+    partial = np.flatnonzero(full == umbra)  # neither (they never both hold)
     if partial.size:
         a = np.arcsin(sin_a.reshape(-1)[partial] if sin_a.ndim else sin_a)
         b = np.arcsin(sin_b.reshape(-1)[partial])
-        c = np.arccos(np.clip(cos_c.reshape(-1)[partial], -1.0, 1.0))
+        c = np.arccos(_clip(cos_c.reshape(-1)[partial], -1.0, 1.0))
         x = (c * c + a * a - b * b) / (2.0 * c)
-        y = np.sqrt(np.clip(a * a - x * x, 0.0, None))
+        y = np.sqrt(np.maximum(a * a - x * x, 0.0))
         area = (
-            a * a * np.arccos(np.clip(x / a, -1.0, 1.0))
-            + b * b * np.arccos(np.clip((c - x) / b, -1.0, 1.0))
+            a * a * np.arccos(_clip(x / a, -1.0, 1.0))
+            + b * b * np.arccos(_clip((c - x) / b, -1.0, 1.0))
             - c * y
         )
         flat = fraction.reshape(-1)
-        flat[partial] = np.clip(1.0 - area / (np.pi * a * a), 0.0, 1.0)
+        flat[partial] = _clip(1.0 - area / (np.pi * a * a), 0.0, 1.0)
     return fraction, cos_c < cos_b
 
 
 def beta_angle_deg(r_km: FloatArray, v_km_s: FloatArray, sun_km: FloatArray) -> FloatArray:
     """Sun elevation above the orbit plane (deg): drives eclipse length and thermal environment."""
     h = np.cross(r_km, v_km_s)
-    h_norm = np.sqrt(np.einsum("...i,...i->...", h, h))
-    s_norm = np.sqrt(np.einsum("...i,...i->...", sun_km, sun_km))
-    sin_beta = np.einsum("...i,...i->...", h, sun_km) / (h_norm * s_norm)
+    h_norm = np.sqrt(_dot(h, h))
+    s_norm = np.sqrt(_dot(sun_km, sun_km))
+    sin_beta = _dot(h, sun_km) / (h_norm * s_norm)
     beta: FloatArray = np.rad2deg(np.arcsin(np.clip(sin_beta, -1.0, 1.0)))
     return beta
