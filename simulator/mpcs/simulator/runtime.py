@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import gc
 import logging
 import os
 import signal
@@ -534,6 +535,9 @@ def main(settings: RuntimeSettings, spec: SatelliteSpec) -> None:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, runtime.stop)
+        # The model and the imported modules live as long as the process: keep them out of the
+        # cyclic GC's full collections (tens of ms on the event loop, an ack's p99 latency).
+        gc.freeze()
         await runtime.run()
 
     asyncio.run(_main())
