@@ -13,7 +13,8 @@ PING commands (command i fires at t0 + i/rate, whatever happened to earlier ones
 - kafka → ack (baseline):  the Command produced straight to the commands topic (idempotent,
   acks=all, like the API) to the executed ack — the floor set by Kafka and the simulator.
 
-Writes bench/results/command_latency.json and .md. Not a test: numbers depend on the machine.
+Writes bench/results/command_latency.json and .md (`--quick`: command_latency_quick.*, so a smoke
+run never replaces the full results). Not a test: numbers depend on the machine.
 Run: `.venv/bin/python bench/command_latency.py [--quick]`.
 Also the harness of bench/api_throughput.py (`MissionHarness`).
 """
@@ -224,6 +225,40 @@ async def wait_http(
     raise RuntimeError(f"{url} not ready within {timeout_s} s")
 
 
+class ClientShards:
+    """Requests spread round-robin over several small httpx clients.
+
+    httpcore's connection pool scans every connection for every queued request, so one client
+    with 200 connections costs O(connections × waiting requests) of CPU per request: at 100
+    commands/s (a POST and a long-polling GET each) the load generator itself used 0.8 of a core
+    and its queueing, not the API, set the latency. Small pools keep that scan short; together
+    they still allow `shards × per_shard` requests in flight.
+    """
+
+    def __init__(
+        self, *, base_url: str, headers: dict[str, str], shards: int = 25, per_shard: int = 8
+    ) -> None:
+        limits = httpx.Limits(max_connections=per_shard, max_keepalive_connections=per_shard)
+        self.clients = [
+            httpx.AsyncClient(base_url=base_url, headers=headers, limits=limits, timeout=30)
+            for _ in range(shards)
+        ]
+        self._next = 0
+
+    def pick(self) -> httpx.AsyncClient:
+        self._next = (self._next + 1) % len(self.clients)
+        return self.clients[self._next]
+
+    async def post(self, url: str, **kwargs: Any) -> httpx.Response:
+        return await self.pick().post(url, **kwargs)
+
+    async def get(self, url: str, **kwargs: Any) -> httpx.Response:
+        return await self.pick().get(url, **kwargs)
+
+    async def aclose(self) -> None:
+        await asyncio.gather(*(client.aclose() for client in self.clients))
+
+
 class AckWatcher:
     """Consumes the acks topic; resolves a future per command id when its executed ack arrives."""
 
@@ -329,7 +364,7 @@ async def main() -> None:
             raise
         finally:
             harness.stop()
-    write(result)
+    write(result, name="command_latency_quick" if opts.quick else "command_latency")
 
 
 async def measure(harness: MissionHarness, url: str, seconds: dict[int, int]) -> dict[str, Any]:
@@ -343,10 +378,10 @@ async def measure(harness: MissionHarness, url: str, seconds: dict[int, int]) ->
         linger_ms=0,
     )
     await producer.start()
-    limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
     headers = {"Authorization": f"Bearer {TOKENS['operator']}"}
     post_url = f"/api/v1/satellites/{harness.satellite}/commands"
-    async with httpx.AsyncClient(base_url=url, headers=headers, limits=limits, timeout=30) as http:
+    http = ClientShards(base_url=url, headers=headers)
+    try:
 
         async def via_api() -> dict[str, float]:
             t0 = time.perf_counter()
@@ -423,14 +458,16 @@ async def measure(harness: MissionHarness, url: str, seconds: dict[int, int]) ->
                 summary["path"] = name
                 rounds.append(summary)
                 print(json.dumps(summary), flush=True)
+    finally:
+        await http.aclose()
     await producer.stop()
     await watcher.stop()
     return {"benchmark": "command_latency", "machine": machine(), "rounds": rounds}
 
 
-def write(result: dict[str, Any]) -> None:
+def write(result: dict[str, Any], *, name: str = "command_latency") -> None:
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "command_latency.json").write_text(json.dumps(result, indent=2) + "\n")
+    (RESULTS / f"{name}.json").write_text(json.dumps(result, indent=2) + "\n")
     lines = [
         "# Command latency",
         "",
@@ -459,8 +496,21 @@ def write(result: dict[str, Any]) -> None:
     for r in result["rounds"]:
         if "server_post_mean_ms" in r:
             lines.append(f"- {r['rate_per_s']}/s: {r['server_post_mean_ms']} ms")
-    lines += ["", "Target: api → ack p99 < 50 ms at 10 commands/s.", ""]
-    (RESULTS / "command_latency.md").write_text("\n".join(lines))
+    at_10 = [r for r in result["rounds"] if r["path"] == "api" and r["rate_per_s"] == 10]
+    p99 = at_10[0]["api_to_ack"]["p99_ms"] if at_10 and "api_to_ack" in at_10[0] else None
+    verdict = "not measured" if p99 is None else ("met" if p99 < 50 else "NOT met")
+    lines += [
+        "",
+        f"Target: api → ack p99 < 50 ms at 10 commands/s: **{verdict}**"
+        + ("" if p99 is None else f" ({p99} ms)")
+        + ".",
+        "",
+        "Load comes from 25 httpx clients of 8 connections each (one 200-connection pool costs "
+        "O(connections × waiting requests) of CPU per request in httpcore and made the load "
+        "generator the bottleneck at 100/s).",
+        "",
+    ]
+    (RESULTS / f"{name}.md").write_text("\n".join(lines))
 
 
 if __name__ == "__main__":

@@ -266,6 +266,9 @@ async def ingest_backlog(
         await wait_for(proc.ready, 120, "ingest ready")
         started = time.perf_counter()
         cpu0 = psutil.Process(proc.proc.pid).cpu_times()
+        # The ingest starts fetching as soon as its partitions are assigned, a poll or so before
+        # /readyz is seen green: count only what it stored after the clock started.
+        stored_before = (await proc.metrics()).get("mpcs_ingest_channel_values_total", 0)
         last: dict[str, float] = {}
 
         async def done() -> bool:
@@ -284,11 +287,12 @@ async def ingest_backlog(
     stored = await env.count(bucket(NAMESPACE, mission))
     return {
         "seconds": seconds,
-        "values_per_s": values / seconds,
+        "values_per_s": (values - stored_before) / seconds,
+        "stored_before_clock": stored_before,
         "stored_values": stored,
         "batches": int(batches),
         "mean_write_ms": 1000 * write_s / max(1, batches),
-        "cpu_us_per_message": 1e6 * cpu_s / len(payloads),
+        "cpu_us_per_message": 1e6 * cpu_s / (len(payloads) * (1 - stored_before / values)),
     }
 
 
@@ -430,6 +434,12 @@ def render(result: dict[str, Any]) -> str:
         f"**{s['ratio_vs_same_concurrency']:.2f}**; ÷ direct one-at-a-time: "
         f"**{s['ratio_vs_sequential']:.2f}**; ÷ the best direct path ({s['best_direct']}): "
         f"**{s['ratio_vs_best']:.2f}** — target ≥ 0.8 against the best direct path: **{met}**.",
+        "- What the ratio compares: the direct paths POST line protocol encoded beforehand, with "
+        "no Kafka in the loop, so InfluxDB has both cores to itself; the ingest path also "
+        "pays for the Kafka broker serving the backlog and for the ingest's own decoding, "
+        "validation and encoding, on the same two cores as InfluxDB. The ingest's rate counts "
+        "only what it stored after the clock started (it starts fetching a moment before its "
+        "/readyz turns green).",
         f"- Ingest ≥ 100,000 channel values/s: **{'met' if s['ingest'] >= 100_000 else 'NOT met'}**"
         f" ({s['ingest']:,.0f}).",
         f"- Faster client for writing our pre-encoded line protocol one batch at a time: "

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import copy
+import functools
 import math
 from typing import Any
 
+import orjson
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -26,6 +28,7 @@ from mpcs.workloads.ingest.lineprotocol import (
     encode_if_valid,
     encode_message,
     encode_message_checked,
+    encode_raw_if_valid,
     escape_key,
     escape_measurement,
     escape_tag,
@@ -359,7 +362,7 @@ _ODD_TIMES = [
 
 @st.composite
 def _mutations(draw: st.DrawFn) -> dict[str, Any]:
-    message = copy.deepcopy(_message(steps=draw(st.integers(min_value=0, max_value=50))))
+    message = _cached_message(draw(st.integers(min_value=0, max_value=50)))
     for _ in range(draw(st.integers(min_value=1, max_value=3))):
         where = draw(st.sampled_from(["header", "channel", "key", "group"]))
         if where == "header":
@@ -402,4 +405,105 @@ def test_fast_path_accepts_only_what_validate_message_accepts(message: dict[str,
         return  # the authority decides (covered by the DLQ tests)
     validate_message(message)  # must not raise
     assert lines == encode_message(message)
+    assert points(lines) == points(encode_message_checked(message))
+
+
+# --------------------------------------------------------------------------- the raw fast path
+def test_raw_path_takes_the_simulators_telemetry_as_it_is_on_kafka() -> None:
+    # The simulator's own message shape (key order, number forms) must hit the raw path: if the
+    # model's output changes shape, the ingest stays correct but slow, and this test says so.
+    for steps in (0, 7, 150, 3000):
+        message = _message(steps=steps)
+        payload = encode(message)
+        lines = encode_raw_if_valid(payload)
+        assert lines is not None, payload[:200]
+        assert lines == encode_if_valid(message) == encode_message(message)
+        assert points(lines) == points(encode_message_checked(message))
+
+
+def test_raw_path_declines_what_it_does_not_vouch_for() -> None:
+    message = _message(steps=3)
+    payload = encode(message)
+    assert encode_raw_if_valid(payload.replace(b",", b", ", 1)) is None  # whitespace
+    assert encode_raw_if_valid(payload + b" ") is None
+    assert (
+        encode_raw_if_valid(payload.replace(b'"cpu_load_pct":', b'"cpu_load_pct":1e999,"x":', 1))
+        is None
+    )
+    odd = copy.deepcopy(message)
+    odd["obc"]["fdir_reason"] = "café"  # non-ASCII: left to the JSON path
+    assert encode_raw_if_valid(encode(odd)) is None
+    odd["obc"]["fdir_reason"] = "line\nbreak"
+    assert encode_raw_if_valid(encode(odd)) is None
+    odd["obc"]["fdir_reason"] = 'say "hi" \\o/'  # only \" and \\ escapes: taken, same value
+    lines = encode_raw_if_valid(encode(odd))
+    assert lines is not None
+    assert points(lines) == points(encode_message_checked(odd))
+    before_1970 = copy.deepcopy(message)
+    before_1970["time"] = "1969-12-31T23:59:59.500000000Z"
+    assert encode_raw_if_valid(encode(before_1970)) is None
+
+
+_BYTE_EDITS = [
+    b" ",
+    b"\t",
+    b"0",
+    b"9",
+    b"-",
+    b".",
+    b"e",
+    b"E",
+    b"+",
+    b'"',
+    b"\\",
+    b",",
+    b":",
+    b"{",
+    b"}",
+    b"[",
+    b"x",
+    b"\xc3\xa9",
+    b"\x00",
+    b"\x7f",
+    b"1e400",
+    b"true",
+    b"null",
+]
+
+
+@st.composite
+def _raw_payloads(draw: st.DrawFn) -> bytes:
+    message = (
+        draw(_mutations()) if draw(st.booleans()) else _message(steps=draw(st.integers(0, 50)))
+    )
+    try:
+        payload = orjson.dumps(message)
+    except orjson.JSONEncodeError:
+        payload = encode(_message(steps=1))
+    for _ in range(draw(st.integers(min_value=0, max_value=3))):
+        at = draw(st.integers(min_value=0, max_value=len(payload)))
+        cut = draw(st.integers(min_value=0, max_value=3))
+        payload = payload[:at] + draw(st.sampled_from(_BYTE_EDITS)) + payload[at + cut :]
+    return payload
+
+
+@functools.lru_cache(maxsize=64)
+def _cached_message_json(steps: int) -> bytes:
+    return encode(_message(steps=steps))
+
+
+def _cached_message(steps: int) -> dict[str, Any]:
+    message: dict[str, Any] = orjson.loads(_cached_message_json(steps))
+    return message
+
+
+@settings(max_examples=500, deadline=None)
+@given(payload=_raw_payloads())
+def test_raw_path_accepts_only_what_validate_message_accepts(payload: bytes) -> None:
+    lines = encode_raw_if_valid(payload)
+    if lines is None:
+        return  # the JSON path decides (covered above and by the DLQ tests)
+    message = orjson.loads(payload)  # must be JSON
+    validate_message(message)  # must not raise
+    # The same points (a number keeps its own spelling, e.g. `0.10`, which parses the same).
     assert points(lines) == points(encode_message_checked(message))

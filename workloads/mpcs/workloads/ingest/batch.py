@@ -2,8 +2,9 @@
 
 Pure logic (no I/O) used by `mpcs.workloads.ingest.service`:
 
-- `convert(record)` validates one record with `mpcs.core.telemetry` (orjson + `validate_message`)
-  and encodes it to line protocol, or returns the DLQ record naming why it cannot be stored;
+- `convert(record)` validates one record (a fast path on the raw bytes, then orjson +
+  `mpcs.core.telemetry.validate_message`) and encodes it to line protocol, or returns the DLQ
+  record naming why it cannot be stored;
 - `BatchBuilder` accumulates converted records until the batch holds `max_points` points or its
   first record is `linger_s` old, then `seal()`s it into a `Batch`;
 - a `Batch` carries the line-protocol body, the DLQ records, and per partition the offset to commit
@@ -15,7 +16,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -27,6 +28,7 @@ from .lineprotocol import (
     channel_values_per_message,
     encode_if_valid,
     encode_message,
+    encode_raw_if_valid,
     points_per_message,
 )
 
@@ -34,9 +36,11 @@ POINTS_PER_MESSAGE = points_per_message()
 CHANNEL_VALUES_PER_MESSAGE = channel_values_per_message()
 
 
-@dataclass(frozen=True, slots=True)
-class Received:
-    """The parts of a Kafka record the ingest keeps (to commit, to dead-letter, to measure)."""
+class Received(NamedTuple):
+    """The parts of a Kafka record the ingest keeps (to commit, to dead-letter, to measure).
+
+    A named tuple: built once per record, it is three times cheaper than a frozen dataclass.
+    """
 
     topic: str
     partition: int
@@ -49,9 +53,14 @@ class Received:
 def convert(record: Received) -> tuple[bytes | None, dict[str, Any] | None]:
     """(line protocol, None) for a storable record, (None, DLQ record) for any other.
 
-    `encode_if_valid` takes the common case in one pass; anything it does not vouch for is judged
-    by `mpcs.core.telemetry.validate_message`, whose error names the field for the DLQ.
+    `encode_raw_if_valid` takes the common case straight from the payload's bytes, then
+    `encode_if_valid` from the parsed JSON; anything neither vouches for is judged by
+    `mpcs.core.telemetry.validate_message`, whose error names the field for the DLQ.
     """
+    if record.value is not None:
+        lines = encode_raw_if_valid(record.value)
+        if lines is not None:
+            return lines, None
     try:
         if record.value is None:
             raise TelemetryError("$", "empty message (no value)")

@@ -8,8 +8,9 @@ Three tasks share one event loop:
 - **consume**: `getmany` from the telemetry topic, `convert` each record (validate → line
   protocol, or a DLQ record with the reason) into a `BatchBuilder`, and seal a batch when it is
   full or its linger expired. Sealed batches wait in a bounded queue; while the queue is full the
-  assigned partitions are *paused* (backpressure: nothing more is fetched, but the consumer keeps
-  polling so it stays in the group however long InfluxDB is away).
+  consumer waits (backpressure), and when it stays full for a second (InfluxDB away) the
+  assigned partitions are *paused*: nothing more is fetched, but the consumer keeps polling so it
+  stays in the group however long InfluxDB is away.
 - **write**: per batch, in order: write the body to InfluxDB (retrying `WriteFailed` with
   exponential backoff, splitting the batch on `WriteRejected` to dead-letter just the messages
   InfluxDB refuses), send the DLQ records (idempotent producer, acks=all), and only then commit
@@ -55,6 +56,8 @@ log = logging.getLogger("mpcs.ingest")
 
 COMPONENT = "ingest"
 _MAX_RECORDS_PER_FETCH = 1_000
+#: How long the batch queue may stay full before the partitions are paused (see `_hand_over`).
+_PAUSE_AFTER_S = 1.0
 
 
 class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -109,6 +112,7 @@ class Ingest:
         self._influx_problem: str | None = "InfluxDB not checked yet"
         self._write_problem: str | None = None
         self._paused = False
+        self._room = asyncio.Event()  # set by a writer each time it takes a batch off the queue
         self._commit_turn = asyncio.Condition()
         self._next_commit = 0  # seq of the next batch whose offsets may be committed
 
@@ -237,24 +241,19 @@ class Ingest:
         )
         per_message = POINTS_PER_MESSAGE
         while not self._stopping.is_set():
-            self._apply_backpressure(consumer)
-            if not builder.empty and builder.due and not self._queue.full():
-                self._queue.put_nowait(builder.seal())
+            if not builder.empty and builder.due:
+                await self._hand_over(builder.seal(), consumer)
                 continue
             left = builder.time_left()
-            if self._paused:
-                timeout_ms = 100
-            elif left is None:
-                timeout_ms = 500
-            else:
-                timeout_ms = max(1, int(left * 1000))
+            timeout_ms = 500 if left is None else max(1, int(left * 1000))
             room = (settings.ingest_batch_points - builder.points + per_message - 1) // per_message
             records = await consumer.getmany(
                 timeout_ms=timeout_ms, max_records=max(1, min(room, _MAX_RECORDS_PER_FETCH))
             )
             for tp, batch in records.items():
+                topic_name, partition = tp.topic, tp.partition
                 for r in batch:
-                    rec = Received(tp.topic, tp.partition, r.offset, r.key, r.value, r.timestamp)
+                    rec = Received(topic_name, partition, r.offset, r.key, r.value, r.timestamp)
                     lines, dead = convert(rec)
                     builder.add(rec, lines, dead)
         # Shutdown: hand over what is buffered, then tell the writers there is nothing more.
@@ -263,24 +262,47 @@ class Ingest:
         for _ in range(settings.ingest_write_concurrency):
             await self._queue.put(None)
 
-    def _apply_backpressure(self, consumer: AIOKafkaConsumer) -> None:
-        """Pause every assigned partition while the writer is behind; resume when it caught up."""
-        if self._queue.full():
-            assignment = consumer.assignment()
-            if assignment:
-                consumer.pause(*assignment)
-            if not self._paused:
-                self._paused = True
-                log.info(
-                    "backpressure: %d batches waiting for InfluxDB; fetching paused",
-                    self._queue.qsize(),
-                )
-        elif self._paused:
-            assignment = consumer.assignment()
-            if assignment:
-                consumer.resume(*assignment)
-            self._paused = False
-            log.info("backpressure released; fetching resumed")
+    async def _hand_over(self, batch: Batch, consumer: AIOKafkaConsumer) -> None:
+        """Queue a sealed batch for the writers, waiting while they are behind (backpressure).
+
+        A short wait (InfluxDB busy) just waits: aiokafka keeps the records it already fetched.
+        Pausing the partitions instead would make it drop them (it discards prefetched records of
+        a paused partition) and fetch them again after the resume — while the writers were the
+        bottleneck that happened for every batch and stalled fetching 100 ms each time. Only
+        when the queue stays full for `_PAUSE_AFTER_S` (InfluxDB away) are the partitions paused,
+        and the consumer keeps polling so it stays in its group however long the outage lasts.
+        """
+        waited = 0.0
+        while self._queue.full():
+            self._room.clear()
+            try:
+                await asyncio.wait_for(self._room.wait(), timeout=_PAUSE_AFTER_S)
+            except TimeoutError:
+                waited += _PAUSE_AFTER_S
+                if not self._paused:
+                    self._pause(consumer)
+                await consumer.getmany(timeout_ms=0)  # a poll: stay in the group
+        self._queue.put_nowait(batch)
+        if self._paused:
+            self._resume(consumer, waited)
+
+    def _pause(self, consumer: AIOKafkaConsumer) -> None:
+        assignment = consumer.assignment()
+        if assignment:
+            consumer.pause(*assignment)
+        self._paused = True
+        log.info(
+            "backpressure: %d batches waiting for InfluxDB for %.0f s; fetching paused",
+            self._queue.qsize(),
+            _PAUSE_AFTER_S,
+        )
+
+    def _resume(self, consumer: AIOKafkaConsumer, waited_s: float) -> None:
+        assignment = consumer.assignment()
+        if assignment:
+            consumer.resume(*assignment)
+        self._paused = False
+        log.info("backpressure released after %.0f s; fetching resumed", waited_s)
 
     async def _on_revoked(self, revoked: set[TopicPartition]) -> None:
         # Give queued batches a chance to commit before another member takes the partitions; a
@@ -309,6 +331,7 @@ class Ingest:
     async def _write_loop(self) -> None:
         while True:
             batch = await self._queue.get()
+            self._room.set()
             try:
                 if batch is None:
                     return
