@@ -6,7 +6,7 @@ the only simulator module that does I/O:
 - a sampler advances the model every `telemetryIntervalSeconds` of wall time by
   `telemetryIntervalSeconds × timeScale` of simulated time and queues the telemetry message;
 - two outbound lanes, each an ordered queue delivered by its own idempotent producer (acks=all):
-  the *telemetry* lane batches (gzip, 20 ms linger), the *command* lane (acks and DLQ records)
+  the *telemetry* lane batches (zstd, 20 ms linger), the *command* lane (acks and DLQ records)
   sends at once (no linger, no compression), so an ack never waits behind a telemetry batch or a
   linger. While the broker is unreachable each lane keeps its messages in a bounded buffer (one
   log line when the outage starts, one when it ends). When the telemetry buffer is full the
@@ -45,7 +45,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from mpcs.core.commands import Ack, AckState, Command, CommandError
 from mpcs.core.names import Topic, consumer_group, topic
-from mpcs.core.telemetry import encode
+from mpcs.core.telemetry import KAFKA_COMPRESSION, encode
 
 from .commanding import execute
 from .spacecraft import Spacecraft
@@ -325,7 +325,7 @@ class SimulatorRuntime:
             stats=self.stats,
             maxsize=settings.sim_buffer_messages,
             linger_ms=20,
-            compression_type="gzip",
+            compression_type=KAFKA_COMPRESSION,
         )
         #: Acks and DLQ records: latency-bound, a few hundred bytes each, sent at once.
         self.command_lane = _Lane(
