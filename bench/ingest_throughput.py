@@ -2,15 +2,18 @@
 
 One run starts its own Kafka and InfluxDB (the dev stack's servers; the control plane and moto
 are not started, so they take no CPU from the path being measured) and then, in interleaved rounds
-on fresh buckets and topics, measures with the same simulator telemetry:
+on fresh buckets and topics, measures with the same simulator telemetry (each round starts with
+another path and every path waits until InfluxDB is idle, so no path pays for the background
+work of the one before; CPU seconds of InfluxDB, Kafka, the ingest and the bench are recorded
+per path, which shows where the two cores went):
 
 - direct/httpx:  the messages' line protocol (encoded beforehand, not timed) POSTed to
   `/api/v2/write` in batches of the ingest's size, one request in flight — the ingest's own writer;
 - direct/influxdb-client:  the same batches through `influxdb-client`'s async write API;
-- ingest:  the messages pre-loaded into the mission topic (gzip, as `mpcs sim run` sends them), then
-  `mpcs ingest run` as a subprocess drains the backlog: from /readyz green (partitions assigned)
-  until `mpcs_ingest_channel_values_total` reaches the total — decoding, validation, encoding,
-  writes and commits included;
+- ingest:  the messages pre-loaded into the mission topic (compressed as `mpcs sim run` sends
+  them), then `mpcs ingest run` as a subprocess drains the backlog: from /readyz green
+  (partitions assigned) until `mpcs_ingest_channel_values_total` reaches the total — decoding,
+  validation, encoding, writes and commits included;
 - freshness:  a producer at a fixed rate for a while, with the ingest running; a poller asks
   InfluxDB (Flux `last()` of `obc.seq` per satellite) every 100 ms which samples are queryable;
   freshness = first poll that sees a sample − the moment it was handed to the producer.
@@ -23,12 +26,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import csv
 import io
 import json
 import os
 import platform
+import signal
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -41,7 +47,7 @@ from aiokafka import AIOKafkaProducer
 from influxdb_client.client.influxdb_client_async import InfluxDBClientAsync
 
 from mpcs.core.names import Topic, bucket, topic
-from mpcs.core.telemetry import CHANNELS, encode
+from mpcs.core.telemetry import CHANNELS, KAFKA_COMPRESSION, encode
 from mpcs.dev.process import free_port, spawn, stop_group
 from mpcs.dev.stack import DevStack
 from mpcs.operator.builders import mission_topics
@@ -84,10 +90,53 @@ def telemetry(satellites: int, steps: int) -> list[dict[str, Any]]:
 
 
 # --------------------------------------------------------------------------- set-up helpers
+def cpu_seconds(pid: int | None, *, children: bool = True) -> float:
+    """User+system CPU of a process (and its children) so far (0 once it is gone)."""
+    if pid is None:
+        return 0.0
+    try:
+        proc = psutil.Process(pid)
+        procs = [proc, *(proc.children(recursive=True) if children else ())]
+    except psutil.NoSuchProcess:
+        return 0.0
+    total = 0.0
+    for p in procs:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            t = p.cpu_times()
+            total += t.user + t.system
+    return total
+
+
 class Env:
     def __init__(self, stack: DevStack) -> None:
         self.conn = stack.connection_info()
         self.counter = 0
+        self.pids = {"kafka": stack.kafka.pid, "influxdb": stack.influx.pid, "bench": os.getpid()}
+
+    def cpu(self) -> dict[str, float]:
+        """CPU seconds used so far by each server and by this process (diffed around a path).
+
+        The servers are this process's children: the bench counts itself alone.
+        """
+        return {name: cpu_seconds(pid, children=name != "bench") for name, pid in self.pids.items()}
+
+    async def settle(self, timeout_s: float = 20.0) -> None:
+        """Wait until InfluxDB is idle (the previous path's compactions done) before a path.
+
+        Without it whichever path comes after a large write pays for that write's background
+        work, which biased the comparison by the order of the paths.
+        """
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            before = cpu_seconds(self.pids["influxdb"])
+            await asyncio.sleep(0.5)
+            if cpu_seconds(self.pids["influxdb"]) - before < 0.05:  # under 10% of a core
+                return
+
+    def cpu_since(self, before: dict[str, float]) -> dict[str, float]:
+        """CPU seconds used by each server and by this process since `before = cpu()`."""
+        now = self.cpu()
+        return {name: now[name] - before[name] for name in before}
 
     def next_mission(self) -> str:
         self.counter += 1
@@ -161,13 +210,18 @@ async def direct_httpx(
             await writer.write(todo.pop())
 
     try:
-        started = time.perf_counter()
+        cpu0, started = env.cpu(), time.perf_counter()
         await asyncio.gather(*(worker() for _ in range(concurrency)))
-        seconds = time.perf_counter() - started
+        seconds, cpu = time.perf_counter() - started, env.cpu_since(cpu0)
     finally:
         await writer.close()
     stored = await env.count(name)
-    return {"seconds": seconds, "values_per_s": values / seconds, "stored_values": stored}
+    return {
+        "seconds": seconds,
+        "values_per_s": values / seconds,
+        "stored_values": stored,
+        "cpu_s": cpu,
+    }
 
 
 async def direct_influxdb_client(env: Env, bodies: list[bytes], values: int) -> dict[str, Any]:
@@ -177,12 +231,17 @@ async def direct_influxdb_client(env: Env, bodies: list[bytes], values: int) -> 
         url=env.conn.influx_url, token=token, org=env.conn.influx_org, timeout=60_000
     ) as client:
         write_api = client.write_api()
-        started = time.perf_counter()
+        cpu0, started = env.cpu(), time.perf_counter()
         for body in bodies:
             await write_api.write(bucket=name, record=body)
-        seconds = time.perf_counter() - started
+        seconds, cpu = time.perf_counter() - started, env.cpu_since(cpu0)
     stored = await env.count(name)
-    return {"seconds": seconds, "values_per_s": values / seconds, "stored_values": stored}
+    return {
+        "seconds": seconds,
+        "values_per_s": values / seconds,
+        "stored_values": stored,
+        "cpu_s": cpu,
+    }
 
 
 class IngestProc:
@@ -232,7 +291,7 @@ async def produce_all(env: Env, mission: str, payloads: list[tuple[bytes, bytes]
         bootstrap_servers=env.conn.kafka_bootstrap_servers,
         enable_idempotence=True,
         acks="all",
-        compression_type="gzip",  # what `mpcs sim run` sends
+        compression_type=KAFKA_COMPRESSION,  # what `mpcs sim run` sends
         linger_ms=20,
         max_batch_size=256 * 1024,
     )
@@ -264,7 +323,10 @@ async def ingest_backlog(
     proc = IngestProc(env, mission, token, logs / f"ingest-{mission}.log")
     try:
         await wait_for(proc.ready, 120, "ingest ready")
-        started = time.perf_counter()
+        # Kept after the run (the work directory is not): /tmp/ingest-<mission>.pyspy.txt
+        profile = Path(tempfile.gettempdir()) / f"ingest-{mission}.pyspy.txt"
+        profiler = py_spy(proc.proc.pid, profile)
+        started, servers_cpu0 = time.perf_counter(), env.cpu()
         cpu0 = psutil.Process(proc.proc.pid).cpu_times()
         # The ingest starts fetching as soon as its partitions are assigned, a poll or so before
         # /readyz is seen green: count only what it stored after the clock started.
@@ -277,11 +339,15 @@ async def ingest_backlog(
             return last.get("mpcs_ingest_channel_values_total", 0) >= values
 
         await wait_for(done, 600, "backlog ingested")
-        seconds = time.perf_counter() - started
+        seconds, servers_cpu = time.perf_counter() - started, env.cpu_since(servers_cpu0)
         cpu = psutil.Process(proc.proc.pid).cpu_times()
         cpu_s = cpu.user + cpu.system - cpu0.user - cpu0.system
         batches = last.get("mpcs_ingest_batches_total", 0)
         write_s = last.get("mpcs_ingest_write_seconds_sum", 0)
+        if profiler is not None:
+            profiler.send_signal(signal.SIGINT)  # py-spy writes its file on SIGINT
+            await asyncio.to_thread(profiler.wait)
+            print(f"profile (py-spy collapsed stacks): {profile}")
     finally:
         await proc.stop()
     stored = await env.count(bucket(NAMESPACE, mission))
@@ -293,7 +359,20 @@ async def ingest_backlog(
         "batches": int(batches),
         "mean_write_ms": 1000 * write_s / max(1, batches),
         "cpu_us_per_message": 1e6 * cpu_s / (len(payloads) * (1 - stored_before / values)),
+        "cpu_s": servers_cpu | {"ingest": cpu_s},
     }
+
+
+def py_spy(pid: int, out: Path) -> subprocess.Popen[bytes] | None:
+    """py-spy sampling the ingest (collapsed stacks) when MPCS_BENCH_PY_SPY names the binary."""
+    binary = os.environ.get("MPCS_BENCH_PY_SPY")
+    if not binary:
+        return None
+    return subprocess.Popen(
+        [binary, "record", "--pid", str(pid), "--format", "raw", "--rate", "100", "-o", str(out)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
 
 
 async def freshness(
@@ -308,7 +387,7 @@ async def freshness(
         bootstrap_servers=env.conn.kafka_bootstrap_servers,
         enable_idempotence=True,
         acks="all",
-        compression_type="gzip",
+        compression_type=KAFKA_COMPRESSION,
         linger_ms=20,  # the simulator runtime's setting
     )
     produced_at: dict[tuple[str, int], float] = {}
@@ -386,6 +465,18 @@ async def freshness(
 
 
 # --------------------------------------------------------------------------- report
+def cpu_rows(result: dict[str, Any]) -> list[str]:
+    rows = []
+    for key, runs in result["runs"].items():
+        cpu = {
+            name: statistics.median(r["cpu_s_per_million_values"].get(name, 0.0) for r in runs)
+            for name in ("influxdb", "kafka", "ingest", "bench")
+        }
+        cells = " | ".join(f"{cpu[name]:.2f}" for name in cpu)
+        rows.append(f"| {key} | {cells} | {sum(cpu.values()):.2f} |")
+    return rows
+
+
 def render(result: dict[str, Any]) -> str:
     s = result["summary"]
     fresh = result["freshness"]
@@ -422,6 +513,13 @@ def render(result: dict[str, Any]) -> str:
     rows += [
         "",
         f"1-min load average at the start of each round: {loads}.",
+        "",
+        "CPU seconds per million channel values while the clock ran (median of the rounds; the "
+        "bench process alone, the servers with their children):",
+        "",
+        "| Path | InfluxDB | Kafka | ingest | bench | total |",
+        "| --- | ---: | ---: | ---: | ---: | ---: |",
+        *cpu_rows(result),
         "",
         f"- Round by round (paths of one round ran back to back): ingest ÷ direct one-at-a-time "
         f"**{s['round_ratio_vs_direct_httpx_1']:.2f}**, ÷ direct 2 in flight "
@@ -467,8 +565,8 @@ def render(result: dict[str, Any]) -> str:
 
 
 async def main_async(quick: bool, workdir: Path) -> dict[str, Any]:
-    satellites, steps = (10, 300) if quick else (20, 1000)
-    rounds = 1 if quick else 3
+    satellites, steps = (10, 300) if quick else (40, 1000)
+    rounds = 1 if quick else 4  # with 4 paths, each path takes each place in the order once
     load_before = os.getloadavg()[0]
     print(f"generating {satellites * steps:,} telemetry messages", flush=True)
     messages = telemetry(satellites, steps)
@@ -492,10 +590,17 @@ async def main_async(quick: bool, workdir: Path) -> dict[str, Any]:
             "ingest": lambda: ingest_backlog(env, payloads, values, workdir),
         }
         runs: dict[str, list[dict[str, Any]]] = {key: [] for key in measures}
+        keys = list(measures)
         for r in range(rounds):
             load = os.getloadavg()[0]
-            for key, measure in measures.items():
-                result = await measure()
+            # Each round starts with another path, so that no path always follows the same one.
+            for key in keys[r % len(keys) :] + keys[: r % len(keys)]:
+                await env.settle()
+                result = await measures[key]()
+                # CPU seconds per million channel values, by process, while the clock ran.
+                result["cpu_s_per_million_values"] = {
+                    name: round(1e6 * cpu_s / values, 3) for name, cpu_s in result["cpu_s"].items()
+                }
                 result["load_1min"] = load
                 runs[key].append(result)
                 print(f"round {r + 1} {key}: {result['values_per_s']:,.0f} values/s", flush=True)
