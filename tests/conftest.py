@@ -97,6 +97,26 @@ def pytest_runtest_makereport(
     return report
 
 
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Print what tests measured (`record_property("measured: …", value)`) at the end of the run.
+
+    Not assertions (timings belong to bench/): figures an issue asks the end-to-end tests to show,
+    visible in the CI log instead of only in captured output.
+    """
+    lines = [
+        f"{report.nodeid}: {name.removeprefix('measured: ')} = {value}"
+        for reports in terminalreporter.stats.values()
+        for report in reports
+        if isinstance(report, pytest.TestReport) and report.when == "call"
+        for name, value in report.user_properties
+        if name.startswith("measured: ")
+    ]
+    if lines:
+        terminalreporter.write_sep("-", "measured")
+        for line in lines:
+            terminalreporter.write_line(line)
+
+
 @pytest.fixture(scope="session")
 def kube_client(kubeconfig: Path) -> Iterator[ApiClient]:
     """An admin (system:masters) client of the test apiserver."""

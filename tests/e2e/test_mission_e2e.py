@@ -12,6 +12,7 @@ import base64
 import copy
 import datetime as dt
 import time
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -93,7 +94,11 @@ def _fast_plan(template: dict[str, Any], start: dt.datetime) -> dict[str, Any]:
 
 
 def test_mission_end_to_end(
-    kube_client: ApiClient, namespace: str, conn: ConnectionInfo, runner: LocalRunner
+    kube_client: ApiClient,
+    namespace: str,
+    conn: ConnectionInfo,
+    runner: LocalRunner,
+    record_property: Callable[[str, object], None],
 ) -> None:
     custom = Custom(kube_client, namespace)
     docs = examples()
@@ -113,6 +118,10 @@ def test_mission_end_to_end(
         what="points for every satellite",
     )
     first_points_s = time.monotonic() - applied
+    record_property(
+        "measured: first points of every satellite after kubectl apply (issue 5 asks ≤ 30 s)",
+        f"{first_points_s:.1f} s",
+    )
 
     def flowing() -> bool:
         cond = custom.condition("satellites", "firewatch-2", "TelemetryFlowing") or {}
@@ -217,4 +226,3 @@ def test_mission_end_to_end(
         timeout_s=60,
         what="local workloads stopped",
     )
-    print(f"first points for all satellites {first_points_s:.1f} s after apply")
