@@ -32,9 +32,7 @@ import io
 import json
 import os
 import platform
-import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -45,6 +43,7 @@ import httpx
 import psutil
 from aiokafka import AIOKafkaProducer
 from influxdb_client.client.influxdb_client_async import InfluxDBClientAsync
+from profiling import start_py_spy, stop_py_spy
 
 from mpcs.core.names import Topic, bucket, topic
 from mpcs.core.telemetry import CHANNELS, KAFKA_COMPRESSION, encode
@@ -325,22 +324,18 @@ async def ingest_backlog(
         await wait_for(proc.ready, 120, "ingest ready")
         # Kept after the run (the work directory is not): /tmp/ingest-<mission>.pyspy.txt
         profile = Path(tempfile.gettempdir()) / f"ingest-{mission}.pyspy.txt"
-        profiler = py_spy(proc.proc.pid, profile)
+        profiler = start_py_spy(proc.proc.pid, profile, rate=100)
         started, servers_cpu0 = time.perf_counter(), env.cpu()
-        cpu0 = psutil.Process(proc.proc.pid).cpu_times()
+        ingest_cpu0 = cpu_seconds(proc.proc.pid, children=False)
         # The ingest starts fetching as soon as its partitions are assigned, a poll or so before
         # /readyz is seen green: count only what it stored after the clock started.
         stored_before = (await proc.metrics()).get("mpcs_ingest_channel_values_total", 0)
         last = await wait_drained(proc, values, started)
         seconds, servers_cpu = time.perf_counter() - started, env.cpu_since(servers_cpu0)
-        cpu = psutil.Process(proc.proc.pid).cpu_times()
-        cpu_s = cpu.user + cpu.system - cpu0.user - cpu0.system
+        cpu_s = cpu_seconds(proc.proc.pid, children=False) - ingest_cpu0
         batches = last.get("mpcs_ingest_batches_total", 0)
         write_s = last.get("mpcs_ingest_write_seconds_sum", 0)
-        if profiler is not None:
-            profiler.send_signal(signal.SIGINT)  # py-spy writes its file on SIGINT
-            await asyncio.to_thread(profiler.wait)
-            print(f"profile (py-spy collapsed stacks): {profile}")
+        await asyncio.to_thread(stop_py_spy, profiler, profile)
     finally:
         await proc.stop()
     stored = await env.count(bucket(NAMESPACE, mission))
@@ -374,18 +369,6 @@ async def wait_drained(proc: IngestProc, values: int, started: float) -> dict[st
         rate = stored / max(1e-3, time.perf_counter() - started)
         left_s = (values - stored) / rate if rate > 0 else 0.5
         await asyncio.sleep(min(0.5, max(0.02, left_s / 2)))
-
-
-def py_spy(pid: int, out: Path) -> subprocess.Popen[bytes] | None:
-    """py-spy sampling the ingest (collapsed stacks) when MPCS_BENCH_PY_SPY names the binary."""
-    binary = os.environ.get("MPCS_BENCH_PY_SPY")
-    if not binary:
-        return None
-    return subprocess.Popen(
-        [binary, "record", "--pid", str(pid), "--format", "raw", "--rate", "100", "-o", str(out)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
 
 
 async def freshness(

@@ -16,7 +16,6 @@ import json
 import os
 import platform
 import re
-import signal
 import subprocess
 import sys
 import tempfile
@@ -29,6 +28,7 @@ import psutil
 import yaml
 from kubernetes import client as k8s
 from kubernetes import config as k8s_config
+from profiling import start_py_spy, stop_py_spy
 
 from mpcs.core import names
 from mpcs.dev import cluster
@@ -133,7 +133,8 @@ def run_size(stack: DevStack, admin: Any, op_kubeconfig: Path, n: int) -> dict[s
         die_with_parent=True,
     )
     proc = psutil.Process(operator.pid)
-    profiler = _profiler(operator.pid, stack.root / f"operator-{n}.pyspy.txt")
+    profile = stack.root / f"operator-{n}.pyspy.txt"
+    profiler = start_py_spy(operator.pid, profile, rate=50)
     time.sleep(3)  # let the operator settle on the mission before the burst
     requests_before = _apiserver_requests(stack)
     cpu_before = proc.cpu_times()
@@ -169,10 +170,7 @@ def run_size(stack: DevStack, admin: Any, op_kubeconfig: Path, n: int) -> dict[s
     by_kind = _delta(_apiserver_requests(stack), requests_before)
     requests = sum(by_kind.values()) - own
     errors = _operator_errors(metrics_port)
-    if profiler is not None:
-        profiler.send_signal(signal.SIGINT)  # py-spy writes its file on SIGINT
-        profiler.wait()
-        print(f"profile (py-spy collapsed stacks): {stack.root}/operator-{n}.pyspy.txt")
+    stop_py_spy(profiler, profile)
     stop_group(operator.pid, proc=operator)
     baseline_s = _baseline(admin, namespace, n)
     return {
@@ -189,18 +187,6 @@ def run_size(stack: DevStack, admin: Any, op_kubeconfig: Path, n: int) -> dict[s
         "baseline_direct_apply_s": round(baseline_s, 1),
         "ratio_vs_direct_apply": round(all_ready_s / baseline_s, 2) if baseline_s else None,
     }
-
-
-def _profiler(pid: int, out: Path) -> subprocess.Popen[bytes] | None:
-    """py-spy sampling the operator (collapsed stacks) when MPCS_BENCH_PY_SPY names the binary."""
-    py_spy = os.environ.get("MPCS_BENCH_PY_SPY")
-    if not py_spy:
-        return None
-    return subprocess.Popen(
-        [py_spy, "record", "--pid", str(pid), "--format", "raw", "--rate", "50", "-o", str(out)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
 
 
 def _baseline(admin: Any, namespace: str, n: int) -> float:
