@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -92,9 +93,42 @@ def _group_alive(pgid: int) -> bool:
     return True
 
 
+#: Ports `free_port` handed out in this process (two servers of one stack must not share one).
+_HANDED_OUT: set[int] = set()
+_LOWEST_PORT = 10_000
+
+
+def _ephemeral_range() -> tuple[int, int]:
+    """The kernel's range for automatically assigned ports (outgoing connections, bind to 0)."""
+    try:
+        low, high = map(int, Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split())
+    except (OSError, ValueError):
+        return 32768, 60999  # Linux's default
+    return low, high
+
+
 def free_port() -> int:
-    """A loopback TCP port nobody listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+    """A loopback TCP port nobody listens on right now, outside the kernel's ephemeral range.
+
+    A port from `bind(0)` is an ephemeral one: until the server that is given it binds it
+    (seconds later for the controller-manager, which starts last), any outgoing connection on
+    the machine may take it as its source port, and the server then fails with "address already
+    in use". Ports outside that range are only ever taken by an explicit bind, which this checks.
+    """
+    low, high = _ephemeral_range()
+    pool = range(_LOWEST_PORT, low) if low - _LOWEST_PORT >= 1_000 else range(high + 1, 65_536)
+    for _ in range(200):
+        port = random.choice(pool)
+        if port in _HANDED_OUT:
+            continue
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _HANDED_OUT.add(port)
+        return port
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:  # all tried were taken
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
 

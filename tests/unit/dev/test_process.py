@@ -36,3 +36,12 @@ def test_free_port_is_free_and_tail_reads_the_end(tmp_path: Path) -> None:
     log.write_text("\n".join(f"line {i}" for i in range(100)))
     assert tail(log, 2) == "line 98\nline 99"
     assert "no log" in tail(tmp_path / "missing.log")
+
+
+def test_free_ports_are_distinct_and_outside_the_ephemeral_range() -> None:
+    # An ephemeral port can be taken by any outgoing connection before the server binds it
+    # (seen: kube-controller-manager "address already in use").
+    low, high = (int(x) for x in Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split())
+    ports = [free_port() for _ in range(100)]
+    assert len(set(ports)) == len(ports)
+    assert all(not low <= port <= high for port in ports)
