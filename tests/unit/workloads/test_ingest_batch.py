@@ -37,7 +37,7 @@ def _record(value: bytes | None, offset: int = 5, partition: int = 1) -> Receive
         offset=offset,
         key=b"sat-a",
         value=value,
-        timestamp_ms=1_700_000_000_000,
+        timestamp=1_700_000_000_000,
     )
 
 
@@ -179,3 +179,37 @@ def test_a_record_is_either_stored_or_dead_lettered() -> None:
         builder.add(_record(b"x"), None, None)
     with pytest.raises(ValueError, match="nothing to seal"):
         builder.seal()
+
+
+def test_a_fetch_is_converted_in_order_with_its_rejects_dead_lettered() -> None:
+    valid = encode(_telemetry())
+    spaced = orjson.dumps(_telemetry(), option=orjson.OPT_INDENT_2)  # valid, not canonical
+    invalid = _bad(lambda m: m["orbit"].update(lat_deg=91.0))
+    fetch = [
+        Received(TOPIC, 3, 10 + i, b"sat-a", value, 1_700_000_000_000 + i)
+        for i, value in enumerate([valid, invalid, spaced, None, valid])
+    ]
+    builder = BatchBuilder(max_points=1_000, linger_s=1.0, clock=Clock())
+    builder.add_fetch(fetch)
+    builder.add_fetch([])  # an empty fetch changes nothing
+    batch = builder.seal()
+    expected = convert(fetch[0])[0]
+    assert batch.lines == [expected, convert(fetch[2])[0], expected]
+    assert convert(fetch[2])[0] == expected  # the JSON path gives the same points
+    assert [s.offset for s in batch.sources] == [10, 12, 14]
+    assert [(d["offset"], d["field"]) for d in batch.dlq] == [(11, "orbit.lat_deg"), (13, "$")]
+    assert batch.offsets == {(TOPIC, 3): 15}
+    assert batch.oldest_ms == 1_700_000_000_000
+    assert batch.messages == 5
+
+
+def test_fetches_of_several_partitions_keep_their_own_offsets_and_the_oldest_stamp() -> None:
+    valid = encode(_telemetry())
+    builder = BatchBuilder(max_points=1_000, linger_s=1.0, clock=Clock())
+    builder.add_fetch([Received(TOPIC, 0, 5, None, valid, 2_000)])
+    builder.add_fetch([Received(TOPIC, 1, 7, None, valid, 1_000)])
+    builder.add_fetch([Received(TOPIC, 0, 6, None, valid, 3_000)])
+    batch = builder.seal()
+    assert batch.offsets == {(TOPIC, 0): 7, (TOPIC, 1): 8}
+    assert batch.oldest_ms == 1_000
+    assert builder.empty  # and starts again from nothing

@@ -18,6 +18,7 @@ from mpcs.core.telemetry import (
     CHANNELS_BY_SUBSYSTEM,
     decode,
     encode,
+    format_time_ns,
     parse_time_ns,
     validate_message,
 )
@@ -442,6 +443,29 @@ def test_raw_path_declines_what_it_does_not_vouch_for() -> None:
     before_1970 = copy.deepcopy(message)
     before_1970["time"] = "1969-12-31T23:59:59.500000000Z"
     assert encode_raw_if_valid(encode(before_1970)) is None
+
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    stamp=st.integers(min_value=1_000_000_000, max_value=253_402_300_799_999_999_999),
+    month_day=st.sampled_from(["02-29", "02-30", "04-31", "12-31", "00-10", "13-01", "06-00"]),
+    odd=st.booleans(),
+)
+def test_raw_path_times_are_the_reference_parsers(stamp: int, month_day: str, odd: bool) -> None:
+    """Every real time from 1970-01-01T00:00:01 to 9999 converts exactly; odd dates are left to
+    the JSON path (which, after `validate_message`, has the last word)."""
+    message = _cached_message(3)
+    text = format_time_ns(stamp)
+    if odd:  # possibly impossible dates: Feb 30, month 13, day 0…
+        text = text[:5] + month_day + text[10:]
+    message["time"] = text
+    lines = encode_raw_if_valid(encode(message))
+    if not odd:
+        assert lines is not None, text
+    if lines is not None:
+        assert {p[-1] for p in points(lines)} == {parse_time_ns(text)}
+        assert points(lines) == points(encode_message_checked(message))
 
 
 _BYTE_EDITS = [

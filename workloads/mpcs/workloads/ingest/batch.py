@@ -5,8 +5,9 @@ Pure logic (no I/O) used by `mpcs.workloads.ingest.service`:
 - `convert(record)` validates one record (a fast path on the raw bytes, then orjson +
   `mpcs.core.telemetry.validate_message`) and encodes it to line protocol, or returns the DLQ
   record naming why it cannot be stored;
-- `BatchBuilder` accumulates converted records until the batch holds `max_points` points or its
-  first record is `linger_s` old, then `seal()`s it into a `Batch`;
+- `BatchBuilder` accumulates converted records — a whole fetch at a time through `add_fetch`,
+  whose common case is one native call and three list extends — until the batch holds
+  `max_points` points or its first record is `linger_s` old, then `seal()`s it into a `Batch`;
 - a `Batch` carries the line-protocol body, the DLQ records, and per partition the offset to commit
   once InfluxDB has accepted the body (the highest offset seen + 1, Kafka's convention).
 """
@@ -14,9 +15,9 @@ Pure logic (no I/O) used by `mpcs.workloads.ingest.service`:
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 import orjson
 
@@ -29,6 +30,7 @@ from .lineprotocol import (
     encode_if_valid,
     encode_message,
     encode_raw_if_valid,
+    encode_raw_many,
     points_per_message,
 )
 
@@ -36,21 +38,40 @@ POINTS_PER_MESSAGE = points_per_message()
 CHANNEL_VALUES_PER_MESSAGE = channel_values_per_message()
 
 
-class Received(NamedTuple):
-    """The parts of a Kafka record the ingest keeps (to commit, to dead-letter, to measure).
+class KafkaRecord(Protocol):
+    """The parts of a Kafka record the ingest uses (to commit, to dead-letter, to measure).
 
-    A named tuple: built once per record, it is three times cheaper than a frozen dataclass.
+    aiokafka's `ConsumerRecord` has them, so fetched records are kept as they come, with no
+    per-record copy.
     """
+
+    @property
+    def topic(self) -> str: ...
+    @property
+    def partition(self) -> int: ...
+    @property
+    def offset(self) -> int: ...
+    @property
+    def key(self) -> bytes | None: ...
+    @property
+    def value(self) -> bytes | None: ...
+    @property
+    def timestamp(self) -> int | None:
+        """Milliseconds since the epoch (Kafka's record timestamp)."""
+
+
+class Received(NamedTuple):
+    """A `KafkaRecord` built by hand (tests, tools)."""
 
     topic: str
     partition: int
     offset: int
     key: bytes | None
     value: bytes | None
-    timestamp_ms: int | None
+    timestamp: int | None
 
 
-def convert(record: Received) -> tuple[bytes | None, dict[str, Any] | None]:
+def convert(record: KafkaRecord) -> tuple[bytes | None, dict[str, Any] | None]:
     """(line protocol, None) for a storable record, (None, DLQ record) for any other.
 
     `encode_raw_if_valid` takes the common case straight from the payload's bytes, then
@@ -81,7 +102,7 @@ def convert(record: Received) -> tuple[bytes | None, dict[str, Any] | None]:
     return lines, None
 
 
-def reject(record: Received, *, field: str, reason: str) -> dict[str, Any]:
+def reject(record: KafkaRecord, *, field: str, reason: str) -> dict[str, Any]:
     """The DLQ record for `record`."""
     return dlq_record(
         topic=record.topic,
@@ -89,7 +110,7 @@ def reject(record: Received, *, field: str, reason: str) -> dict[str, Any]:
         offset=record.offset,
         key=record.key,
         value=record.value,
-        timestamp_ms=record.timestamp_ms,
+        timestamp_ms=record.timestamp,
         field=field,
         reason=reason,
     )
@@ -100,12 +121,14 @@ class Batch:
     """A sealed batch: write `body()`, send `dlq`, then commit `offsets`."""
 
     lines: list[bytes]
-    sources: list[Received]
+    sources: list[KafkaRecord]
     dlq: list[dict[str, Any]]
     offsets: dict[tuple[str, int], int]
     first_at: float
     sealed_at: float
     seq: int = 0  # sealing order (0, 1, 2, …): offsets are committed in this order
+    #: Kafka timestamp (ms) of the oldest record added, for the freshness metric.
+    oldest_ms: int | None = None
 
     @property
     def messages(self) -> int:
@@ -132,13 +155,14 @@ class BatchBuilder:
     linger_s: float
     clock: Callable[[], float] = time.monotonic
     _lines: list[bytes] = field(default_factory=list)
-    _sources: list[Received] = field(default_factory=list)
+    _sources: list[KafkaRecord] = field(default_factory=list)
     _dlq: list[dict[str, Any]] = field(default_factory=list)
     _offsets: dict[tuple[str, int], int] = field(default_factory=dict)
     _first_at: float | None = None
+    _oldest_ms: int | None = None
     _sealed: int = 0
 
-    def add(self, record: Received, lines: bytes | None, dlq: dict[str, Any] | None) -> None:
+    def add(self, record: KafkaRecord, lines: bytes | None, dlq: dict[str, Any] | None) -> None:
         """Add one converted record (exactly one of `lines` and `dlq` is set)."""
         if (lines is None) == (dlq is None):
             raise ValueError("a record is either stored (lines) or dead-lettered (dlq)")
@@ -149,9 +173,39 @@ class BatchBuilder:
             self._sources.append(record)
         elif dlq is not None:
             self._dlq.append(dlq)
-        tp = (record.topic, record.partition)
-        if record.offset + 1 > self._offsets.get(tp, -1):
-            self._offsets[tp] = record.offset + 1
+        self._seen(record, record)
+
+    def add_fetch(self, records: Sequence[KafkaRecord]) -> None:
+        """Convert and add the records of one partition from one fetch (in offset order).
+
+        The native fast path converts the whole fetch in one call; only the records it does not
+        vouch for go through `convert` one by one.
+        """
+        if not records:
+            return
+        if self._first_at is None:
+            self._first_at = self.clock()
+        converted = encode_raw_many([r.value for r in records])
+        if None in converted:
+            for record, lines in zip(records, converted, strict=True):
+                if lines is None:  # rare: the JSON path and, if need be, the authority
+                    self.add(record, *convert(record))
+                    continue
+                self._lines.append(lines)
+                self._sources.append(record)
+        else:
+            self._lines.extend(converted)  # type: ignore[arg-type]  # no None, checked above
+            self._sources.extend(records)
+        self._seen(records[0], records[-1])
+
+    def _seen(self, first: KafkaRecord, last: KafkaRecord) -> None:
+        """Note the offset to commit for `last`'s partition and the oldest timestamp."""
+        tp = (last.topic, last.partition)
+        if last.offset + 1 > self._offsets.get(tp, -1):
+            self._offsets[tp] = last.offset + 1
+        stamp = first.timestamp
+        if stamp is not None and (self._oldest_ms is None or stamp < self._oldest_ms):
+            self._oldest_ms = stamp
 
     @property
     def empty(self) -> bool:
@@ -189,8 +243,9 @@ class BatchBuilder:
             first_at=self._first_at,
             sealed_at=self.clock(),
             seq=self._sealed,
+            oldest_ms=self._oldest_ms,
         )
         self._sealed += 1
         self._lines, self._sources, self._dlq, self._offsets = [], [], [], {}
-        self._first_at = None
+        self._first_at = self._oldest_ms = None
         return batch

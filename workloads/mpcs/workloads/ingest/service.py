@@ -5,7 +5,7 @@ partitions through the consumer group `names.consumer_group(ns, mission, "ingest
 
 Three tasks share one event loop:
 
-- **consume**: `getmany` from the telemetry topic, `convert` each record (validate → line
+- **consume**: `getmany` from the telemetry topic, convert each fetch (validate → line
   protocol, or a DLQ record with the reason) into a `BatchBuilder`, and seal a batch when it is
   full or its linger expired. Sealed batches wait in a bounded queue; while the queue is full the
   consumer waits (backpressure), and when it stays full for a second (InfluxDB away) the
@@ -43,8 +43,7 @@ from .batch import (
     POINTS_PER_MESSAGE,
     Batch,
     BatchBuilder,
-    Received,
-    convert,
+    KafkaRecord,
     reject,
 )
 from .config import IngestSettings
@@ -250,12 +249,8 @@ class Ingest:
             records = await consumer.getmany(
                 timeout_ms=timeout_ms, max_records=max(1, min(room, _MAX_RECORDS_PER_FETCH))
             )
-            for tp, batch in records.items():
-                topic_name, partition = tp.topic, tp.partition
-                for r in batch:
-                    rec = Received(topic_name, partition, r.offset, r.key, r.value, r.timestamp)
-                    lines, dead = convert(rec)
-                    builder.add(rec, lines, dead)
+            for fetched in records.values():
+                builder.add_fetch(fetched)
         # Shutdown: hand over what is buffered, then tell the writers there is nothing more.
         if not builder.empty:
             await self._queue.put(builder.seal())
@@ -372,11 +367,10 @@ class Ingest:
         m.batch_latency.observe(accepted_at - batch.sealed_at)
         # One observation per batch, of its oldest record (an upper bound for the whole batch):
         # per-record observations cost several percent of the ingest's CPU.
-        stamps = [s.timestamp_ms for s in batch.sources if s.timestamp_ms is not None]
-        if stamps:
-            m.freshness.observe(max(0.0, time.time() * 1000 - min(stamps)) / 1000)
+        if batch.oldest_ms is not None:
+            m.freshness.observe(max(0.0, time.time() * 1000 - batch.oldest_ms) / 1000)
 
-    async def _write(self, lines: list[bytes], sources: list[Received]) -> list[dict[str, Any]]:
+    async def _write(self, lines: list[bytes], sources: list[KafkaRecord]) -> list[dict[str, Any]]:
         """Write until InfluxDB accepts; returns DLQ records of messages it refused outright."""
         delay = self.settings.ingest_retry_initial_ms / 1000
         failures = 0
