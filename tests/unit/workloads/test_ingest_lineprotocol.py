@@ -445,7 +445,6 @@ def test_raw_path_declines_what_it_does_not_vouch_for() -> None:
     assert encode_raw_if_valid(encode(before_1970)) is None
 
 
-
 @settings(max_examples=300, deadline=None)
 @given(
     stamp=st.integers(min_value=1_000_000_000, max_value=253_402_300_799_999_999_999),
