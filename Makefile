@@ -2,6 +2,7 @@
 SHELL := /bin/bash
 VENV := .venv/bin
 PY_DIRS := .
+CRATE := workloads/lineproto/Cargo.toml
 
 .PHONY: demo test bootstrap lint unit integration clean-stack
 
@@ -19,6 +20,8 @@ lint:
 	$(VENV)/ruff format --check $(PY_DIRS)
 	$(VENV)/mypy
 	$(VENV)/lint-imports
+	cargo fmt --manifest-path $(CRATE) --check
+	PYO3_PYTHON=$(VENV)/python cargo clippy --quiet --manifest-path $(CRATE) -- -D warnings
 
 unit:
 	$(VENV)/pytest tests/unit

@@ -82,7 +82,9 @@ fn kind_of(name: &str) -> PyResult<Kind> {
         "int" => Ok(Kind::Int),
         "bool" => Ok(Kind::Bool),
         "str" => Ok(Kind::Str),
-        other => Err(PyValueError::new_err(format!("unknown channel type {other:?}"))),
+        other => Err(PyValueError::new_err(format!(
+            "unknown channel type {other:?}"
+        ))),
     }
 }
 
@@ -110,7 +112,12 @@ impl TelemetryEncoder {
     /// channel (name, escaped field key, "float"|"int"|"bool"|"str", minimum, maximum).
     #[new]
     #[pyo3(signature = (*, version, modes, tag_key, groups))]
-    fn new(version: u32, modes: Vec<String>, tag_key: String, groups: Vec<GroupSpec>) -> PyResult<Self> {
+    fn new(
+        version: u32,
+        modes: Vec<String>,
+        tag_key: String,
+        groups: Vec<GroupSpec>,
+    ) -> PyResult<Self> {
         for mode in &modes {
             plain_name(mode)?;
         }
@@ -138,7 +145,8 @@ impl TelemetryEncoder {
     /// The points of one payload, or None when this path does not vouch for it.
     fn encode<'py>(&self, py: Python<'py>, payload: &[u8]) -> Option<Bound<'py, PyBytes>> {
         let mut out = Vec::with_capacity(payload.len() + 512);
-        self.encode_into(payload, &mut out).then(|| PyBytes::new(py, &out))
+        self.encode_into(payload, &mut out)
+            .then(|| PyBytes::new(py, &out))
     }
 
     /// `encode` of every payload of a Kafka fetch in one call (None for a missing value).
@@ -175,7 +183,8 @@ impl TelemetryEncoder {
 
     fn walk(&self, c: &mut Cursor, out: &mut Vec<u8>) -> Option<()> {
         c.lit(&self.head)?;
-        let satellite = c.take_while(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+        let satellite =
+            c.take_while(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
         if satellite.is_empty() {
             return None;
         }
@@ -335,8 +344,13 @@ impl<'a> Cursor<'a> {
         if !valid {
             return None;
         }
-        let magnitude = digits.iter().fold(0i64, |n, d| n * 10 + i64::from(d - b'0'));
-        Some((&self.b[start..self.i], if negative { -magnitude } else { magnitude }))
+        let magnitude = digits
+            .iter()
+            .fold(0i64, |n, d| n * 10 + i64::from(d - b'0'));
+        Some((
+            &self.b[start..self.i],
+            if negative { -magnitude } else { magnitude },
+        ))
     }
 
     /// A JSON string of printable ASCII whose only escapes are `\"` and `\\` — exactly a valid
@@ -371,7 +385,13 @@ impl<'a> Cursor<'a> {
                 d.is_ascii_digit().then(|| n * 10 + i64::from(d - b'0'))
             })
         };
-        if text[4] != b'-' || text[7] != b'-' || text[10] != b'T' || text[13] != b':' || text[16] != b':' || text[19] != b'.' {
+        if text[4] != b'-'
+            || text[7] != b'-'
+            || text[10] != b'T'
+            || text[13] != b':'
+            || text[16] != b':'
+            || text[19] != b'.'
+        {
             return None;
         }
         let (year, month, day) = (number(0, 4)?, number(5, 2)?, number(8, 2)?);
@@ -383,7 +403,8 @@ impl<'a> Cursor<'a> {
         if hour > 23 || minute > 59 || second > 59 {
             return None; // a leap second (:60) is left to the Python path
         }
-        let seconds = days_from_civil(year, month, day) * 86_400 + hour * 3600 + minute * 60 + second;
+        let seconds =
+            days_from_civil(year, month, day) * 86_400 + hour * 3600 + minute * 60 + second;
         if seconds < 1 {
             return None; // the digits would need a sign or start with 0
         }
