@@ -11,6 +11,7 @@ import orjson
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from mpcs_lineproto import TelemetryEncoder
 
 from mpcs.core.names import SATELLITE_TAG, SUBSYSTEM_MEASUREMENTS
 from mpcs.core.telemetry import (
@@ -530,3 +531,20 @@ def test_raw_path_accepts_only_what_validate_message_accepts(payload: bytes) -> 
     validate_message(message)  # must not raise
     # The same points (a number keeps its own spelling, e.g. `0.10`, which parses the same).
     assert points(lines) == points(encode_message_checked(message))
+
+
+@pytest.mark.parametrize(
+    ("modes", "groups", "match"),
+    [
+        (["SAFE MODE"], [], "JSON names"),
+        (["SAFE"], [("or bit", "orbit", False, [])], "JSON names"),
+        (["SAFE"], [("orbit", "orbit", False, [("lat", "lat", "complex", None, None)])], "type"),
+    ],
+)
+def test_the_native_encoder_refuses_a_catalogue_it_cannot_walk(
+    modes: list[str], groups: list[Any], match: str
+) -> None:
+    # The catalogue is handed over from Python; a name that would need JSON escaping or an
+    # unknown channel type must fail at start-up, not make the fast path silently decline.
+    with pytest.raises(ValueError, match=match):
+        TelemetryEncoder(version=1, modes=modes, tag_key="satellite", groups=groups)
