@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import re
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 import pytest
@@ -15,7 +15,6 @@ from mpcs.workloads.ingest.batch import (
     CHANNEL_VALUES_PER_MESSAGE,
     POINTS_PER_MESSAGE,
     BatchBuilder,
-    Received,
     convert,
 )
 from mpcs.workloads.ingest.dlq import encode_record
@@ -23,6 +22,17 @@ from mpcs.workloads.ingest.dlq import encode_record
 ISS_L1 = "1 25544U 98067A   08264.51782528 -.00002182  00000-0 -11606-4 0  2927"
 ISS_L2 = "2 25544  51.6416 247.4627 0006703 130.5360 325.0288 15.72125391563537"
 TOPIC = "mpcs.ops.m.telemetry"
+
+
+class Received(NamedTuple):
+    """A Kafka record built by hand (aiokafka's `ConsumerRecord` has the same attributes)."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    timestamp: int | None
 
 
 def _telemetry() -> dict[str, Any]:

@@ -17,6 +17,8 @@
 //!
 //! Why native: this conversion was ~45% of the ingest's CPU in Python (docs/ingest.md).
 
+use std::io::Write;
+
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList};
@@ -170,15 +172,11 @@ impl TelemetryEncoder {
 }
 
 impl TelemetryEncoder {
-    /// Appends the points of `payload` to `out` and returns true, or returns false (and leaves
-    /// `out` as it was) when the payload is not in the canonical shape or a value is invalid.
+    /// Writes the points of `payload` into `out` (empty) and returns true, or returns false when
+    /// the payload is not in the canonical shape or a value is invalid (`out` is then garbage:
+    /// both callers drop or clear it).
     fn encode_into(&self, payload: &[u8], out: &mut Vec<u8>) -> bool {
-        let mark = out.len();
-        let ok = self.walk(&mut Cursor { b: payload, i: 0 }, out).is_some();
-        if !ok {
-            out.truncate(mark);
-        }
-        ok
+        self.walk(&mut Cursor { b: payload, i: 0 }, out).is_some()
     }
 
     fn walk(&self, c: &mut Cursor, out: &mut Vec<u8>) -> Option<()> {
@@ -408,17 +406,10 @@ impl<'a> Cursor<'a> {
         if seconds < 1 {
             return None; // the digits would need a sign or start with 0
         }
-        let mut len = 0;
-        let mut rest = seconds;
-        let mut reversed = [0u8; 20];
-        while rest > 0 {
-            reversed[len] = b'0' + (rest % 10) as u8;
-            rest /= 10;
-            len += 1;
-        }
-        for k in 0..len {
-            buf[k] = reversed[len - 1 - k];
-        }
+        let capacity = buf.len();
+        let mut rest = &mut buf[..];
+        write!(rest, "{seconds}").ok()?;
+        let len = capacity - rest.len();
         buf[len..len + 9].copy_from_slice(&text[20..29]);
         self.i += 29;
         Some(&buf[..len + 9])

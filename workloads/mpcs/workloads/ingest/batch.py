@@ -17,7 +17,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple, Protocol
+from typing import Any, Protocol
 
 import orjson
 
@@ -58,17 +58,6 @@ class KafkaRecord(Protocol):
     @property
     def timestamp(self) -> int | None:
         """Milliseconds since the epoch (Kafka's record timestamp)."""
-
-
-class Received(NamedTuple):
-    """A `KafkaRecord` built by hand (tests, tools)."""
-
-    topic: str
-    partition: int
-    offset: int
-    key: bytes | None
-    value: bytes | None
-    timestamp: int | None
 
 
 def convert(record: KafkaRecord) -> tuple[bytes | None, dict[str, Any] | None]:
