@@ -172,7 +172,7 @@ class MissionHarness:
         spec = satellite_spec(self.satellite, self.mission)
         self.spawn(
             "simulator",
-            [sys.executable, "-m", "mpcs.core.cli", "sim", "run"],
+            [sys.executable, "-m", "mpcs.cli", "sim", "run"],
             {"MPCS_SATELLITE": self.satellite, "MPCS_SATELLITE_SPEC": orjson.dumps(spec).decode()},
         )
 
@@ -183,7 +183,7 @@ class MissionHarness:
             [
                 sys.executable,
                 "-m",
-                "mpcs.core.cli",
+                "mpcs.cli",
                 "api",
                 "serve",
                 "--port",

@@ -247,7 +247,7 @@ class IngestProc:
     def __init__(self, env: Env, mission: str, token: str, log: Path) -> None:
         self.port = free_port()
         self.proc = spawn(
-            [sys.executable, "-m", "mpcs.core.cli", "ingest", "run"],
+            [sys.executable, "-m", "mpcs.cli", "ingest", "run"],
             log=log,
             env={
                 "MPCS_NAMESPACE": NAMESPACE,

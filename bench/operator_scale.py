@@ -121,7 +121,7 @@ def run_size(stack: DevStack, admin: Any, op_kubeconfig: Path, n: int) -> dict[s
         [
             sys.executable,
             "-m",
-            "mpcs.core.cli",
+            "mpcs.cli",
             "operator",
             "run",
             "--standalone",

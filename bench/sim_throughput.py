@@ -26,16 +26,25 @@ from typing import Any
 import numpy as np
 from sgp4.api import SatrecArray
 
-from mpcs.core.commands import tle_checksum
 from mpcs.core.telemetry import encode
-from mpcs.simulator import Engine, SatelliteConfig, SatelliteSpec, Station
-from mpcs.simulator.timeutil import jday_from_ns, parse_time
+from mpcs.orbit.passes import Station
+from mpcs.orbit.timeutil import jday_from_ns, parse_time
+from mpcs.orbit.tle import tle_checksum
+from mpcs.simulator import Engine, SatelliteConfig, SatelliteSpec
 
 RESULTS = Path(__file__).parent / "results"
 START = parse_time("2008-09-20T12:00:00Z")
 STATIONS = [
-    Station(lat_deg=78.23, lon_deg=15.39, alt_m=500, min_elevation_deg=5, name="svalbard"),
-    Station(lat_deg=43.56, lon_deg=1.48, alt_m=150, min_elevation_deg=5, name="toulouse"),
+    Station(
+        latitude_deg=78.23,
+        longitude_deg=15.39,
+        altitude_m=500,
+        min_elevation_deg=5,
+        name="svalbard",
+    ),
+    Station(
+        latitude_deg=43.56, longitude_deg=1.48, altitude_m=150, min_elevation_deg=5, name="toulouse"
+    ),
 ]
 
 

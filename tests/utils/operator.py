@@ -46,7 +46,7 @@ class OperatorProcess:
             "MPCS_IMAGE": "mpcs:test",
             **self.extra_env,
         }
-        args = [sys.executable, "-m", "mpcs.core.cli", "operator", "run"]
+        args = [sys.executable, "-m", "mpcs.cli", "operator", "run"]
         args += ["--standalone"] if self.standalone else []
         for namespace in self.namespaces:
             args += ["--namespace", namespace]

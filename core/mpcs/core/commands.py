@@ -27,6 +27,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from mpcs.orbit.tle import tle_checksum
+
 SCHEMA_VERSION = 1
 
 
@@ -161,21 +163,6 @@ def _check_enum(arg: Arg, command: str, value: Any) -> str:
     if not isinstance(value, str) or value not in arg.choices:
         raise _bad(arg, command, value)
     return value
-
-
-def tle_checksum(line: str) -> int:
-    """Modulo-10 checksum of a TLE line's first 68 columns: digits count, '-' counts one.
-
-    >>> tle_checksum("1 25544U 98067A   08264.51782528 -.00002182  00000-0 -11606-4 0  2927")
-    7
-    """
-    total = 0
-    for char in line[:68]:
-        if char.isdigit():
-            total += int(char)
-        elif char == "-":
-            total += 1
-    return total % 10
 
 
 def _check_tle_line(arg: Arg, command: str, value: Any) -> str:

@@ -21,9 +21,6 @@ catalogued channels; values have the channel's type and lie within its range.
 
 from __future__ import annotations
 
-import calendar
-import re
-import time
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -31,6 +28,7 @@ import orjson
 
 from mpcs.core.commands import Mode
 from mpcs.core.names import SUBSYSTEM_MEASUREMENTS
+from mpcs.orbit.timeutil import parse_time_ns
 
 SCHEMA_VERSION = 1
 #: Kafka compression of telemetry batches (the topics keep what the producer sent). zstd: as
@@ -156,7 +154,6 @@ _PY_TYPES: dict[str, tuple[type, ...]] = {
     "bool": (bool,),
     "str": (str,),
 }
-_TIME_RE = re.compile(r"^(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)(?:\.(\d{1,9}))?Z$")
 
 
 class TelemetryError(ValueError):
@@ -166,23 +163,6 @@ class TelemetryError(ValueError):
         self.path = path
         self.message = message
         super().__init__(f"{path}: {message}")
-
-
-def format_time_ns(time_ns: int) -> str:
-    """UTC ISO-8601 with nanoseconds and `Z` (the wire format of every MPCS timestamp)."""
-    seconds, nanos = divmod(time_ns, 1_000_000_000)
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{nanos:09d}Z"
-
-
-def parse_time_ns(text: str) -> int:
-    """Inverse of format_time_ns; accepts 0–9 fractional digits, requires `Z`."""
-    match = _TIME_RE.match(text)
-    if match is None:
-        raise ValueError(f"{text!r} is not a UTC time like 2025-01-01T00:00:00.000000000Z")
-    year, month, day, hour, minute, second = (int(g) for g in match.groups()[:6])
-    fraction = (match.group(7) or "").ljust(9, "0")
-    seconds = calendar.timegm((year, month, day, hour, minute, second, 0, 0, 0))
-    return seconds * 1_000_000_000 + int(fraction)
 
 
 def validate_message(message: dict[str, Any]) -> None:

@@ -37,7 +37,8 @@ from mpcs.operator.planner import (
     validate_steps,
 )
 from mpcs.operator.settings import OperatorSettings
-from mpcs.simulator import Station, TleError, orbit_summary, parse_tle
+from mpcs.orbit.passes import Station
+from mpcs.orbit.tle import TleError, orbit_summary, parse_tle
 
 G, V = names.GROUP, names.VERSION
 MISSIONS, SATELLITES, STATIONS, PLANS = "missions", "satellites", "groundstations", "commandplans"
@@ -191,9 +192,9 @@ def _mission_stations(
 
 def _station(name: str, spec: dict[str, Any]) -> Station:
     return Station(
-        lat_deg=spec["latitudeDeg"],
-        lon_deg=spec["longitudeDeg"],
-        alt_m=spec.get("altitudeM", 0.0),
+        latitude_deg=spec["latitudeDeg"],
+        longitude_deg=spec["longitudeDeg"],
+        altitude_m=spec.get("altitudeM", 0.0),
         min_elevation_deg=spec.get("minElevationDeg", 5.0),
         name=name,
     )

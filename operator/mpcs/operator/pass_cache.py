@@ -12,7 +12,8 @@ import datetime as dt
 import threading
 from dataclasses import dataclass
 
-from mpcs.simulator import Pass, Station, Tle, predict_passes
+from mpcs.orbit.passes import Pass, Station, predict_passes
+from mpcs.orbit.tle import Tle
 
 
 @dataclass(frozen=True)

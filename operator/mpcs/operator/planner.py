@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from mpcs.core.commands import CommandError, validate_args
-from mpcs.simulator import Station, Tle, predict_passes
+from mpcs.orbit.passes import Station, predict_passes
+from mpcs.orbit.tle import Tle
 
 
 class PlanError(ValueError):
@@ -72,9 +73,9 @@ def resolve_start(
     base = stations[station_name]
     min_el = float(window.get("minElevationDeg", base.min_elevation_deg))
     station = Station(
-        lat_deg=base.lat_deg,
-        lon_deg=base.lon_deg,
-        alt_m=base.alt_m,
+        latitude_deg=base.latitude_deg,
+        longitude_deg=base.longitude_deg,
+        altitude_m=base.altitude_m,
         min_elevation_deg=min_el,
         name=station_name,
     )

@@ -15,13 +15,14 @@ from typing import Annotated, Any
 import orjson
 import typer
 
-from .passes import Station, predict_passes
+from mpcs.orbit.passes import Station, predict_passes
+from mpcs.orbit.timeutil import NS_PER_S, format_time_ns, parse_time
+from mpcs.orbit.tle import Tle, TleError, parse_tle
+from mpcs.orbit.track import propagate as propagate_track
+from mpcs.orbit.track import time_grid
+
 from .spacecraft import Spacecraft
 from .spec import FaultType, SatelliteSpec
-from .timeutil import NS_PER_S, format_time_ns, parse_time
-from .tle import Tle, TleError, parse_tle
-from .track import propagate as propagate_track
-from .track import time_grid
 
 app = typer.Typer(
     name="sim",
@@ -72,9 +73,9 @@ def _station(text: str, min_elevation: float, name: str = "") -> Station:
             raise ValueError("expected LAT,LON[,ALT_M]")
         alt = parts[2] if len(parts) == 3 else 0.0
         return Station(
-            lat_deg=parts[0],
-            lon_deg=parts[1],
-            alt_m=alt,
+            latitude_deg=parts[0],
+            longitude_deg=parts[1],
+            altitude_m=alt,
             min_elevation_deg=min_elevation,
             name=name or f"{parts[0]:g},{parts[1]:g}",
         )

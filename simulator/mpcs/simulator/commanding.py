@@ -13,6 +13,8 @@ from collections.abc import Callable
 from typing import Any
 
 from mpcs.core.commands import Ack, AckState, Command, command_spec
+from mpcs.orbit.timeutil import NS_PER_S, datetime_from_ns, ns_from_datetime
+from mpcs.orbit.tle import TleError, parse_tle
 
 from .engine import (
     ATTITUDES,
@@ -30,8 +32,6 @@ from .engine import (
     SLEW_ERROR_DEG,
     Engine,
 )
-from .timeutil import NS_PER_S, datetime_from_ns, ns_from_datetime
-from .tle import TleError, parse_tle
 
 #: A handler applies a command to satellite `index`; it returns None or the reason it failed.
 Handler = Callable[[Engine, int, dict[str, Any]], str | None]

@@ -29,13 +29,13 @@ import numpy.typing as npt
 from sgp4.api import SatrecArray
 
 from mpcs.core.commands import Mode
+from mpcs.orbit.frames import DEG_PER_RAD, ecef_to_geodetic, gmst_rad, teme_to_ecef_columns
+from mpcs.orbit.passes import Station
+from mpcs.orbit.sun import beta_angle_deg, illumination, sun_position_km
+from mpcs.orbit.timeutil import NS_PER_DAY, NS_PER_S, format_time_ns, jday_from_ns
+from mpcs.orbit.tle import Tle
 
-from .frames import DEG_PER_RAD, ecef_to_geodetic, gmst_rad, teme_to_ecef_columns
-from .passes import Station
 from .spec import FaultType, SatelliteSpec
-from .sun import beta_angle_deg, illumination, sun_position_km
-from .timeutil import NS_PER_DAY, NS_PER_S, format_time_ns, jday_from_ns
-from .tle import Tle
 
 FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]

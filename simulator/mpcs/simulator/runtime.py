@@ -46,11 +46,11 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from mpcs.core.commands import Ack, AckState, Command, CommandError
 from mpcs.core.names import Topic, consumer_group, topic
 from mpcs.core.telemetry import KAFKA_COMPRESSION, encode
+from mpcs.orbit.timeutil import NS_PER_S, datetime_from_ns, ns_from_datetime
 
 from .commanding import execute
 from .spacecraft import Spacecraft
 from .spec import SatelliteSpec
-from .timeutil import NS_PER_S, datetime_from_ns, ns_from_datetime
 
 log = logging.getLogger("mpcs.simulator")
 

@@ -18,12 +18,12 @@ from datetime import datetime
 from typing import Any
 
 from mpcs.core.commands import Ack, Command, Mode
+from mpcs.orbit.passes import Station
+from mpcs.orbit.timeutil import ns_from_datetime, parse_time
 
 from .commanding import execute
 from .engine import MODES, Engine, SatelliteConfig
-from .passes import Station
 from .spec import SatelliteSpec
-from .timeutil import ns_from_datetime, parse_time
 
 
 class Spacecraft:

@@ -13,9 +13,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from .passes import Station
-from .timeutil import NS_PER_S, ns_from_datetime
-from .tle import Tle, TleError, parse_tle
+from mpcs.orbit.passes import Station
+from mpcs.orbit.timeutil import NS_PER_S, ns_from_datetime
+from mpcs.orbit.tle import Tle, TleError, parse_tle
 
 
 class _Spec(BaseModel):
@@ -112,9 +112,9 @@ class GroundStationSpec(_Spec):
     def station(self) -> Station:
         """The geometry object pass prediction uses."""
         return Station(
-            lat_deg=self.latitude,
-            lon_deg=self.longitude,
-            alt_m=self.altitude,
+            latitude_deg=self.latitude,
+            longitude_deg=self.longitude,
+            altitude_m=self.altitude,
             min_elevation_deg=self.min_elevation,
             name=self.name,
         )

@@ -14,7 +14,7 @@ from mpcs.dev.process import pid_alive
 
 pytestmark = pytest.mark.integration
 
-MPCS = [sys.executable, "-m", "mpcs.core.cli"]
+MPCS = [sys.executable, "-m", "mpcs.cli"]
 
 
 def _mpcs(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:

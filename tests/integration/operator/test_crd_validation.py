@@ -26,7 +26,6 @@ from kubernetes.client import ApiClient
 from kubernetes.client.exceptions import ApiException
 from pydantic import ValidationError
 
-from mpcs.core.commands import tle_checksum
 from mpcs.core.names import GROUP, VERSION
 from mpcs.core.resources import (
     CATEGORY,
@@ -39,6 +38,7 @@ from mpcs.core.resources import (
     crd_manifests,
 )
 from mpcs.dev import tools
+from mpcs.orbit.tle import tle_checksum
 
 pytestmark = pytest.mark.integration
 

@@ -4,7 +4,7 @@ One test mission per module: CRDs installed, a Mission with two GroundStations a
 objects in a fresh namespace, the mission's topics and bucket (with its bucket-scoped token)
 created the way the operator does. A real simulator flies `firewatch-1` (telemetry every second),
 the real ingest stores its telemetry, and the API runs as its own process (`python -m
-mpcs.core.cli api serve`). `firewatch-2` has no simulator: its telemetry is written to InfluxDB by
+mpcs.cli api serve`). `firewatch-2` has no simulator: its telemetry is written to InfluxDB by
 the test, so its latest values must come from the InfluxDB fallback.
 """
 
@@ -178,7 +178,7 @@ def simulator(mission: Mission) -> Iterator[None]:
     log = mission.logs / "simulator.log"
     register_log("simulator", log)
     proc = spawn(
-        [sys.executable, "-m", "mpcs.core.cli", "sim", "run"],
+        [sys.executable, "-m", "mpcs.cli", "sim", "run"],
         log=log,
         env={
             **mission.env,
@@ -200,7 +200,7 @@ def ingest(mission: Mission) -> Iterator[None]:
     log = mission.logs / "ingest.log"
     register_log("ingest", log)
     proc = spawn(
-        [sys.executable, "-m", "mpcs.core.cli", "ingest", "run"],
+        [sys.executable, "-m", "mpcs.cli", "ingest", "run"],
         log=log,
         env={**mission.env, "MPCS_METRICS_PORT": str(free_port())},
         die_with_parent=True,
@@ -217,7 +217,7 @@ def _start_api(mission: Mission, port: int, metrics_port: int) -> Api:
     argv = [
         sys.executable,
         "-m",
-        "mpcs.core.cli",
+        "mpcs.cli",
         "api",
         "serve",
         "--port",

@@ -261,7 +261,7 @@ def simulator(mission: Mission) -> Iterator[Callable[[], Awaitable[subprocess.Po
 
     async def start() -> subprocess.Popen[bytes]:
         proc = spawn(
-            [sys.executable, "-m", "mpcs.core.cli", "sim", "run"],
+            [sys.executable, "-m", "mpcs.cli", "sim", "run"],
             log=log,
             env={
                 "MPCS_KAFKA_BOOTSTRAP": mission.kafka,

@@ -102,7 +102,7 @@ class IngestProcess:
 
     def start(self) -> None:
         self.proc = spawn(
-            [sys.executable, "-m", "mpcs.core.cli", "ingest", "run"],
+            [sys.executable, "-m", "mpcs.cli", "ingest", "run"],
             log=self.log,
             env=self.mission.env(self.port, **self.extra_env),
             die_with_parent=True,

@@ -30,8 +30,8 @@ from mpcs.core.resources import groundstation as groundstation_module
 from mpcs.core.resources.cli import app as crds_app
 from mpcs.core.resources.cli import stale_files
 from mpcs.core.resources.peering import PEERING_KINDS
+from mpcs.orbit.tle import orbit_summary, parse_tle
 from mpcs.simulator import SatelliteSpec as SimSatelliteSpec
-from mpcs.simulator import orbit_summary, parse_tle
 from mpcs.simulator import spec as sim_spec
 
 ROOT = Path(__file__).resolve().parents[3]

@@ -9,14 +9,17 @@ import pytest
 
 import mpcs.operator.pass_cache as pass_cache
 from mpcs.operator.pass_cache import PassCache
-from mpcs.simulator import Station, parse_tle
+from mpcs.orbit.passes import Station
+from mpcs.orbit.tle import parse_tle
 
 #: ISS (ZARYA), the classic example element set (CelesTrak documentation, 2008-09-20).
 ISS = parse_tle(
     "1 25544U 98067A   08264.51782528 -.00002182  00000-0 -11606-4 0  2927\n"
     "2 25544  51.6416 247.4627 0006703 130.5360 325.0288 15.72125391563537"
 )
-STATION = Station(lat_deg=47.0, lon_deg=8.0, alt_m=500.0, min_elevation_deg=5.0, name="ch")
+STATION = Station(
+    latitude_deg=47.0, longitude_deg=8.0, altitude_m=500.0, min_elevation_deg=5.0, name="ch"
+)
 START = dt.datetime(2008, 9, 21, 12, tzinfo=dt.UTC)
 
 
@@ -48,7 +51,7 @@ def test_recomputes_after_the_refresh_period_and_per_station(calls: list[dt.date
     cache.upcoming(ISS, STATION, START)
     later = START + dt.timedelta(seconds=301)
     cache.upcoming(ISS, STATION, later)
-    other = Station(lat_deg=78.2, lon_deg=15.4, min_elevation_deg=5.0, name="svalbard")
+    other = Station(latitude_deg=78.2, longitude_deg=15.4, min_elevation_deg=5.0, name="svalbard")
     cache.upcoming(ISS, other, later)
     assert calls == [START, later, later]
 
@@ -64,6 +67,6 @@ def test_passes_already_over_are_dropped(calls: list[dt.datetime]) -> None:
 def test_entries_nobody_refreshed_are_evicted(calls: list[dt.datetime]) -> None:
     cache = PassCache(horizon_s=3_600, refresh_s=60)
     cache.upcoming(ISS, STATION, START)
-    other = Station(lat_deg=78.2, lon_deg=15.4, min_elevation_deg=5.0, name="svalbard")
+    other = Station(latitude_deg=78.2, longitude_deg=15.4, min_elevation_deg=5.0, name="svalbard")
     cache.upcoming(ISS, other, START + dt.timedelta(seconds=121))
     assert len(cache) == 1

@@ -13,7 +13,8 @@ from mpcs.operator.planner import (
     resolve_start,
     validate_steps,
 )
-from mpcs.simulator import Station, parse_tle, predict_passes
+from mpcs.orbit.passes import Station, predict_passes
+from mpcs.orbit.tle import parse_tle
 
 
 @pytest.fixture(scope="module")
@@ -26,7 +27,11 @@ def tle():  # type: ignore[no-untyped-def]
 
 
 SVALBARD = Station(
-    lat_deg=78.2297, lon_deg=15.4077, alt_m=500, min_elevation_deg=5, name="svalbard"
+    latitude_deg=78.2297,
+    longitude_deg=15.4077,
+    altitude_m=500,
+    min_elevation_deg=5,
+    name="svalbard",
 )
 NOW = dt.datetime(2025, 6, 1, 12, 0, tzinfo=dt.UTC)
 
@@ -64,9 +69,9 @@ def test_next_pass_start_is_the_next_aos_plus_offset(tle) -> None:  # type: igno
         horizon_s=86400,
     )
     high = Station(
-        lat_deg=SVALBARD.lat_deg,
-        lon_deg=SVALBARD.lon_deg,
-        alt_m=SVALBARD.alt_m,
+        latitude_deg=SVALBARD.latitude_deg,
+        longitude_deg=SVALBARD.longitude_deg,
+        altitude_m=SVALBARD.altitude_m,
         min_elevation_deg=10,
     )
     first = next(p for p in predict_passes(tle, high, NOW, 86400) if p.aos > NOW)
@@ -84,7 +89,7 @@ def test_unknown_station_and_no_pass_are_plan_errors(tle) -> None:  # type: igno
             horizon_s=86400,
         )
     assert exc.value.field == "spec.start.nextPass.station"
-    equator = Station(lat_deg=0, lon_deg=0, min_elevation_deg=89.9, name="zenith")
+    equator = Station(latitude_deg=0, longitude_deg=0, min_elevation_deg=89.9, name="zenith")
     with pytest.raises(PlanError) as exc:
         resolve_start(
             {"nextPass": {"station": "zenith", "minElevationDeg": 89.9}},

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from mpcs.simulator import Spacecraft, Station
+from mpcs.orbit.passes import Station
+from mpcs.simulator import Spacecraft
 
 #: ISS (ZARYA), the classic example element set (CelesTrak documentation, 2008-09-20).
 ISS = (
@@ -27,7 +28,9 @@ DELTA1_DEB = (
 LEO_TLES = {"iss": ISS, "cbers2": CBERS2, "delta1deb": DELTA1_DEB}
 
 #: Mid-latitude station that ISS-like orbits see several times a day.
-TOULOUSE = Station(lat_deg=43.56, lon_deg=1.48, alt_m=150.0, min_elevation_deg=5.0, name="tls")
+TOULOUSE = Station(
+    latitude_deg=43.56, longitude_deg=1.48, altitude_m=150.0, min_elevation_deg=5.0, name="tls"
+)
 
 
 def spec_dict(tle: str = ISS, **simulator: Any) -> dict[str, Any]:

@@ -10,8 +10,9 @@ import pytest
 from simdata import ISS
 from typer.testing import CliRunner
 
-from mpcs.core.cli import app
-from mpcs.core.telemetry import parse_time_ns, validate_message
+from mpcs.cli import app
+from mpcs.core.telemetry import validate_message
+from mpcs.orbit.timeutil import parse_time_ns
 
 runner = CliRunner()
 

@@ -20,7 +20,9 @@ from mpcs.core.commands import (
     Mode,
     validate_args,
 )
-from mpcs.simulator import Spacecraft, parse_tle, predict_passes
+from mpcs.orbit.passes import predict_passes
+from mpcs.orbit.tle import parse_tle
+from mpcs.simulator import Spacecraft
 
 
 def cmd(name: str, satellite: str = "sat-1", **args: Any) -> Command:

@@ -8,9 +8,9 @@ from simdata import CBERS2, ISS, TOULOUSE, make_craft, spec_dict
 
 from mpcs.core.commands import Command
 from mpcs.core.telemetry import CHANNEL_INDEX, validate_message
+from mpcs.orbit.timeutil import parse_time
 from mpcs.simulator import Engine, SatelliteConfig, SatelliteSpec, Spacecraft
 from mpcs.simulator.engine import KELVIN
-from mpcs.simulator.timeutil import parse_time
 
 
 def _fly(craft: Spacecraft, hours: float, step_s: float = 60.0) -> list[dict]:

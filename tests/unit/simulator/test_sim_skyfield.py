@@ -21,11 +21,12 @@ from simdata import LEO_TLES, TOULOUSE
 from skyfield.api import EarthSatellite, load, wgs84
 from skyfield.vectorlib import VectorFunction
 
-from mpcs.simulator import Station, parse_tle, predict_passes
-from mpcs.simulator.frames import geodetic_to_ecef
-from mpcs.simulator.sun import sun_position_km
-from mpcs.simulator.timeutil import NS_PER_S, datetime_from_ns, jday_array_from_ns, parse_time
-from mpcs.simulator.track import propagate, time_grid
+from mpcs.orbit.frames import geodetic_to_ecef
+from mpcs.orbit.passes import Station, predict_passes
+from mpcs.orbit.sun import sun_position_km
+from mpcs.orbit.timeutil import NS_PER_S, datetime_from_ns, jday_array_from_ns, parse_time
+from mpcs.orbit.tle import parse_tle
+from mpcs.orbit.track import propagate, time_grid
 
 GEODETIC_TOLERANCE_KM = 1.0
 SUN_DIRECTION_TOLERANCE_DEG = 0.02
@@ -151,7 +152,10 @@ def test_shadow_entry_and_exit_match_skyfield(name: str) -> None:
 @pytest.mark.parametrize("name", sorted(LEO_TLES))
 @pytest.mark.parametrize(
     "station",
-    [TOULOUSE, Station(lat_deg=78.23, lon_deg=15.39, alt_m=500.0, min_elevation_deg=10.0)],
+    [
+        TOULOUSE,
+        Station(latitude_deg=78.23, longitude_deg=15.39, altitude_m=500.0, min_elevation_deg=10.0),
+    ],
     ids=["toulouse", "svalbard"],
 )
 def test_passes_match_skyfield_find_events(name: str, station: Station) -> None:
@@ -160,7 +164,9 @@ def test_passes_match_skyfield_find_events(name: str, station: Station) -> None:
     duration = 3 * 86_400
     ours = predict_passes(parse_tle(text), station, start, duration)
     ends = _skyfield_times(np.array([start, start + duration * NS_PER_S]))
-    topos = wgs84.latlon(station.lat_deg, station.lon_deg, elevation_m=station.alt_m)
+    topos = wgs84.latlon(
+        station.latitude_deg, station.longitude_deg, elevation_m=station.altitude_m
+    )
     times, events = _satellite(text).find_events(
         topos, ends[0], ends[1], altitude_degrees=station.min_elevation_deg
     )
@@ -168,7 +174,7 @@ def test_passes_match_skyfield_find_events(name: str, station: Station) -> None:
     sets = [t for t, e in zip(times, events, strict=True) if e == 2]
     # Compare complete passes only (Skyfield reports no rise for a pass in progress at start).
     complete = [p for p in ours if not p.clipped]
-    if station.lat_deg > 70 and name != "cbers2":
+    if station.latitude_deg > 70 and name != "cbers2":
         # ISS (51.6°) and DELTA 1 DEB (58.1°) never rise above 10° at 78° N; both agree.
         assert ours == []
         assert rises == []

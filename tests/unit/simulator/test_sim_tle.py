@@ -10,9 +10,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from simdata import ISS, TOULOUSE, spec_dict
 
-from mpcs.core.commands import tle_checksum
 from mpcs.core.telemetry import validate_message
-from mpcs.simulator import Spacecraft, TleError, orbit_summary, parse_tle, predict_passes
+from mpcs.orbit.passes import predict_passes
+from mpcs.orbit.tle import TleError, orbit_summary, parse_tle, tle_checksum
+from mpcs.simulator import Spacecraft
 
 NAME, L1, L2 = ISS.splitlines()
 

@@ -16,7 +16,7 @@ from importlib.resources import files
 import numpy as np
 import pytest
 
-from mpcs.simulator import TleError, parse_tle
+from mpcs.orbit.tle import TleError, parse_tle
 
 POSITION_TOLERANCE_KM = 1e-6  # 1 mm
 VELOCITY_TOLERANCE_KM_S = 1e-9  # 1 µm/s

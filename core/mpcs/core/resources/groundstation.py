@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import enum
-import itertools
 from datetime import datetime
 from typing import Annotated
 
 from pydantic import Field, field_validator
+
+from mpcs.orbit.passes import Station
 
 from ._schema import cel, validations
 from .common import Condition, Conditions, ObjectName, Resource, duplicates
@@ -67,26 +68,22 @@ class GroundStationSpec(Resource):
             )
         return mask
 
-    def mask_elevation_deg(self, azimuth_deg: float) -> float:
-        """Minimum usable elevation at `azimuth_deg` (mask interpolated linearly, wrapping at 360°).
+    def station(self, name: str) -> Station:
+        """This station as the orbit maths sees it: the one GroundStation → Station conversion.
 
         >>> gs = GroundStationSpec(latitude_deg=0, longitude_deg=0, horizon_mask=[
         ...     {"azimuthDeg": 0, "elevationDeg": 10}, {"azimuthDeg": 180, "elevationDeg": 20}])
-        >>> gs.mask_elevation_deg(90), gs.mask_elevation_deg(270)
-        (15.0, 15.0)
+        >>> gs.station("eq").min_elevation_at([90, 270]).tolist()
+        [15.0, 15.0]
         """
-        if not self.horizon_mask:
-            return self.min_elevation_deg
-        points = sorted(self.horizon_mask, key=lambda p: p.azimuth_deg)
-        az = azimuth_deg % 360.0
-        # Close the ring: the last point continues to the first one, 360° further.
-        ring = [(p.azimuth_deg, p.elevation_deg) for p in points]
-        ring = [(ring[-1][0] - 360.0, ring[-1][1]), *ring, (ring[0][0] + 360.0, ring[0][1])]
-        for (a0, e0), (a1, e1) in itertools.pairwise(ring):
-            if a0 <= az <= a1:
-                mask = e0 if a1 == a0 else e0 + (e1 - e0) * (az - a0) / (a1 - a0)
-                return max(mask, self.min_elevation_deg)
-        return self.min_elevation_deg  # pragma: no cover - the ring covers 0..360
+        return Station(
+            latitude_deg=self.latitude_deg,
+            longitude_deg=self.longitude_deg,
+            altitude_m=self.altitude_m,
+            min_elevation_deg=self.min_elevation_deg,
+            horizon_mask=tuple((p.azimuth_deg, p.elevation_deg) for p in self.horizon_mask),
+            name=name,
+        )
 
 
 class StationPass(Resource):

@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
-from mpcs.core.commands import tle_checksum
+from mpcs.orbit.tle import tle_checksum
 
 from ._schema import cel, validations
 from .common import Condition, Conditions, ObjectName, ObjectRef, Resource, StatusText, duplicates

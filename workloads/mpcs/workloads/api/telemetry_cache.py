@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mpcs.core.names import SUBSYSTEM_MEASUREMENTS
-from mpcs.core.telemetry import parse_time_ns
+from mpcs.orbit.timeutil import parse_time_ns
 
 
 @dataclass(frozen=True)

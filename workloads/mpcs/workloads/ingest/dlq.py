@@ -21,7 +21,7 @@ from typing import Any
 
 import orjson
 
-from mpcs.core.telemetry import format_time_ns
+from mpcs.orbit.timeutil import format_time_ns
 
 SOURCE = "ingest"
 

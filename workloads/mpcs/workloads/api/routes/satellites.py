@@ -8,7 +8,8 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, status
 
-from mpcs.simulator import Station, TleError, parse_tle, predict_passes
+from mpcs.orbit.passes import Station, predict_passes
+from mpcs.orbit.tle import TleError, parse_tle
 
 from ..deps import SatelliteDep, ServicesDep, ViewerDep
 from ..models import (
@@ -109,9 +110,9 @@ async def list_passes(
         gspec = gs.get("spec") or {}
         stations.append(
             Station(
-                lat_deg=float(gspec["latitudeDeg"]),
-                lon_deg=float(gspec["longitudeDeg"]),
-                alt_m=float(gspec.get("altitudeM", 0.0)),
+                latitude_deg=float(gspec["latitudeDeg"]),
+                longitude_deg=float(gspec["longitudeDeg"]),
+                altitude_m=float(gspec.get("altitudeM", 0.0)),
                 min_elevation_deg=float(gspec.get("minElevationDeg", 5.0)),
                 name=str(gs["metadata"]["name"]),
             )

@@ -2,7 +2,7 @@
 
 The operator creates Deployments of the one MPCS image (`command: [mpcs]`, different `args`). On a
 laptop or in the end-to-end tests there is no kubelet to run them, so this runner watches those
-Deployments and runs each replica as `python -m mpcs.core.cli <args>` with the container's env —
+Deployments and runs each replica as `python -m mpcs.cli <args>` with the container's env —
 `secretKeyRef`/`configMapKeyRef` resolved from the apiserver — restarts a replica that crashes
 (with backoff), restarts all replicas when the pod template changes, and stops them when their
 Deployment goes away or scales to zero. Ports the container would own (`--port`, MPCS_METRICS_PORT)
@@ -175,7 +175,7 @@ class LocalRunner:
         safe = key.replace("/", "_")
         return Replica(
             key=key,
-            argv=[sys.executable, "-m", "mpcs.core.cli", *args],
+            argv=[sys.executable, "-m", "mpcs.cli", *args],
             env=env,
             log_path=self.log_dir / f"{safe}.log",
             template_hash=template_hash,

@@ -20,8 +20,6 @@ from typing import Any, NamedTuple
 
 from sgp4.api import WGS72, Satrec
 
-from mpcs.core.commands import tle_checksum
-
 from .timeutil import ns_from_datetime
 
 #: Earth radius of the WGS72 constants SGP4 uses for TLEs (km).
@@ -225,3 +223,18 @@ def orbit_summary(tle: Tle) -> OrbitSummary:
         apogee_km=satrec.alta * EARTH_RADIUS_WGS72_KM,
         perigee_km=satrec.altp * EARTH_RADIUS_WGS72_KM,
     )
+
+
+def tle_checksum(line: str) -> int:
+    """Modulo-10 checksum of a TLE line's first 68 columns: digits count, '-' counts one.
+
+    >>> tle_checksum("1 25544U 98067A   08264.51782528 -.00002182  00000-0 -11606-4 0  2927")
+    7
+    """
+    total = 0
+    for char in line[:68]:
+        if char.isdigit():
+            total += int(char)
+        elif char == "-":
+            total += 1
+    return total % 10

@@ -29,33 +29,60 @@ _GOLDEN = (np.sqrt(5.0) - 1.0) / 2.0
 _REFINE_TOLERANCE_NS = 1_000_000  # 1 ms: far below the 1 s the outputs are used at
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Station:
-    """A ground station: WGS84 position and the elevation mask a pass must clear."""
+    """A ground station: WGS84 position and the sky it can use.
 
-    lat_deg: float
-    lon_deg: float
-    alt_m: float = 0.0
-    min_elevation_deg: float = 10.0
+    The usable sky at an azimuth starts at `min_elevation_at(azimuth)`: the larger of
+    `min_elevation_deg` and the terrain `horizon_mask`, a ring of (azimuth_deg, elevation_deg)
+    points interpolated linearly and closed through 0°/360°. No field has a default the
+    GroundStation CRD also declares: `GroundStationSpec.station()` is the one place a resource
+    becomes a Station, so the CRD's defaults are the only ones.
+    """
+
+    latitude_deg: float
+    longitude_deg: float
+    altitude_m: float
+    min_elevation_deg: float
+    horizon_mask: tuple[tuple[float, float], ...] = ()
     name: str = ""
 
     def __post_init__(self) -> None:
-        if not -90.0 <= self.lat_deg <= 90.0:
-            raise ValueError(f"station latitude {self.lat_deg} is not in -90..90 deg")
-        if not -180.0 <= self.lon_deg <= 360.0:
-            raise ValueError(f"station longitude {self.lon_deg} is not in -180..360 deg")
+        if not -90.0 <= self.latitude_deg <= 90.0:
+            raise ValueError(f"station latitude {self.latitude_deg} is not in -90..90 deg")
+        if not -180.0 <= self.longitude_deg <= 360.0:
+            raise ValueError(f"station longitude {self.longitude_deg} is not in -180..360 deg")
         if not -90.0 <= self.min_elevation_deg < 90.0:
             raise ValueError(f"minimum elevation {self.min_elevation_deg} is not in -90..90 deg")
+        azimuths = [az for az, _ in self.horizon_mask]
+        if len(set(azimuths)) != len(azimuths):
+            raise ValueError("horizon mask azimuths must be unique")
+        for az, el in self.horizon_mask:
+            if not 0.0 <= az <= 360.0 or not -90.0 <= el < 90.0:
+                raise ValueError(f"horizon mask point {az}:{el} is not in 0..360 : -90..90 deg")
 
     @property
     def ecef_km(self) -> FloatArray:
         """Earth-fixed position (km)."""
-        return geodetic_to_ecef(self.lat_deg, self.lon_deg, self.alt_m / 1000.0)
+        return geodetic_to_ecef(self.latitude_deg, self.longitude_deg, self.altitude_m / 1000.0)
 
     @property
     def enu(self) -> FloatArray:
         """Local east/north/up basis (rows)."""
-        return enu_basis(self.lat_deg, self.lon_deg)
+        return enu_basis(self.latitude_deg, self.longitude_deg)
+
+    def min_elevation_at(self, azimuth_deg: FloatArray) -> FloatArray:
+        """Lowest usable elevation (deg) at each azimuth: max(mask(azimuth), min_elevation_deg)."""
+        azimuth = np.mod(np.asarray(azimuth_deg, dtype=np.float64), 360.0)
+        if not self.horizon_mask:
+            return np.full(azimuth.shape, self.min_elevation_deg)
+        ring = sorted((az % 360.0, el) for az, el in self.horizon_mask)
+        az = np.array([a for a, _ in ring])
+        el = np.array([e for _, e in ring])
+        # Close the ring: the last point continues to the first one, 360° further on.
+        az = np.concatenate(([az[-1] - 360.0], az, [az[0] + 360.0]))
+        el = np.concatenate(([el[-1]], el, [el[0]]))
+        return np.maximum(np.interp(azimuth, az, el), self.min_elevation_deg)
 
 
 @dataclass(frozen=True)

@@ -52,7 +52,7 @@ def start_operator(stack: DevStack, kubeconfig: Path) -> subprocess.Popen[bytes]
         "MPCS_RESYNC_SECONDS": "30",
     }
     return spawn(
-        [sys.executable, "-m", "mpcs.core.cli", "operator", "run", "--standalone"],
+        [sys.executable, "-m", "mpcs.cli", "operator", "run", "--standalone"],
         log=stack.root / "logs" / "operator.log",
         env=env,
         die_with_parent=True,

@@ -11,18 +11,21 @@ that float precision is not lost on the large day number.
 
 from __future__ import annotations
 
+import calendar
+import re
+import time
 from datetime import UTC, datetime
 
 import numpy as np
 import numpy.typing as npt
-
-from mpcs.core.telemetry import format_time_ns, parse_time_ns
 
 NS_PER_S = 1_000_000_000
 NS_PER_DAY = 86_400 * NS_PER_S
 UNIX_EPOCH_JD = 2440587.5
 
 FloatArray = npt.NDArray[np.float64]
+
+_TIME_RE = re.compile(r"^(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)(?:\.(\d{1,9}))?Z$")
 
 __all__ = [
     "NS_PER_DAY",
@@ -85,3 +88,20 @@ def parse_time(text: str) -> int:
     if value.tzinfo is None:
         raise ValueError(f"{text!r} has no timezone; add Z for UTC")
     return ns_from_datetime(value)
+
+
+def format_time_ns(time_ns: int) -> str:
+    """UTC ISO-8601 with nanoseconds and `Z` (the wire format of every MPCS timestamp)."""
+    seconds, nanos = divmod(time_ns, 1_000_000_000)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{nanos:09d}Z"
+
+
+def parse_time_ns(text: str) -> int:
+    """Inverse of format_time_ns; accepts 0–9 fractional digits, requires `Z`."""
+    match = _TIME_RE.match(text)
+    if match is None:
+        raise ValueError(f"{text!r} is not a UTC time like 2025-01-01T00:00:00.000000000Z")
+    year, month, day, hour, minute, second = (int(g) for g in match.groups()[:6])
+    fraction = (match.group(7) or "").ljust(9, "0")
+    seconds = calendar.timegm((year, month, day, hour, minute, second, 0, 0, 0))
+    return seconds * 1_000_000_000 + int(fraction)
