@@ -35,6 +35,8 @@ __all__ = [
     "jday_array_from_ns",
     "jday_from_ns",
     "ns_from_datetime",
+    "format_rfc3339",
+    "parse_rfc3339",
     "parse_time",
     "parse_time_ns",
 ]
@@ -105,3 +107,23 @@ def parse_time_ns(text: str) -> int:
     fraction = (match.group(7) or "").ljust(9, "0")
     seconds = calendar.timegm((year, month, day, hour, minute, second, 0, 0, 0))
     return seconds * 1_000_000_000 + int(fraction)
+
+
+def format_rfc3339(value: datetime) -> str:
+    """RFC 3339 in UTC with milliseconds and `Z`: how every time in a resource's status is written.
+
+    >>> format_rfc3339(datetime(2025, 6, 1, 12, 0, 1, 234567, tzinfo=UTC))
+    '2025-06-01T12:00:01.234Z'
+    """
+    return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def parse_rfc3339(text: str) -> datetime:
+    """An RFC 3339 time (from a spec or a status) as an aware UTC datetime; naive means UTC."""
+    try:
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(f"{text!r} is not an RFC 3339 time like 2025-01-01T00:00:00Z") from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC)
