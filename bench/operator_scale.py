@@ -4,7 +4,10 @@ Baseline measured in the same run: server-side applying the same children (a Con
 Deployment per Satellite) straight to the apiserver from this process with the same concurrency,
 i.e. the apiserver-bound floor any operator has to pay. Results: bench/results/operator_scale.*
 
-    .venv/bin/python bench/operator_scale.py [--sizes 100,500,1000]
+    .venv/bin/python bench/operator_scale.py [--sizes 100,500,1000] [--runs 3]
+
+Each size runs `--runs` times (rounds interleaved across sizes, a fresh namespace each); the report
+gives the median of the runs and their spread (min–max), never the best run.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import json
 import os
 import platform
 import re
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -95,8 +99,9 @@ def _parallel(fn: Any, items: list[Any]) -> None:
             future.result()
 
 
-def run_size(stack: DevStack, admin: Any, op_kubeconfig: Path, n: int) -> dict[str, Any]:
-    namespace = f"scale-{n}"
+def run_size(stack: DevStack, admin: Any, op_kubeconfig: Path, n: int, run: int) -> dict[str, Any]:
+    """One run at one size, in its own namespace (deleted afterwards so runs do not pile up)."""
+    namespace = f"scale-{n}-r{run}"
     custom = k8s.CustomObjectsApi(admin)
     k8s.CoreV1Api(admin).create_namespace({"metadata": {"name": namespace}})
     docs = _examples()
@@ -128,12 +133,12 @@ def run_size(stack: DevStack, admin: Any, op_kubeconfig: Path, n: int) -> dict[s
             "--namespace",
             namespace,
         ],
-        log=stack.root / "logs" / f"operator-{n}.log",
+        log=stack.root / "logs" / f"operator-{n}-r{run}.log",
         env=env,
         die_with_parent=True,
     )
     proc = psutil.Process(operator.pid)
-    profile = stack.root / f"operator-{n}.pyspy.txt"
+    profile = stack.root / f"operator-{n}-r{run}.pyspy.txt"
     profiler = start_py_spy(operator.pid, profile, rate=50)
     time.sleep(3)  # let the operator settle on the mission before the burst
     requests_before = _apiserver_requests(stack)
@@ -173,8 +178,10 @@ def run_size(stack: DevStack, admin: Any, op_kubeconfig: Path, n: int) -> dict[s
     stop_py_spy(profiler, profile)
     stop_group(operator.pid, proc=operator)
     baseline_s = _baseline(admin, namespace, n)
+    k8s.CoreV1Api(admin).delete_namespace(namespace)
     return {
         "satellites": n,
+        "run": run,
         "ready": ready,
         "all_ready_s": round(all_ready_s, 1),
         "create_s": round(created_s, 1),
@@ -228,11 +235,13 @@ def _baseline(admin: Any, namespace: str, n: int) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--sizes", default="100,500,1000")
+    parser.add_argument("--runs", type=int, default=3, help="runs per size (median reported)")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     root = Path(tempfile.mkdtemp(prefix="mpcs-bench-operator-"))
     stack = DevStack(root, die_with_parent=True)
-    rows = []
+    runs: list[dict[str, Any]] = []
+    load_before = os.getloadavg()[0]
     try:
         conn = stack.start()
         admin = k8s_config.new_client_from_config(config_file=conn.kubeconfig)
@@ -241,15 +250,18 @@ def main() -> None:
         op_kubeconfig = cluster.operator_kubeconfig(
             admin, admin_kubeconfig=Path(conn.kubeconfig), out=root / "operator.kubeconfig"
         )
-        for n in sizes:
-            row = run_size(stack, admin, op_kubeconfig, n)
-            print(json.dumps(row), flush=True)
-            rows.append(row)
+        for run in range(args.runs):
+            for n in sizes:
+                row = run_size(stack, admin, op_kubeconfig, n, run)
+                print(json.dumps(row), flush=True)
+                runs.append(row)
     finally:
         stack.stop()
+    rows = [_summary([r for r in runs if r["satellites"] == n]) for n in sizes]
     RESULTS.mkdir(parents=True, exist_ok=True)
     meta = {
         "cpus": os.cpu_count(),
+        "load_avg_before": load_before,
         "load_avg": os.getloadavg(),
         "python": platform.python_version(),
         "git": subprocess.run(
@@ -260,27 +272,62 @@ def main() -> None:
             check=False,
         ).stdout.strip(),
         "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "runs_per_size": args.runs,
     }
-    (RESULTS / "operator_scale.json").write_text(json.dumps({"meta": meta, "runs": rows}, indent=2))
+    (RESULTS / "operator_scale.json").write_text(
+        json.dumps({"meta": meta, "summary": rows, "runs": runs}, indent=2)
+    )
     lines = [
         "# Operator scale",
         "",
-        f"{meta['time']}, commit {meta['git']}, {meta['cpus']} CPUs, "
-        f"load average at the end {meta['load_avg'][0]:.1f}.",
+        f"{meta['time']}, commit {meta['git']}, {meta['cpus']} CPUs, 1-min load average "
+        f"{load_before:.1f} before and {meta['load_avg'][0]:.1f} after. Each cell: the median "
+        f"of {args.runs} runs, then the spread (min–max); runs interleaved across sizes.",
         "",
         "| satellites | all Ready (s) | direct-apply floor (s) | ratio | peak RSS (MB) | "
         "operator CPU (s) | API requests / satellite | reconcile errors |",
         "|---|---|---|---|---|---|---|---|",
     ]
     lines += [
-        f"| {r['satellites']} | {r['all_ready_s']} | {r['baseline_direct_apply_s']} | "
-        f"{r['ratio_vs_direct_apply']} | {r['operator_peak_rss_mb']} | {r['operator_cpu_s']} | "
-        f"{r['requests_per_satellite']} | {r['reconcile_errors']:g} |"
+        f"| {r['satellites']} | {_cell(r['all_ready_s'])} | {_cell(r['baseline_direct_apply_s'])} "
+        f"| {_cell(r['ratio_vs_direct_apply'])} | {_cell(r['operator_peak_rss_mb'])} "
+        f"| {_cell(r['operator_cpu_s'])} | {_cell(r['requests_per_satellite'])} "
+        f"| {r['reconcile_errors']:g} |"
         for r in rows
     ]
     lines += _verdict(rows)
     (RESULTS / "operator_scale.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
+
+
+_SUMMARISED = (
+    "all_ready_s",
+    "baseline_direct_apply_s",
+    "ratio_vs_direct_apply",
+    "operator_peak_rss_mb",
+    "operator_cpu_s",
+    "requests_per_satellite",
+)
+
+
+def _summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Median and spread of each measured quantity over the runs of one size."""
+    row: dict[str, Any] = {"satellites": runs[0]["satellites"], "runs": len(runs)}
+    for key in _SUMMARISED:
+        values = sorted(float(r[key]) for r in runs if r[key] is not None)
+        row[key] = {
+            "median": round(statistics.median(values), 2),
+            "min": values[0],
+            "max": values[-1],
+        }
+    row["reconcile_errors"] = sum(r["reconcile_errors"] for r in runs)
+    last = runs[-1]
+    row["requests_by_verb_resource"] = last["requests_by_verb_resource"]
+    return row
+
+
+def _cell(stat: dict[str, float]) -> str:
+    return f"{stat['median']:g} ({stat['min']:g}–{stat['max']:g})"
 
 
 def _verdict(rows: list[dict[str, Any]]) -> list[str]:
@@ -296,13 +343,14 @@ def _verdict(rows: list[dict[str, Any]]) -> list[str]:
     return [
         "",
         "Targets at 1,000 Satellites (2 cores):",
-        f"- all Ready in under 60 s: {verdict(big['all_ready_s'] < 60)} ({big['all_ready_s']} s)",
-        f"- operator RSS under 300 MB: {verdict(big['operator_peak_rss_mb'] < 300)} "
-        f"({big['operator_peak_rss_mb']} MB peak)",
+        f"- all Ready in under 60 s (median): {verdict(big['all_ready_s']['median'] < 60)} "
+        f"({_cell(big['all_ready_s'])} s)",
+        f"- operator RSS under 300 MB: {verdict(big['operator_peak_rss_mb']['max'] < 300)} "
+        f"({big['operator_peak_rss_mb']['max']:g} MB, the highest peak of the runs)",
         f"- no reconcile errors: {verdict(big['reconcile_errors'] == 0)} "
         f"({big['reconcile_errors']:g})",
         "",
-        f"Largest apiserver request counts during the 1,000 run (whole cluster): {requests}.",
+        f"Largest apiserver request counts during the last 1,000 run (whole cluster): {requests}.",
     ]
 
 
