@@ -220,6 +220,21 @@ def binary(tool: str, name: str | None = None) -> Path:
     return TOOLS[tool].locate() / (name or tool)
 
 
+def uv() -> Path:
+    """The uv `scripts/bootstrap` runs: `$UV` (set by `uv run`), PATH, or its copy in the cache.
+
+    Not a `Tool`: bootstrap needs uv before any Python of ours can run, so it installs uv itself
+    (into `<cache>/uv-<version>/`); the packaging test builds the wheel with the same uv.
+    """
+    for candidate in (os.environ.get("UV"), shutil.which("uv")):
+        if candidate:
+            return Path(candidate)
+    cached = sorted(cache_dir().glob("uv-*/bin/uv"))
+    if cached:
+        return cached[-1]
+    raise ToolMissingError("uv is not installed; run `scripts/bootstrap` first")
+
+
 def _disk_usage(path: Path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
 
