@@ -21,11 +21,14 @@ API_VERSION = f"{GROUP}/{VERSION}"
 PART_OF = "mpcs"
 MANAGED_BY = "mpcs-operator"
 
-#: InfluxDB measurements, one per subsystem plus audit and alert streams.
+#: InfluxDB measurements: one per subsystem, plus the command audit trail.
 SUBSYSTEM_MEASUREMENTS = ("orbit", "power", "thermal", "adcs", "comms", "obc", "payload")
 COMMANDS_MEASUREMENT = "commands"
-ALERTS_MEASUREMENT = "alerts"
 SATELLITE_TAG = "satellite"
+
+#: Container port (named "metrics") where every MPCS process serves /healthz, /readyz and
+#: /metrics: the operator's Deployments probe it, the processes' settings default to it.
+METRICS_PORT = 9090
 
 #: Kubernetes object names are DNS labels: at most 63 characters.
 _MAX_NAME = 63

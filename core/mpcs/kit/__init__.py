@@ -1,6 +1,17 @@
 """The service kit: the per-process plumbing every MPCS service shares.
 
-Kafka clients with backoff, the InfluxDB adapter, JSON logging, the health/metrics server and the
-settings base live here once, so that the simulator runtime, the ingest, the API, the executor and
-the operator (and every service still to come) start, log, report health and reconnect the same way.
+The simulator runtime, the ingest, the command API, the CommandPlan executor (and every service
+still to come) start, log, report health, reconnect and talk to InfluxDB the same way because
+they do it with these modules, each imported by its own name (so a process loads only what it
+uses):
+
+- `settings` — `ServiceSettings` / `MissionSettings`, the `MPCS_*` settings base;
+- `logs` — `configure_logging`, JSON lines on stderr;
+- `health` — `HealthServer`, `/healthz`, `/readyz` and Prometheus `/metrics`;
+- `kafka` — `KafkaClients` (idempotent producers, consumers, admin) started with `Backoff`;
+- `influx` — `InfluxBucket` (write, query, health) and the Flux annotated-CSV parser;
+- `lineprotocol` — the one line-protocol escaping rule set.
+
+Times are written and read with `mpcs.orbit.timeutil`. The kit imports `mpcs.core` and
+`mpcs.orbit`, never a component.
 """

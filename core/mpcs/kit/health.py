@@ -1,14 +1,15 @@
-"""A tiny HTTP server for `/healthz`, `/readyz` and `/metrics` of workloads without a web app.
+"""The probe and metrics server of every MPCS process: `/healthz`, `/readyz`, `/metrics`.
 
-The ingest (and any other non-API workload) serves its probes and Prometheus metrics on
-`MPCS_METRICS_PORT` with this server; the command API serves the same paths from FastAPI. It is
-plain `asyncio.start_server` (HTTP/1.1, one request per connection, `GET`/`HEAD` only) so a probe
-never waits behind the workload's own work and the module needs no web framework.
+The simulator, the ingest and the command API (beside its own FastAPI routes, on
+`MPCS_METRICS_PORT`) serve their Kubernetes probes and Prometheus metrics with this one server, on
+the container port named "metrics" (`mpcs.core.names.METRICS_PORT`). It is plain
+`asyncio.start_server` (HTTP/1.1, one request per connection, `GET`/`HEAD` only) so a probe never
+waits behind the service's own work, and a process needs no web framework to be probed.
 
 - `/healthz`: 200 `{"status": "ok"}` while the event loop answers (liveness);
 - `/readyz`: 200 `{"status": "ready", ...}` or 503 `{"status": "unready", "reason": ...}` from the
-  workload's `readiness()` callback (e.g. Kafka or InfluxDB unreachable);
-- `/metrics`: the Prometheus text exposition of the workload's registry.
+  service's `readiness()` callback (e.g. Kafka or InfluxDB unreachable);
+- `/metrics`: the Prometheus text exposition of the service's registry.
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ class Readiness:
 
 
 class HealthServer:
-    """Serves the probes and metrics of one workload on `host:port` until `stop()`."""
+    """Serves the probes and metrics of one process on `host:port` until `stop()`."""
 
     def __init__(
         self,

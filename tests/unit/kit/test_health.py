@@ -1,4 +1,4 @@
-"""The probe/metrics server of non-API workloads, over a real loopback socket."""
+"""The probe/metrics server every MPCS process serves, over a real loopback socket."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import asyncio
 import orjson
 from prometheus_client import CollectorRegistry, Counter
 
-from mpcs.workloads.health import HealthServer, Readiness
+from mpcs.kit.health import HealthServer, Readiness
 
 
 async def _get(port: int, request: bytes) -> tuple[int, dict[str, str], bytes]:
