@@ -11,12 +11,8 @@ Wire format (JSON, one object per satellite per sample; version 1):
      "adcs": {...}, "comms": {...}, "obc": {...}, "payload": {...}}
 
 Every subsystem of `mpcs.core.names.SUBSYSTEM_MEASUREMENTS` is present and holds exactly its
-catalogued channels; values have the channel's type and lie within its range.
-
->>> format_time_ns(1_700_000_000_123_456_789)
-'2023-11-14T22:13:20.123456789Z'
->>> parse_time_ns('2023-11-14T22:13:20.123456789Z')
-1700000000123456789
+catalogued channels; values have the channel's type and lie within its range. `time` is written
+by `mpcs.orbit.timeutil.format_time_ns` and read by its `parse_time_ns`.
 """
 
 from __future__ import annotations

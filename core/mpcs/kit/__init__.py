@@ -10,7 +10,8 @@ uses):
 - `health` — `HealthServer`, `/healthz`, `/readyz` and Prometheus `/metrics`;
 - `kafka` — `KafkaClients` (idempotent producers, consumers, admin) started with `Backoff`;
 - `influx` — `InfluxBucket` (write, query, health) and the Flux annotated-CSV parser;
-- `lineprotocol` — the one line-protocol escaping rule set.
+- `lineprotocol` — the one line-protocol escaping rule set;
+- `service` — `run_service`, a process run until SIGTERM and stopped cleanly.
 
 Times are written and read with `mpcs.orbit.timeutil`. The kit imports `mpcs.core` and
 `mpcs.orbit`, never a component.

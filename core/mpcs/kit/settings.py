@@ -11,10 +11,10 @@ which the command lines print instead of a pydantic traceback:
 >>> class Demo(ServiceSettings):
 ...     pass
 >>> try:
-...     load_settings(Demo, kafka_bootstrap="", metrics_port=70000)
+...     load_settings(Demo, kafka_bootstrap="k:9092", metrics_port=70000)
 ... except SettingsError as exc:
 ...     print(exc)
-MPCS_KAFKA_BOOTSTRAP: String should have at least 1 character; MPCS_METRICS_PORT: Input should be less than or equal to 65535
+MPCS_METRICS_PORT: Input should be less than or equal to 65535
 """
 
 from __future__ import annotations

@@ -72,7 +72,7 @@ def _bad(mutate: Any) -> bytes:
         (None, "$", "empty message"),
         (_bad(lambda m: m.update(version=2)), "version", "2 is not 1"),
         (_bad(lambda m: m["orbit"].update(warp_factor=9.0)), "orbit.warp_factor", "unknown"),
-        (_bad(lambda m: m["orbit"].update(latitude_deg=91.0)), "orbit.lat_deg", "outside -90..90"),
+        (_bad(lambda m: m["orbit"].update(lat_deg=91.0)), "orbit.lat_deg", "outside -90..90"),
         (_bad(lambda m: m["obc"].update(uptime_s=1.5)), "obc.uptime_s", "not of type int"),
         (_bad(lambda m: m.update(mode="HYPERDRIVE")), "mode", "HYPERDRIVE"),
         (_bad(lambda m: m.update(time="yesterday")), "time", "not a UTC time"),
@@ -194,7 +194,7 @@ def test_a_record_is_either_stored_or_dead_lettered() -> None:
 def test_a_fetch_is_converted_in_order_with_its_rejects_dead_lettered() -> None:
     valid = encode(_telemetry())
     spaced = orjson.dumps(_telemetry(), option=orjson.OPT_INDENT_2)  # valid, not canonical
-    invalid = _bad(lambda m: m["orbit"].update(latitude_deg=91.0))
+    invalid = _bad(lambda m: m["orbit"].update(lat_deg=91.0))
     fetch = [
         Received(TOPIC, 3, 10 + i, b"sat-a", value, 1_700_000_000_000 + i)
         for i, value in enumerate([valid, invalid, spaced, None, valid])

@@ -3,6 +3,8 @@
 The operator's Deployments (`mpcs.operator.builders`) and the dev runner set these variables; the
 ingest, the command API and the plan executor all read them through `WorkloadSettings`, and a
 workload with settings of its own subclasses it (`mpcs.workloads.ingest.config.IngestSettings`).
+The fields every MPCS process shares (Kafka, mission, log level, metrics port) come from the kit's
+`MissionSettings`.
 
 >>> s = WorkloadSettings(namespace="ops", mission="wildfire", kafka_bootstrap="k:9092",
 ...                      influx_url="http://i:8086", influx_org="mpcs", influx_token="t")
@@ -13,19 +15,14 @@ workload with settings of its own subclasses it (`mpcs.workloads.ingest.config.I
 from __future__ import annotations
 
 from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from mpcs.core import names
+from mpcs.kit.settings import MissionSettings
 
 
-class WorkloadSettings(BaseSettings):
+class WorkloadSettings(MissionSettings):
     """What a mission's workload process needs to reach Kafka, InfluxDB and its peers."""
 
-    model_config = SettingsConfigDict(env_prefix="MPCS_", extra="ignore")
-
-    namespace: str = Field(description="Kubernetes namespace of the Mission (topic/bucket names).")
-    mission: str = Field(description="Mission name (topic, bucket and consumer-group names).")
-    kafka_bootstrap: str = Field(description="Kafka bootstrap servers, host:port[,host:port].")
     influx_url: str = Field(description="InfluxDB 2 base URL, e.g. http://influxdb:8086.")
     influx_org: str = Field(description="InfluxDB organisation that owns the mission bucket.")
     influx_bucket: str | None = Field(
@@ -43,12 +40,6 @@ class WorkloadSettings(BaseSettings):
     )
     api_token_admin: SecretStr | None = Field(
         default=None, description="Bearer token of the API role admin (critical commands)."
-    )
-    metrics_port: int = Field(
-        default=9090,
-        ge=0,
-        le=65535,
-        description="Port serving /healthz, /readyz and /metrics (0: pick a free port).",
     )
     executor_enabled: bool = Field(
         default=True,

@@ -22,10 +22,10 @@ from typing import Any, Protocol
 import orjson
 
 from mpcs.core.telemetry import TelemetryError, validate_message
+from mpcs.kit.lineprotocol import LineProtocolError
 
 from .dlq import dlq_record
 from .lineprotocol import (
-    LineProtocolError,
     channel_values_per_message,
     encode_if_valid,
     encode_message,

@@ -10,23 +10,14 @@ as the JSON integer `0` is still written as a float (`0.0`), because InfluxDB re
 type changes within a shard. Integers get the `i` suffix, booleans are `true`/`false`, strings are
 double-quoted with `"` and `\` escaped.
 
-Escaping follows the line-protocol reference
-(https://docs.influxdata.com/influxdb/v2/reference/syntax/line-protocol/#special-characters):
-measurements escape comma and space; tag keys/values and field keys escape comma, equals sign and
-space. Line protocol cannot carry a newline, carriage return or tab in a measurement, tag or
-field key (string field *values* may hold them: checked against influxd 2.7), nor an empty tag
-value; a backslash in a tag is ambiguous next to an escaped character, so it is refused too. Such
-input raises `LineProtocolError` (the ingest sends that message to the DLQ) instead of silently
-storing something else.
+Escaping is the kit's one rule set (`mpcs.kit.lineprotocol`): a satellite name line protocol
+cannot carry raises `LineProtocolError` naming the field (the ingest sends that message to the
+DLQ) instead of silently storing something else.
 
->>> escape_tag("sat a,b=c")
-'sat\\ a\\,b\\=c'
 >>> format_field("payload.images_captured", 7)
 '7i'
 >>> format_field("power.battery_current_a", 0)
 '0.0'
->>> print(format_string('say "hi" \\o/'))
-"say \"hi\" \\o/"
 """
 
 from __future__ import annotations
@@ -40,69 +31,18 @@ from mpcs_lineproto import TelemetryEncoder
 
 from mpcs.core.commands import Mode
 from mpcs.core.names import SATELLITE_TAG, SUBSYSTEM_MEASUREMENTS
-from mpcs.core.telemetry import (
-    CHANNEL_INDEX,
-    CHANNELS_BY_SUBSYSTEM,
-    SCHEMA_VERSION,
-    parse_time_ns,
+from mpcs.core.telemetry import CHANNEL_INDEX, CHANNELS_BY_SUBSYSTEM, SCHEMA_VERSION
+from mpcs.kit.lineprotocol import (
+    LineProtocolError,
+    escape_key,
+    escape_measurement,
+    escape_tag,
+    format_string,
 )
+from mpcs.orbit.timeutil import parse_time_ns
 
 #: Fields the `obc` point carries on top of its channels (from the message header).
 HEADER_FIELDS_MEASUREMENT = "obc"
-
-_MEASUREMENT_ESCAPES = str.maketrans({",": r"\,", " ": r"\ "})
-_KEY_ESCAPES = str.maketrans({",": r"\,", "=": r"\=", " ": r"\ "})
-_STRING_ESCAPES = str.maketrans({"\\": "\\\\", '"': '\\"'})
-_FORBIDDEN_IN_KEYS = ("\n", "\r", "\t")
-
-
-class LineProtocolError(ValueError):
-    """A value line protocol cannot represent; `path` names the offending field."""
-
-    def __init__(self, path: str, message: str) -> None:
-        self.path = path
-        self.message = message
-        super().__init__(f"{path}: {message}")
-
-
-def _check_key(path: str, text: str) -> None:
-    for char in _FORBIDDEN_IN_KEYS:
-        if char in text:
-            raise LineProtocolError(
-                path, f"{text!r} contains {char!r}, which line protocol forbids"
-            )
-
-
-def escape_measurement(name: str) -> str:
-    """A measurement name with commas and spaces escaped."""
-    _check_key("measurement", name)
-    if not name or name.startswith("#"):
-        raise LineProtocolError("measurement", f"{name!r} is empty or starts with '#'")
-    return name.translate(_MEASUREMENT_ESCAPES)
-
-
-def escape_key(key: str, *, path: str = "key") -> str:
-    """A tag key or field key with commas, equals signs and spaces escaped."""
-    _check_key(path, key)
-    if not key:
-        raise LineProtocolError(path, "empty key")
-    return key.translate(_KEY_ESCAPES)
-
-
-def escape_tag(value: str, *, path: str = SATELLITE_TAG) -> str:
-    """A tag value with commas, equals signs and spaces escaped (not empty, no backslash)."""
-    _check_key(path, value)
-    if not value:
-        raise LineProtocolError(path, "empty tag value")
-    if "\\" in value:
-        raise LineProtocolError(path, f"{value!r} contains a backslash")
-    return value.translate(_KEY_ESCAPES)
-
-
-def format_string(value: str) -> str:
-    """A string field value: double-quoted, `\\` and `"` escaped."""
-    return '"' + value.translate(_STRING_ESCAPES) + '"'
-
 
 def format_value(value: Any, *, kind: str, path: str) -> str:
     """One field value in the catalogue type `kind` ('float', 'int', 'bool', 'str')."""
@@ -157,7 +97,7 @@ def encode_message_checked(message: dict[str, Any]) -> bytes:
     `encode_message` gives the same points faster; this one is its oracle in the tests and its
     fallback for anything unusual.
     """
-    satellite = escape_tag(message["satellite"])
+    satellite = escape_tag(message["satellite"], path=SATELLITE_TAG)
     try:
         stamp = parse_time_ns(message["time"])
     except (TypeError, ValueError) as exc:
@@ -370,7 +310,7 @@ def encode_if_valid(message: Any) -> bytes | None:
     if not (all(map(operator.ge, numeric, _LOWS)) and all(map(operator.le, numeric, _HIGHS))):
         return None
     try:
-        satellite_tag = escape_tag(satellite)
+        satellite_tag = escape_tag(satellite, path=SATELLITE_TAG)
     except LineProtocolError:
         return None
     return _render(values, satellite_tag, stamp, mode, seq)
@@ -461,7 +401,7 @@ def encode_message(message: dict[str, Any]) -> bytes:
         stamp = time_ns(message["time"])
     except (TypeError, ValueError) as exc:
         raise LineProtocolError("time", str(exc)) from None
-    lines = _render(values, escape_tag(satellite), stamp, mode, seq)
+    lines = _render(values, escape_tag(satellite, path=SATELLITE_TAG), stamp, mode, seq)
     return encode_message_checked(message) if lines is None else lines
 
 

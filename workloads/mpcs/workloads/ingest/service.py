@@ -11,8 +11,8 @@ Three tasks share one event loop:
   consumer waits (backpressure), and when it stays full for a second (InfluxDB away) the
   assigned partitions are *paused*: nothing more is fetched, but the consumer keeps polling so it
   stays in the group however long InfluxDB is away.
-- **write**: per batch, in order: write the body to InfluxDB (retrying `WriteFailed` with
-  exponential backoff, splitting the batch on `WriteRejected` to dead-letter just the messages
+- **write**: per batch, in order: write the body to InfluxDB (retrying `InfluxUnavailable` with
+  exponential backoff, splitting the batch on `InfluxRejected` to dead-letter just the messages
   InfluxDB refuses), send the DLQ records (idempotent producer, acks=all), and only then commit
   the batch's offsets. A crash anywhere before the commit re-delivers the batch; re-written points
   have the same series and timestamp, so InfluxDB stores each sample once.
@@ -35,8 +35,10 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListen
 from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 from prometheus_client import CollectorRegistry
 
-from mpcs.core.names import Topic, consumer_group, topic
-from mpcs.workloads.health import HealthServer, Readiness
+from mpcs.core.names import Topic
+from mpcs.kit.health import HealthServer, Readiness
+from mpcs.kit.influx import InfluxBucket, InfluxRejected, InfluxUnavailable
+from mpcs.kit.kafka import Backoff, KafkaClients, close_quietly
 
 from .batch import (
     CHANNEL_VALUES_PER_MESSAGE,
@@ -49,7 +51,6 @@ from .batch import (
 from .config import IngestSettings
 from .dlq import encode_record
 from .metrics import IngestMetrics
-from .writer import InfluxWriter, WriteFailed, WriteRejected
 
 log = logging.getLogger("mpcs.ingest")
 
@@ -77,16 +78,18 @@ class Ingest:
         self, settings: IngestSettings, *, registry: CollectorRegistry | None = None
     ) -> None:
         self.settings = settings
-        ns, mission = settings.namespace, settings.mission
-        self.topic = topic(ns, mission, Topic.TELEMETRY)
-        self.dlq_topic = topic(ns, mission, Topic.DLQ)
-        self.group = consumer_group(ns, mission, COMPONENT)
+        self.topic = settings.topic(Topic.TELEMETRY)
+        self.dlq_topic = settings.topic(Topic.DLQ)
+        self.group = settings.consumer_group(COMPONENT)
+        self.kafka = KafkaClients(
+            settings.kafka_bootstrap, client_id=f"mpcs-ingest-{settings.mission}"
+        )
         self.registry = registry if registry is not None else CollectorRegistry()
         self.metrics = IngestMetrics(self.registry)
         self.health = HealthServer(
             readiness=self.readiness, registry=self.registry, port=settings.metrics_port
         )
-        self.writer = InfluxWriter(
+        self.writer = InfluxBucket(
             url=settings.influx_url,
             org=settings.influx_org,
             bucket=settings.bucket,
@@ -183,51 +186,44 @@ class Ingest:
 
     async def _start_kafka(self) -> bool:
         """Start the consumer and the DLQ producer, retrying while Kafka is unreachable."""
-        delay = 0.5
-        while not self._stopping.is_set():
-            consumer = AIOKafkaConsumer(
-                bootstrap_servers=self.settings.kafka_bootstrap,
+
+        def problem(text: str) -> None:
+            self._kafka_problem = text
+
+        async def subscribe(consumer: AIOKafkaConsumer) -> None:
+            consumer.subscribe([self.topic], listener=_Rebalance(self))
+
+        consumer = await self.kafka.start(
+            lambda: self.kafka.consumer(
                 group_id=self.group,
-                client_id=f"mpcs-ingest-{self.settings.mission}",
-                enable_auto_commit=False,
                 auto_offset_reset="earliest",
                 fetch_max_wait_ms=self.settings.ingest_fetch_max_wait_ms,
                 max_partition_fetch_bytes=4 * 1024 * 1024,
-            )
-            producer = AIOKafkaProducer(
-                bootstrap_servers=self.settings.kafka_bootstrap,
-                client_id=f"mpcs-ingest-{self.settings.mission}-dlq",
-                enable_idempotence=True,
-                acks="all",
-                linger_ms=5,
-            )
-            try:
-                await consumer.start()
-                consumer.subscribe([self.topic], listener=_Rebalance(self))
-                await producer.start()
-            except KafkaError as exc:
-                self._kafka_problem = f"Kafka {self.settings.kafka_bootstrap} unreachable: {exc}"
-                log.warning("%s; retrying in %.1f s", self._kafka_problem, delay)
-                with contextlib.suppress(Exception):
-                    await consumer.stop()
-                with contextlib.suppress(Exception):
-                    await producer.stop()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._stopping.wait(), timeout=delay)
-                delay = min(delay * 2, 10.0)
-                continue
-            self._consumer, self._producer = consumer, producer
-            self._kafka_problem = None
-            return True
-        return False
+            ),
+            what="telemetry consumer",
+            setup=subscribe,
+            stop=self._stopping,
+            on_failure=problem,
+        )
+        if consumer is None:
+            return False
+        self._consumer = consumer
+        producer = await self.kafka.start(
+            lambda: self.kafka.producer(name="dlq", linger_ms=5),
+            what="DLQ producer",
+            stop=self._stopping,
+            on_failure=problem,
+        )
+        if producer is None:
+            return False
+        self._producer = producer
+        self._kafka_problem = None
+        return True
 
     async def _close_clients(self) -> None:
-        if self._consumer is not None:
-            with contextlib.suppress(Exception):
-                await self._consumer.stop()
-        if self._producer is not None:
-            with contextlib.suppress(Exception):
-                await self._producer.stop()
+        for client in (self._consumer, self._producer):
+            if client is not None:
+                await close_quietly(client)
         await self.writer.close()
 
     # ------------------------------------------------------------------ consume
@@ -372,13 +368,13 @@ class Ingest:
 
     async def _write(self, lines: list[bytes], sources: list[KafkaRecord]) -> list[dict[str, Any]]:
         """Write until InfluxDB accepts; returns DLQ records of messages it refused outright."""
-        delay = self.settings.ingest_retry_initial_ms / 1000
+        backoff = self._retry_backoff()
         failures = 0
         while True:
             started = time.monotonic()
             try:
                 await self.writer.write(b"".join(lines))
-            except WriteRejected as exc:
+            except InfluxRejected as exc:
                 self.metrics.write_errors.labels("rejected").inc()
                 if len(lines) == 1:
                     log.warning(
@@ -393,17 +389,17 @@ class Ingest:
                 mid = len(lines) // 2  # bisect to find the refused messages
                 first = await self._write(lines[:mid], sources[:mid])
                 return first + await self._write(lines[mid:], sources[mid:])
-            except WriteFailed as exc:
+            except InfluxUnavailable as exc:
                 self.metrics.write_errors.labels(exc.kind).inc()
                 self._write_problem = str(exc)
                 failures += 1
+                delay = backoff.next_delay()
                 wait = exc.retry_after_s if exc.retry_after_s is not None else delay
                 if failures == 1 or failures % 10 == 0:
                     log.warning(
                         "write failed (%d in a row): %s; retrying in %.1f s", failures, exc, wait
                     )
                 await asyncio.sleep(wait)
-                delay = min(delay * 2, self.settings.ingest_retry_max_ms / 1000)
                 continue
             self.metrics.write_seconds.observe(time.monotonic() - started)
             if failures:
@@ -414,7 +410,7 @@ class Ingest:
     async def _send_dlq(self, records: list[dict[str, Any]]) -> None:
         producer = self._producer
         assert producer is not None
-        delay = self.settings.ingest_retry_initial_ms / 1000
+        backoff = self._retry_backoff()
         while True:
             try:
                 futures = [
@@ -428,9 +424,15 @@ class Ingest:
                 await asyncio.gather(*futures)
                 return
             except KafkaError as exc:
+                delay = backoff.next_delay()
                 log.warning("DLQ send failed: %s; retrying in %.1f s", exc, delay)
                 await asyncio.sleep(delay)
-                delay = min(delay * 2, self.settings.ingest_retry_max_ms / 1000)
+
+    def _retry_backoff(self) -> Backoff:
+        """The backoff of a failed write or DLQ send (MPCS_INGEST_RETRY_INITIAL_MS/_MAX_MS)."""
+        longest = self.settings.ingest_retry_max_ms / 1000
+        first = min(self.settings.ingest_retry_initial_ms / 1000, longest)
+        return Backoff(initial_s=first, max_s=longest)
 
     async def _commit(self, offsets: dict[tuple[str, int], int]) -> None:
         consumer = self._consumer

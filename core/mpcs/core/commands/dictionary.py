@@ -1,35 +1,18 @@
-"""The command dictionary and the Command/Ack messages (DESIGN §5, §6).
+"""The command dictionary: every command a spacecraft understands, with typed arguments.
 
-This module is the single source of truth for what can be sent to a spacecraft: the simulator
-executes from it, the command API validates against it and `docs/commands.md` is generated from it
-(`python -m mpcs.core.commands` prints the document; a unit test fails when the file is stale).
-
-Validation errors name the argument, the value and what would be accepted, so a 422 from the API or
-a `rejected` ack from the simulator tells an operator exactly what to fix:
-
->>> validate_args("SET_MODE", {"mode": "NOMINAL"})
-{'mode': 'NOMINAL'}
->>> try:
-...     validate_args("SET_MODE", {"mode": "SLEEP"})
-... except CommandError as exc:
-...     print(exc.argument, "|", exc.message)
-mode | 'SLEEP' is not one of SAFE, NOMINAL, PAYLOAD, DOWNLINK
+The single source of truth for what can be sent: the simulator executes from it, the command API
+and the CommandPlan planner validate against it, and `docs/commands.md` is generated from it.
+Validation errors name the argument, the value and what would be accepted.
 """
 
 from __future__ import annotations
 
 import enum
-import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import Any, Literal
-
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from typing import Any
 
 from mpcs.orbit.tle import tle_checksum
-
-SCHEMA_VERSION = 1
 
 
 class Mode(enum.StrEnum):
@@ -463,142 +446,3 @@ def _cross_checks(name: str, args: dict[str, Any]) -> None:
         for key in ("target_lat_deg", "target_lon_deg"):
             if key not in args:
                 raise CommandError(name, key, "is required when mode is TARGET")
-
-
-def mode_allows(name: str, mode: Mode | str) -> bool:
-    """Whether command `name` may be executed in `mode`."""
-    return Mode(mode) in command_spec(name).allowed_modes
-
-
-# --------------------------------------------------------------------------------------------
-# Messages
-# --------------------------------------------------------------------------------------------
-
-
-def utc_now() -> datetime:
-    """Current UTC time (one place to patch in tests)."""
-    return datetime.now(UTC)
-
-
-def _aware(value: datetime) -> datetime:
-    if value.tzinfo is None:
-        raise ValueError("must carry a timezone (UTC, e.g. 2025-01-01T00:00:00Z)")
-    return value.astimezone(UTC)
-
-
-class Command(BaseModel):
-    """A command on the `commands` topic, keyed by satellite; args are validated on construction."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    version: Literal[1] = 1
-    id: uuid.UUID = Field(default_factory=uuid.uuid4)
-    satellite: str = Field(min_length=1, max_length=63)
-    name: str
-    args: dict[str, Any] = Field(default_factory=dict)
-    issued_by: str = Field(min_length=1)
-    issued_at: datetime = Field(default_factory=utc_now)
-    valid_until: datetime | None = None
-    plan: str | None = None
-    step: str | None = None
-
-    @field_validator("issued_at", "valid_until")
-    @classmethod
-    def _utc(cls, value: datetime | None) -> datetime | None:
-        return None if value is None else _aware(value)
-
-    @model_validator(mode="after")
-    def _check_args(self) -> Command:
-        typed = validate_args(self.name, self.args)
-        object.__setattr__(self, "args", typed)
-        return self
-
-
-class AckState(enum.StrEnum):
-    """Life of a command on board: accepted then executed or failed; or rejected outright."""
-
-    ACCEPTED = "accepted"
-    EXECUTED = "executed"
-    FAILED = "failed"
-    REJECTED = "rejected"
-
-
-class Ack(BaseModel):
-    """An acknowledgement on the `acks` topic (keyed by satellite)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    version: Literal[1] = 1
-    command_id: uuid.UUID
-    satellite: str
-    name: str
-    state: AckState
-    reason: str | None = None
-    time: datetime
-
-    @field_validator("time")
-    @classmethod
-    def _utc(cls, value: datetime) -> datetime:
-        return _aware(value)
-
-
-# --------------------------------------------------------------------------------------------
-# Documentation
-# --------------------------------------------------------------------------------------------
-
-
-def render_markdown() -> str:
-    """docs/commands.md, generated from DICTIONARY (regenerate: `python -m mpcs.core.commands`)."""
-    out = [
-        "# Command dictionary",
-        "",
-        "<!-- Generated from core/mpcs/core/commands.py by `python -m mpcs.core.commands > "
-        "docs/commands.md`; do not edit by hand (a unit test fails when this file is stale). -->",
-        "",
-        "Every command travels as a `Command` message on `mpcs.<ns>.<mission>.commands`, keyed by "
-        "satellite name, and is answered by `Ack` messages on `…acks`: `accepted` then `executed` "
-        "or `failed` (with a reason), or `rejected` (unknown command, bad argument, not allowed in "
-        "the current mode, expired, wrong satellite) with the spacecraft unchanged.",
-        "",
-        "`critical` commands need an explicit confirmation at the command API.",
-        "",
-        "| Command | Criticality | Allowed modes | Arguments |",
-        "| --- | --- | --- | --- |",
-    ]
-    for spec in DICTIONARY.values():
-        args = ", ".join(f"`{a.name}`" for a in spec.args) or "—"
-        modes = ", ".join(m.value for m in spec.allowed_modes)
-        out.append(f"| `{spec.name}` | {spec.criticality.value} | {modes} | {args} |")
-    for spec in DICTIONARY.values():
-        out += ["", f"## {spec.name}", "", spec.description, ""]
-        out.append(f"- Criticality: **{spec.criticality.value}**")
-        out.append("- Allowed modes: " + ", ".join(m.value for m in spec.allowed_modes))
-        if spec.effect:
-            out.append(f"- Effect: {spec.effect}")
-        if spec.args:
-            out += ["", "| Argument | Type | Unit | Accepted | Required | Default | Description |"]
-            out.append("| --- | --- | --- | --- | --- | --- | --- |")
-            for a in spec.args:
-                default = "" if a.default is None else f"`{a.default}`"
-                out.append(
-                    f"| `{a.name}` | {a.type.value} | {a.unit} | {a.accepted()} | "
-                    f"{'yes' if a.required else 'no'} | {default} | {a.description} |"
-                )
-    out += [
-        "",
-        "## Messages",
-        "",
-        "Command (`version` 1): `id` (UUID), `satellite`, `name`, `args` (object), `issued_by`, "
-        "`issued_at` (UTC), `valid_until` (UTC, optional: an expired command is rejected), "
-        "`plan` and `step` (optional, set by the CommandPlan executor).",
-        "",
-        "Ack (`version` 1): `command_id`, `satellite`, `name`, `state` "
-        "(accepted | executed | failed | rejected), `reason`, `time` (UTC; simulated spacecraft "
-        "time when sent by the simulator).",
-        "",
-    ]
-    return "\n".join(out)
-
-
-if __name__ == "__main__":
-    print(render_markdown(), end="")
