@@ -1,16 +1,20 @@
-"""Pure builders: from a parsed spec to the exact child manifests and topic specs.
+"""Pure builders: from a spec, parsed into its core model, to the exact child manifests and topics.
 
-No I/O here, so every manifest is unit-tested without a server; the handlers only apply what these
-functions return. Every child carries an ownerReference and the standard labels.
+No I/O here, so every manifest is unit-tested without a server; the reconciles only apply what
+these functions return. Every value comes from the model (whose defaults are the only ones); every
+child carries an ownerReference and the standard labels.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from typing import Any
 
 from mpcs.core import names
+from mpcs.core.resources import CommandApiSettings, KafkaSettings, MissionSpec
+from mpcs.core.resources.simulation import SimulatorConfig
 from mpcs.operator.kafka_topics import TopicSpec
 from mpcs.operator.settings import OperatorSettings
 
@@ -20,10 +24,12 @@ INGEST = "ingest"
 COMMAND_API = "command-api"
 SIMULATOR = "simulator"
 SPEC_HASH_ANNOTATION = f"{names.GROUP}/spec-hash"
+#: Key of the simulator's ConfigMap that holds its `SimulatorConfig` JSON.
+SIMULATOR_CONFIG_KEY = "satellite.json"
 API_ROLES = ("viewer", "operator", "admin")
 
 
-def owner_reference(body: dict[str, Any]) -> dict[str, Any]:
+def owner_reference(body: Mapping[str, Any]) -> dict[str, Any]:
     """An ownerReference to a custom object (children are garbage-collected with it)."""
     return {
         "apiVersion": body["apiVersion"],
@@ -67,32 +73,25 @@ def spec_hash(data: Any) -> str:
 # --- Mission -------------------------------------------------------------------------------------
 
 
-def mission_topics(namespace: str, mission: str, spec: dict[str, Any]) -> list[TopicSpec]:
+def mission_topics(namespace: str, mission: str, kafka: KafkaSettings) -> list[TopicSpec]:
     """The five mission topics with the Mission's partitions, replication and retention."""
-    kafka = spec.get("kafka") or {}
-    partitions = int(kafka.get("partitions", 3))
-    replication = int(kafka.get("replicationFactor", 1))
-    retention_ms = str(int(kafka.get("retentionHours", 168)) * 3_600_000)
+    retention_ms = str(kafka.retention_hours * 3_600_000)
     result = []
     for kind, topic in names.mission_topics(namespace, mission).items():
         configs = {"retention.ms": retention_ms, "compression.type": "producer"}
         if kind in (names.Topic.COMMANDS, names.Topic.ACKS, names.Topic.EVENTS):
-            configs["min.insync.replicas"] = str(min(2, replication))
-        result.append(TopicSpec(topic, partitions, replication, configs))
+            configs["min.insync.replicas"] = str(min(2, kafka.replication_factor))
+        result.append(TopicSpec(topic, kafka.partitions, kafka.replication_factor, configs))
     return result
-
-
-def retention_seconds(spec: dict[str, Any]) -> int:
-    return int((spec.get("telemetry") or {}).get("retentionDays", 30)) * 86_400
 
 
 def bucket_secret_name(mission: str) -> str:
     return names.child_name(mission, "influxdb")
 
 
-def api_tokens_secret_name(mission: str, spec: dict[str, Any]) -> str:
-    configured = (spec.get("commandApi") or {}).get("authSecretName")
-    return str(configured) if configured else names.child_name(mission, "api-tokens")
+def api_tokens_secret_name(mission: str, command_api: CommandApiSettings) -> str:
+    """The Secret the Mission names for its API tokens, else the one the operator generates."""
+    return command_api.auth_secret_name or names.child_name(mission, "api-tokens")
 
 
 def bucket_token_secret(
@@ -141,7 +140,7 @@ def api_tokens_secret(
 
 
 def _workload_env(
-    namespace: str, mission: str, spec: dict[str, Any], settings: OperatorSettings
+    namespace: str, mission: str, spec: MissionSpec, settings: OperatorSettings
 ) -> list[dict[str, Any]]:
     secret = bucket_secret_name(mission)
 
@@ -158,7 +157,9 @@ def _workload_env(
         from_secret("MPCS_INFLUX_TOKEN", "token"),
         *[
             from_secret(
-                f"MPCS_API_TOKEN_{role.upper()}", role, api_tokens_secret_name(mission, spec)
+                f"MPCS_API_TOKEN_{role.upper()}",
+                role,
+                api_tokens_secret_name(mission, spec.command_api),
             )
             for role in API_ROLES
         ],
@@ -228,7 +229,7 @@ def mission_workloads(
     namespace: str,
     mission: str,
     owner: dict[str, Any],
-    spec: dict[str, Any],
+    spec: MissionSpec,
     settings: OperatorSettings,
 ) -> list[dict[str, Any]]:
     """ServiceAccount + Role + RoleBinding + ingest and command-API Deployments + Service."""
@@ -237,7 +238,6 @@ def mission_workloads(
     env = _workload_env(namespace, mission, spec, settings)
     metrics_port = [{"name": "metrics", "containerPort": METRICS_PORT}]
     api_meta = _meta(name=names.child_name(mission, COMMAND_API), component=COMMAND_API, **base)
-    replicas = int((spec.get("commandApi") or {}).get("replicas", 1))
     return [
         {
             "apiVersion": "v1",
@@ -282,7 +282,7 @@ def mission_workloads(
         _deployment(
             meta=api_meta,
             component=COMMAND_API,
-            replicas=replicas,
+            replicas=spec.command_api.replicas,
             args=["api", "serve", "--port", str(COMMAND_API_PORT)],
             env=env,
             settings=settings,
@@ -311,27 +311,20 @@ def command_api_endpoint(namespace: str, mission: str) -> str:
 # --- Satellite -----------------------------------------------------------------------------------
 
 
-def station_for_simulator(name: str, gs_spec: dict[str, Any]) -> dict[str, Any]:
-    """A GroundStation spec in the simulator's vocabulary."""
-    return {
-        "name": name,
-        "latitude": gs_spec["latitudeDeg"],
-        "longitude": gs_spec["longitudeDeg"],
-        "altitude": gs_spec.get("altitudeM", 0.0),
-        "minElevation": gs_spec.get("minElevationDeg", 5.0),
-    }
-
-
 def satellite_children(
     *,
     namespace: str,
-    satellite: str,
     mission: str,
     owner: dict[str, Any],
-    config: dict[str, Any],
+    config: SimulatorConfig,
     settings: OperatorSettings,
 ) -> list[dict[str, Any]]:
-    """The simulator's ConfigMap and Deployment; a spec change rolls the Deployment."""
+    """The simulator's ConfigMap and Deployment; a change of its input rolls the Deployment.
+
+    The ConfigMap holds the `SimulatorConfig` JSON that `mpcs sim run` reads from
+    `MPCS_SATELLITE_SPEC`: the Satellite's spec and its mission's ground stations.
+    """
+    satellite = config.satellite
     name = names.child_name(satellite, SIMULATOR)
     meta = _meta(
         name=name,
@@ -341,8 +334,7 @@ def satellite_children(
         mission=mission,
         satellite=satellite,
     )
-    spec_json = json.dumps(config, sort_keys=True)
-    enabled = bool((config.get("simulator") or {}).get("enabled", True))
+    wire = config.to_wire()
     env: list[dict[str, Any]] = [
         {"name": "MPCS_NAMESPACE", "value": namespace},
         {"name": "MPCS_MISSION", "value": mission},
@@ -350,25 +342,27 @@ def satellite_children(
         {"name": "MPCS_KAFKA_BOOTSTRAP", "value": settings.kafka_bootstrap},
         {
             "name": "MPCS_SATELLITE_SPEC",
-            "valueFrom": {"configMapKeyRef": {"name": name, "key": "satellite.json"}},
+            "valueFrom": {"configMapKeyRef": {"name": name, "key": SIMULATOR_CONFIG_KEY}},
         },
+        # The probes below ask this port; the simulator serves /healthz, /readyz, /metrics there.
+        {"name": "MPCS_METRICS_PORT", "value": str(METRICS_PORT)},
     ]
     return [
         {
             "apiVersion": "v1",
             "kind": "ConfigMap",
             "metadata": meta,
-            "data": {"satellite.json": spec_json},
+            "data": {SIMULATOR_CONFIG_KEY: json.dumps(wire, sort_keys=True)},
         },
         _deployment(
             meta=meta,
             component=SIMULATOR,
-            replicas=1 if enabled else 0,
+            replicas=1 if config.spec.simulator.enabled else 0,
             args=["sim", "run"],
             env=env,
             settings=settings,
             service_account=None,
             ports=[{"name": "metrics", "containerPort": METRICS_PORT}],
-            annotations={SPEC_HASH_ANNOTATION: spec_hash(config)},
+            annotations={SPEC_HASH_ANNOTATION: spec_hash(wire)},
         ),
     ]

@@ -26,10 +26,9 @@ def run(
 
     import kopf
 
-    import mpcs.operator.handlers  # noqa: F401  (importing registers the handlers)
-    from mpcs.operator.settings import OperatorSettings
+    # Importing the handlers registers them, and reads the settings they run with.
+    from mpcs.operator.handlers import SETTINGS as settings
 
-    settings = OperatorSettings()
     namespaces = namespace or settings.watched_namespaces()
     kopf.configure(verbose=verbose, log_format=kopf.LogFormat.JSON)
     # Per-request and per-handler success lines would drown the log at 1,000 objects.

@@ -1,23 +1,22 @@
 """Kubernetes-style status conditions, merged so that lastTransitionTime only moves on a change.
 
 >>> c = set_condition([], type="Ready", status=True, reason="Provisioned", message="ok",
-...                   generation=1, now="2026-01-01T00:00:00Z")
+...                   generation=1, now="2026-01-01T00:00:00.000Z")
 >>> c[0]["status"], c[0]["lastTransitionTime"]
-('True', '2026-01-01T00:00:00Z')
+('True', '2026-01-01T00:00:00.000Z')
 >>> c = set_condition(c, type="Ready", status=True, reason="Provisioned", message="still ok",
-...                   generation=2, now="2026-01-02T00:00:00Z")
+...                   generation=2, now="2026-01-02T00:00:00.000Z")
 >>> c[0]["lastTransitionTime"], c[0]["message"], c[0]["observedGeneration"]
-('2026-01-01T00:00:00Z', 'still ok', 2)
+('2026-01-01T00:00:00.000Z', 'still ok', 2)
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable, Mapping
 from typing import Any
 
-
-def utc_now_iso() -> str:
-    return dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+from mpcs.orbit.timeutil import format_rfc3339
 
 
 def _status_word(status: bool | None) -> str:
@@ -25,7 +24,7 @@ def _status_word(status: bool | None) -> str:
 
 
 def set_condition(
-    conditions: list[dict[str, Any]] | None,
+    conditions: Iterable[Mapping[str, Any]] | None,
     *,
     type: str,
     status: bool | None,
@@ -36,11 +35,12 @@ def set_condition(
 ) -> list[dict[str, Any]]:
     """A new list with `type` set; other conditions are kept in order."""
     word = _status_word(status)
+    stamp = now or format_rfc3339(dt.datetime.now(dt.UTC))
     result = [dict(c) for c in (conditions or [])]
     for cond in result:
         if cond.get("type") == type:
             if cond.get("status") != word:
-                cond["lastTransitionTime"] = now or utc_now_iso()
+                cond["lastTransitionTime"] = stamp
             cond.update(status=word, reason=reason, message=message, observedGeneration=generation)
             return result
     result.append(
@@ -49,12 +49,42 @@ def set_condition(
             "status": word,
             "reason": reason,
             "message": message,
-            "lastTransitionTime": now or utc_now_iso(),
+            "lastTransitionTime": stamp,
             "observedGeneration": generation,
         }
     )
     return result
 
 
-def is_true(conditions: list[dict[str, Any]] | None, type: str) -> bool:
-    return any(c.get("type") == type and c.get("status") == "True" for c in conditions or [])
+class ConditionSet:
+    """The conditions one reconcile builds up, starting from those in the object's status.
+
+    >>> conditions = ConditionSet([], generation=3)
+    >>> conditions.set("Ready", False, "InvalidSpec", "spec.tle: bad")
+    True
+    >>> conditions.set("Ready", False, "InvalidSpec", "spec.tle: bad")
+    False
+    >>> [(c["type"], c["status"], c["observedGeneration"]) for c in conditions.items]
+    [('Ready', 'False', 3)]
+    """
+
+    def __init__(self, existing: Iterable[Mapping[str, Any]] | None, *, generation: int) -> None:
+        self.items: list[dict[str, Any]] = [dict(c) for c in existing or []]
+        self.generation = generation
+
+    def set(self, type: str, status: bool | None, reason: str, message: str) -> bool:
+        """Set one condition; True when its status, reason or message is new (worth an Event)."""
+        before = next((c for c in self.items if c.get("type") == type), None)
+        self.items = set_condition(
+            self.items,
+            type=type,
+            status=status,
+            reason=reason,
+            message=message,
+            generation=self.generation,
+        )
+        return before is None or (
+            before.get("status"),
+            before.get("reason"),
+            before.get("message"),
+        ) != (_status_word(status), reason, message)

@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 
 from mpcs.core.flux import parse_annotated_csv
+from mpcs.orbit.timeutil import parse_rfc3339
 
 _TOKEN_DESCRIPTION = "mpcs bucket token: {bucket}"
 
@@ -143,7 +144,7 @@ class InfluxBuckets:
 def _parse_last_times(csv_text: str) -> dict[str, dt.datetime]:
     """`satellite → _time` of a `last()` query's result."""
     return {
-        row["satellite"]: dt.datetime.fromisoformat(row["_time"].replace("Z", "+00:00"))
+        row["satellite"]: parse_rfc3339(row["_time"])
         for row in parse_annotated_csv(csv_text)
         if row.get("satellite") and row.get("_time")
     }

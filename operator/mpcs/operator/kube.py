@@ -198,7 +198,3 @@ class Kube:
                     raise
 
         await asyncio.to_thread(_delete)
-
-
-def json_dumps(data: Any) -> str:
-    return json.dumps(data, sort_keys=True, separators=(",", ":"))

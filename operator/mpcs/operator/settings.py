@@ -38,6 +38,9 @@ class OperatorSettings(BaseSettings):
     #: Seconds a silent replica stays alive in the peering; a standby takes over this long after
     #: the active one dies without saying goodbye (a clean exit hands over at once).
     peering_lifetime: int = Field(default=60, ge=5, le=3600)
+    #: Drift repair: every Mission, Satellite and GroundStation is reconciled again this often
+    #: (seconds), so a deleted child, topic or changed config comes back without an event.
+    resync_seconds: float = Field(default=60.0, gt=0, le=86_400)
     #: How often Satellite orbit/next-pass status is refreshed (seconds).
     status_refresh_seconds: float = Field(default=300.0, ge=5)
     #: Horizon for next-pass predictions (hours).

@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import datetime as dt
 import doctest
+import json
 from typing import Any
 
 import yaml
 from utils.kube import EXAMPLES
 
 from mpcs.core import names, resources
-from mpcs.operator import builders, conditions
-from mpcs.operator.handlers import telemetry_flowing
+from mpcs.core.resources.simulation import NamedGroundStation, SimulatorConfig
+from mpcs.operator import builders, conditions, objects
 from mpcs.operator.influx_buckets import _parse_last_times
+from mpcs.operator.reconcile.satellite import telemetry_flowing
 from mpcs.operator.settings import OperatorSettings
-from mpcs.simulator import SatelliteSpec as SimulatorSpec
 
 OWNER = {
     "apiVersion": "mpcs.io/v1alpha1",
@@ -35,13 +36,22 @@ def _example(kind: str) -> dict[str, Any]:
     raise AssertionError(kind)
 
 
-def test_conditions_doctest() -> None:
+def _config(sat: dict[str, Any], stations: list[NamedGroundStation]) -> SimulatorConfig:
+    return SimulatorConfig(
+        satellite=sat["metadata"]["name"],
+        spec=resources.SatelliteSpec.model_validate(sat["spec"]),
+        ground_stations=stations,
+    )
+
+
+def test_doctests() -> None:
     assert doctest.testmod(conditions).failed == 0
+    assert doctest.testmod(objects).failed == 0
 
 
 def test_mission_topics_follow_the_spec() -> None:
-    spec = {"kafka": {"partitions": 6, "replicationFactor": 1, "retentionHours": 24}}
-    topics = builders.mission_topics("ops", "wildfire", spec)
+    kafka = resources.KafkaSettings(partitions=6, replication_factor=1, retention_hours=24)
+    topics = builders.mission_topics("ops", "wildfire", kafka)
     assert [t.name for t in topics] == list(names.mission_topics("ops", "wildfire").values())
     assert {t.partitions for t in topics} == {6}
     assert {t.configs["retention.ms"] for t in topics} == {str(24 * 3_600_000)}
@@ -52,7 +62,7 @@ def test_mission_workloads_are_owned_labelled_and_use_one_image() -> None:
         namespace="ops",
         mission="wildfire",
         owner=OWNER,
-        spec={"commandApi": {"replicas": 2}},
+        spec=resources.MissionSpec.model_validate({"commandApi": {"replicas": 2}}),
         settings=SETTINGS,
     )
     kinds = sorted(f"{o['kind']}/{o['metadata']['name']}" for o in objs)
@@ -86,71 +96,75 @@ def test_mission_workloads_are_owned_labelled_and_use_one_image() -> None:
     assert all(labels[k] == v for k, v in service["spec"]["selector"].items())
 
 
-def test_satellite_children_carry_a_valid_simulator_spec_and_roll_on_change() -> None:
-    sat = _example("Satellite")
-    model = resources.SatelliteSpec.model_validate(sat["spec"])
-    station = builders.station_for_simulator(
-        "svalbard", {"latitudeDeg": 78.2, "longitudeDeg": 15.4, "altitudeM": 500}
-    )
-    config = model.simulator_config([station])
-    owner = {**OWNER, "kind": "Satellite", "name": sat["metadata"]["name"]}
-    children = builders.satellite_children(
-        namespace="ops",
-        satellite=sat["metadata"]["name"],
-        mission="wildfire",
-        owner=owner,
-        config=config,
-        settings=SETTINGS,
-    )
-    config_map, deployment = children
-    import json
+def test_mission_defaults_come_from_the_model() -> None:
+    """An empty Mission spec gets the model's defaults, and the generated token Secret."""
+    spec = resources.MissionSpec.model_validate({})
+    topics = builders.mission_topics("ops", "m", spec.kafka)
+    assert {(t.partitions, t.replication_factor) for t in topics} == {
+        (spec.kafka.partitions, spec.kafka.replication_factor)
+    }
+    assert builders.api_tokens_secret_name("m", spec.command_api) == "m-api-tokens"
+    own = resources.MissionSpec.model_validate({"commandApi": {"authSecretName": "mine"}})
+    assert builders.api_tokens_secret_name("m", own.command_api) == "mine"
 
-    parsed = SimulatorSpec.from_dict(json.loads(config_map["data"]["satellite.json"]))
-    assert parsed.simulator.ground_stations[0].name == "svalbard"
-    first = deployment["spec"]["template"]["metadata"]["annotations"][builders.SPEC_HASH_ANNOTATION]
-    sat["spec"]["tle"]["line2"] = sat["spec"]["tle"]["line2"]  # unchanged → same hash
-    again = builders.satellite_children(
-        namespace="ops",
-        satellite="x",
-        mission="wildfire",
-        owner=owner,
-        config=config,
-        settings=SETTINGS,
-    )[1]
-    assert (
-        again["spec"]["template"]["metadata"]["annotations"][builders.SPEC_HASH_ANNOTATION] == first
+
+def test_satellite_children_carry_the_simulator_config_and_roll_on_change() -> None:
+    sat = _example("Satellite")
+    gs = _example("GroundStation")
+    station = NamedGroundStation(
+        name=gs["metadata"]["name"],
+        spec=resources.GroundStationSpec.model_validate(gs["spec"]),
     )
-    changed = dict(config, telemetryIntervalSeconds=1)
-    rolled = builders.satellite_children(
-        namespace="ops",
-        satellite="x",
-        mission="wildfire",
-        owner=owner,
-        config=changed,
-        settings=SETTINGS,
-    )[1]
-    assert (
-        rolled["spec"]["template"]["metadata"]["annotations"][builders.SPEC_HASH_ANNOTATION]
-        != first
+    config = _config(sat, [station])
+    owner = {**OWNER, "kind": "Satellite", "name": sat["metadata"]["name"]}
+
+    def children(config: SimulatorConfig) -> list[dict[str, Any]]:
+        return builders.satellite_children(
+            namespace="ops", mission="wildfire", owner=owner, config=config, settings=SETTINGS
+        )
+
+    config_map, deployment = children(config)
+    # The ConfigMap holds exactly the SimulatorConfig the simulator reads, horizon mask included.
+    parsed = SimulatorConfig.model_validate(
+        json.loads(config_map["data"][builders.SIMULATOR_CONFIG_KEY])
     )
+    assert parsed == config
+    assert parsed.ground_stations[0].spec.horizon_mask == station.spec.horizon_mask != []
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    env = {e["name"]: e for e in container["env"]}
+    assert env["MPCS_SATELLITE_SPEC"]["valueFrom"]["configMapKeyRef"] == {
+        "name": config_map["metadata"]["name"],
+        "key": builders.SIMULATOR_CONFIG_KEY,
+    }
+    # The simulator is told the port its probes ask.
+    assert env["MPCS_METRICS_PORT"]["value"] == str(builders.METRICS_PORT)
+    assert {p["containerPort"] for p in container["ports"]} == {builders.METRICS_PORT}
+
+    def spec_hash(deployment: dict[str, Any]) -> str:
+        annotations = deployment["spec"]["template"]["metadata"]["annotations"]
+        return str(annotations[builders.SPEC_HASH_ANNOTATION])
+
+    assert spec_hash(children(_config(sat, [station]))[1]) == spec_hash(deployment)
+    faster = dict(sat, spec={**sat["spec"], "telemetryIntervalSeconds": 1})
+    assert spec_hash(children(_config(faster, [station]))[1]) != spec_hash(deployment)
+    # A station change (here: it is gone) reaches the simulator too.
+    assert spec_hash(children(_config(sat, []))[1]) != spec_hash(deployment)
 
 
 def test_disabled_simulator_scales_to_zero() -> None:
+    sat = _example("Satellite")
+    sat["spec"]["simulator"] = {"enabled": False}
     children = builders.satellite_children(
-        namespace="ops",
-        satellite="s",
-        mission="m",
-        owner=OWNER,
-        config={"simulator": {"enabled": False}},
-        settings=SETTINGS,
+        namespace="ops", mission="m", owner=OWNER, config=_config(sat, []), settings=SETTINGS
     )
     assert children[1]["spec"]["replicas"] == 0
 
 
 def test_child_names_stay_dns_labels() -> None:
-    long_name = "s" * 63
+    sat = _example("Satellite")
+    sat["metadata"]["name"] = "s" * 63
     children = builders.satellite_children(
-        namespace="ops", satellite=long_name, mission="m", owner=OWNER, config={}, settings=SETTINGS
+        namespace="ops", mission="m", owner=OWNER, config=_config(sat, []), settings=SETTINGS
     )
     assert all(len(c["metadata"]["name"]) <= 63 for c in children)
 

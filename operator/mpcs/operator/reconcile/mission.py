@@ -1,0 +1,216 @@
+"""Mission: Kafka topics, the InfluxDB bucket and its token, API tokens, ingest and command API.
+
+Each external resource goes through its own converging adapter, so a failing one (Kafka down)
+leaves the others provisioned, marks the Mission Degraded and retries. Deletion waits for the
+mission's Satellites, then applies the deletion policy to the topics and the bucket.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Mapping
+from typing import Any
+
+import httpx
+import kopf
+from aiokafka.errors import KafkaError
+
+from mpcs.core import names
+from mpcs.core.resources import DeletionPolicy, MissionSpec
+from mpcs.operator import builders
+from mpcs.operator.conditions import ConditionSet
+from mpcs.operator.indexes import Indexes
+from mpcs.operator.influx_buckets import InfluxError
+from mpcs.operator.kube import Kube
+from mpcs.operator.metrics import observe
+from mpcs.operator.objects import InvalidSpec, ObjectMeta, parse_spec
+from mpcs.operator.reconcile import Outcome
+from mpcs.operator.services import Services
+
+SECONDS_PER_DAY = 86_400
+
+
+async def on_change(
+    body: kopf.Body, *, patch: kopf.Patch, services: Services, indexes: Indexes
+) -> None:
+    """Create, update, resume and resync: reconcile, unless the Mission is being deleted."""
+    if body["metadata"].get("deletionTimestamp"):
+        return
+    with observe("Mission"):
+        meta = ObjectMeta.of(body)
+        status = body.get("status") or {}
+        outcome = await reconcile(
+            meta, body.get("spec") or {}, status=status, services=services, indexes=indexes
+        )
+        outcome.apply(patch)
+
+
+async def reconcile(
+    meta: ObjectMeta,
+    raw_spec: Mapping[str, Any],
+    *,
+    status: Mapping[str, Any],
+    services: Services,
+    indexes: Indexes,
+) -> Outcome:
+    conditions = ConditionSet(status.get("conditions"), generation=meta.generation)
+    try:
+        spec = parse_spec(MissionSpec, raw_spec)
+    except InvalidSpec as exc:
+        # What CEL cannot check (e.g. an unknown alert channel): a condition and an Event; the
+        # next spec change runs the reconcile again, so no retry.
+        if conditions.set("Ready", False, "InvalidSpec", str(exc)):
+            kopf.warn(meta.reference(), reason="InvalidSpec", message=str(exc))
+        return Outcome(
+            {
+                "phase": "Pending",
+                "conditions": conditions.items,
+                "observedGeneration": meta.generation,
+            }
+        )
+    owner = builders.owner_reference(meta.reference())
+    namespace, name = meta.namespace, meta.name
+    failures: list[str] = []
+
+    topics = builders.mission_topics(namespace, name, spec.kafka)
+    try:
+        changes = await services.topics.ensure_topics(topics)
+        services.health.mark("kafka", True)
+        conditions.set("TopicsReady", True, "Converged", f"{len(topics)} topics converged")
+        if changes.changed:
+            kopf.event(
+                meta.reference(),
+                type="Normal",
+                reason="TopicsConverged",
+                message=f"created {changes.created}, grown {changes.grown}, "
+                f"reconfigured {changes.reconfigured}",
+            )
+    except (TimeoutError, KafkaError, OSError) as exc:
+        services.health.mark("kafka", False)
+        conditions.set("TopicsReady", False, "KafkaUnavailable", str(exc) or type(exc).__name__)
+        failures.append(f"Kafka: {exc!r}")
+
+    bucket = names.bucket(namespace, name)
+    try:
+        state = await services.influx.ensure_bucket(
+            bucket, retention_seconds=spec.telemetry.retention_days * SECONDS_PER_DAY
+        )
+        services.health.mark("influxdb", True)
+        await services.kube.apply(
+            builders.bucket_token_secret(
+                namespace=namespace,
+                mission=name,
+                owner=owner,
+                bucket=bucket,
+                token=state.token,
+                settings=services.settings,
+            )
+        )
+        conditions.set(
+            "BucketReady",
+            True,
+            "Converged",
+            f"bucket {bucket}, retention {state.retention_seconds // SECONDS_PER_DAY} d",
+        )
+    except (InfluxError, httpx.HTTPError) as exc:
+        services.health.mark("influxdb", False)
+        conditions.set("BucketReady", False, "InfluxDBUnavailable", str(exc))
+        failures.append(f"InfluxDB: {exc}")
+
+    await _ensure_api_tokens(services.kube, meta=meta, owner=owner, spec=spec)
+    await services.kube.apply_all(
+        builders.mission_workloads(
+            namespace=namespace, mission=name, owner=owner, spec=spec, settings=services.settings
+        )
+    )
+    conditions.set(
+        "IngestReady",
+        True,
+        "DeploymentApplied",
+        f"Deployment {names.child_name(name, builders.INGEST)} applied",
+    )
+    conditions.set(
+        "CommandApiReady",
+        True,
+        "DeploymentApplied",
+        f"Deployment and Service {names.child_name(name, builders.COMMAND_API)} applied",
+    )
+
+    ready = not failures
+    conditions.set(
+        "Ready",
+        ready,
+        "Provisioned" if ready else "Degraded",
+        "all mission resources converged" if ready else "; ".join(failures),
+    )
+    return Outcome(
+        {
+            "phase": "Ready" if ready else "Degraded",
+            "conditions": conditions.items,
+            "topics": {t.name.rsplit(".", 1)[-1]: t.name for t in topics},
+            "bucket": bucket,
+            "endpoints": {"commandApi": builders.command_api_endpoint(namespace, name)},
+            "satelliteCount": len(indexes.satellites_of(namespace, name)),
+            "observedGeneration": meta.generation,
+        },
+        retry="; ".join(failures) if failures else None,
+    )
+
+
+async def _ensure_api_tokens(
+    kube: Kube, *, meta: ObjectMeta, owner: dict[str, Any], spec: MissionSpec
+) -> None:
+    """Create missing role tokens once; existing tokens are never rotated by a reconcile."""
+    secret_name = builders.api_tokens_secret_name(meta.name, spec.command_api)
+    existing = await kube.read_secret_data(meta.namespace, secret_name) or {}
+    if all(role in existing for role in builders.API_ROLES):
+        return
+    tokens = {role: existing.get(role) or secrets.token_urlsafe(32) for role in builders.API_ROLES}
+    await kube.apply(
+        builders.api_tokens_secret(
+            namespace=meta.namespace,
+            mission=meta.name,
+            owner=owner,
+            name=secret_name,
+            tokens=tokens,
+        )
+    )
+
+
+async def on_delete(
+    body: kopf.Body, *, patch: kopf.Patch, services: Services, indexes: Indexes
+) -> None:
+    """Wait for the mission's Satellites to go, then apply the deletion policy to Kafka/InfluxDB."""
+    meta = ObjectMeta.of(body)
+    satellites = sorted(s.meta.name for s in indexes.satellites_of(meta.namespace, meta.name))
+    if satellites:
+        message = (
+            f"waiting for {len(satellites)} Satellite(s) of this mission to be deleted: "
+            f"{', '.join(satellites[:10])}"
+        )
+        kopf.event(meta.reference(), type="Normal", reason="DeletionWaiting", message=message)
+        Outcome({"phase": "Deleting"}, retry=message, retry_delay_s=5).apply(patch)
+    topics = list(names.mission_topics(meta.namespace, meta.name).values())
+    bucket = names.bucket(meta.namespace, meta.name)
+    try:
+        policy = parse_spec(MissionSpec, body.get("spec") or {}).deletion_policy
+        kept_because = "deletionPolicy Retain"
+    except InvalidSpec as exc:
+        # Data is deleted only when the Mission clearly asks for it.
+        policy, kept_because = DeletionPolicy.RETAIN, f"spec unreadable ({exc})"
+    if policy is DeletionPolicy.DELETE:
+        deleted = await services.topics.delete_topics(topics)
+        bucket_deleted = await services.influx.delete_bucket(bucket)
+        kopf.event(
+            meta.reference(),
+            type="Normal",
+            reason="ExternalResourcesDeleted",
+            message=f"deleted topics {deleted} and bucket {bucket} ({bucket_deleted})",
+        )
+    else:
+        kopf.event(
+            meta.reference(),
+            type="Normal",
+            reason="ExternalResourcesRetained",
+            message=f"{kept_because}: kept topics {topics} and bucket {bucket}",
+        )
