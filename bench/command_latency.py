@@ -44,6 +44,7 @@ from kubernetes import config as k8s_config
 
 from mpcs.core.commands import Command
 from mpcs.core.names import GROUP, VERSION, Topic, bucket, topic
+from mpcs.core.resources import MissionSpec
 from mpcs.dev.cluster import install_crds
 from mpcs.dev.process import free_port, spawn, stop_group, tail
 from mpcs.dev.stack import DevStack
@@ -135,7 +136,11 @@ class MissionHarness:
         api_client.close()
         topics = KafkaTopics(info.kafka_bootstrap_servers)
         try:
-            await topics.ensure_topics(mission_topics(self.namespace, self.mission, MISSION_SPEC))
+            await topics.ensure_topics(
+                mission_topics(
+                    self.namespace, self.mission, MissionSpec.model_validate(MISSION_SPEC).kafka
+                )
+            )
         finally:
             await topics.close()
         buckets = InfluxBuckets(url=info.influx_url, org=info.influx_org, token=info.influx_token)

@@ -46,6 +46,7 @@ from influxdb_client.client.influxdb_client_async import InfluxDBClientAsync
 from profiling import start_py_spy, stop_py_spy
 
 from mpcs.core.names import Topic, bucket, topic
+from mpcs.core.resources import KafkaSettings
 from mpcs.core.telemetry import CHANNELS, KAFKA_COMPRESSION, encode
 from mpcs.dev.process import free_port, spawn, stop_group
 from mpcs.dev.stack import DevStack
@@ -156,7 +157,7 @@ class Env:
         admin = KafkaTopics(self.conn.kafka_bootstrap_servers)
         try:
             await admin.ensure_topics(
-                mission_topics(NAMESPACE, mission, {"kafka": {"partitions": 3}})
+                mission_topics(NAMESPACE, mission, KafkaSettings(partitions=3))
             )
         finally:
             await admin.close()

@@ -35,6 +35,8 @@ from kubernetes import config as k8s_config
 from profiling import start_py_spy, stop_py_spy
 
 from mpcs.core import names
+from mpcs.core.resources import SatelliteSpec
+from mpcs.core.resources.simulation import NamedGroundStation, SimulatorConfig
 from mpcs.dev import cluster
 from mpcs.dev.process import free_port, spawn, stop_group
 from mpcs.dev.stack import DevStack
@@ -213,13 +215,20 @@ def _baseline(admin: Any, namespace: str, n: int) -> float:
         "uid": owner_cm.metadata.uid,
         "controller": False,
     }
-    config = {"tle": {}, "simulator": {}}
+    # The same simulator input the operator writes: an example Satellite and the stations.
+    docs = _examples()
+    spec = SatelliteSpec.model_validate(next(d for d in docs if d["kind"] == "Satellite")["spec"])
+    stations = [
+        NamedGroundStation.model_validate({"name": d["metadata"]["name"], "spec": d["spec"]})
+        for d in docs
+        if d["kind"] == "GroundStation"
+    ]
     settings = OperatorSettings()
 
     def apply(i: int) -> None:
+        config = SimulatorConfig(satellite=f"base-{i:05d}", spec=spec, ground_stations=stations)
         for child in builders.satellite_children(
             namespace=namespace,
-            satellite=f"base-{i:05d}",
             mission="wildfire",
             owner=owner,
             config=config,

@@ -32,6 +32,7 @@ from utils.kube import EXAMPLES, Custom, install_crds
 from utils.logs import register_log
 
 from mpcs.core.names import Topic, bucket, topic
+from mpcs.core.resources import MissionSpec
 from mpcs.dev.process import free_port, spawn, stop_group
 from mpcs.dev.stack import ConnectionInfo
 from mpcs.operator.builders import mission_topics
@@ -141,7 +142,9 @@ async def mission(
         custom.create(_satellite(sat, name))
     topics = KafkaTopics(conn.kafka_bootstrap_servers)
     try:
-        await topics.ensure_topics(mission_topics(api_namespace, name, MISSION_SPEC))
+        await topics.ensure_topics(
+            mission_topics(api_namespace, name, MissionSpec.model_validate(MISSION_SPEC).kafka)
+        )
     finally:
         await topics.close()
     buckets = InfluxBuckets(url=conn.influx_url, org=conn.influx_org, token=conn.influx_token)

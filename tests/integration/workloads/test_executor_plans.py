@@ -35,6 +35,7 @@ from utils.kube import install_crds
 from utils.logs import register_log
 
 from mpcs.core.names import API_VERSION, GROUP, VERSION, Topic, topic
+from mpcs.core.resources import KafkaSettings
 from mpcs.dev.process import spawn, stop_group
 from mpcs.operator.builders import mission_topics
 from mpcs.operator.kafka_topics import KafkaTopics
@@ -239,7 +240,7 @@ async def mission(
     name = f"m{unique}"
     topics = KafkaTopics(kafka_bootstrap)
     try:
-        await topics.ensure_topics(mission_topics(namespace, name, {"kafka": {"partitions": 2}}))
+        await topics.ensure_topics(mission_topics(namespace, name, KafkaSettings(partitions=2)))
     finally:
         await topics.close()
     return Mission(

@@ -27,6 +27,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from utils.logs import register_log
 
 from mpcs.core.names import SUBSYSTEM_MEASUREMENTS, Topic, bucket, topic
+from mpcs.core.resources import KafkaSettings
 from mpcs.core.telemetry import CHANNELS, encode
 from mpcs.dev.process import free_port, spawn, stop_group
 from mpcs.dev.stack import ConnectionInfo, DevStack
@@ -80,7 +81,7 @@ async def mission(conn: ConnectionInfo, unique: str) -> AsyncIterator[Mission]:
     name = f"m{unique}"
     topics = KafkaTopics(conn.kafka_bootstrap_servers)
     try:
-        await topics.ensure_topics(mission_topics(NAMESPACE, name, {"kafka": {"partitions": 3}}))
+        await topics.ensure_topics(mission_topics(NAMESPACE, name, KafkaSettings(partitions=3)))
     finally:
         await topics.close()
     buckets = InfluxBuckets(url=conn.influx_url, org=conn.influx_org, token=conn.influx_token)
