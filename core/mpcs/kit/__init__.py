@@ -8,7 +8,8 @@ uses):
 - `settings` — `ServiceSettings` / `MissionSettings`, the `MPCS_*` settings base;
 - `logs` — `configure_logging`, JSON lines on stderr;
 - `health` — `HealthServer`, `/healthz`, `/readyz` and Prometheus `/metrics`;
-- `kafka` — `KafkaClients` (idempotent producers, consumers, admin) started with `Backoff`;
+- `backoff` — `Backoff`, exponential retry delays;
+- `kafka` — `KafkaClients` (idempotent producers, consumers, admin) started with backoff;
 - `influx` — `InfluxBucket` (write, query, health) and the Flux annotated-CSV parser;
 - `lineprotocol` — the one line-protocol escaping rule set;
 - `service` — `run_service`, a process run until SIGTERM and stopped cleanly.

@@ -39,8 +39,8 @@ from mpcs.core.resources import KafkaSettings
 from mpcs.dev.process import spawn, stop_group
 from mpcs.operator.builders import mission_topics
 from mpcs.operator.kafka_topics import KafkaTopics
+from mpcs.orbit.timeutil import format_rfc3339, parse_rfc3339
 from mpcs.workloads.executor import command_id, run_executor
-from mpcs.workloads.executor.rules import iso, parse_time
 from mpcs.workloads.settings import WorkloadSettings
 
 pytestmark = pytest.mark.integration
@@ -116,7 +116,7 @@ class Mission:
             "spec": {
                 "missionRef": {"name": self.name},
                 "satelliteRef": {"name": SATELLITE},
-                "start": {"at": iso(start)},
+                "start": {"at": format_rfc3339(start)},
                 "onFailure": on_failure,
                 "steps": [
                     {
@@ -143,7 +143,7 @@ class Mission:
                     "status": "True",
                     "reason": "Resolved",
                     "message": "absolute start time",
-                    "lastTransitionTime": iso(dt.datetime.now(dt.UTC)),
+                    "lastTransitionTime": format_rfc3339(dt.datetime.now(dt.UTC)),
                     "observedGeneration": obj["metadata"]["generation"],
                 }
             ],
@@ -151,7 +151,7 @@ class Mission:
                 {
                     "name": n,
                     "command": c,
-                    "scheduledAt": iso(start + dt.timedelta(seconds=o)),
+                    "scheduledAt": format_rfc3339(start + dt.timedelta(seconds=o)),
                     "state": "pending",
                 }
                 for n, c, _, o, _ in steps
@@ -360,8 +360,8 @@ async def test_three_step_plan_succeeds_with_ordered_timestamps(
         entry = entries[name]
         assert entry["state"] == "executed", entry
         assert entry["commandId"] == str(command_id(created["metadata"]["uid"], name))
-        scheduled, sent = parse_time(entry["scheduledAt"]), parse_time(entry["sentAt"])
-        acked, executed = parse_time(entry["ackedAt"]), parse_time(entry["executedAt"])
+        scheduled, sent = parse_rfc3339(entry["scheduledAt"]), parse_rfc3339(entry["sentAt"])
+        acked, executed = parse_rfc3339(entry["ackedAt"]), parse_rfc3339(entry["executedAt"])
         assert scheduled <= sent <= acked <= executed, entry
         if previous_end is not None:
             assert previous_end <= sent, f"{name} sent before the previous step executed"
@@ -376,7 +376,7 @@ async def test_three_step_plan_succeeds_with_ordered_timestamps(
     for command in commands:
         entry = entries[command["step"]]
         assert command["id"] == entry["commandId"]
-        assert parse_time(command["valid_until"]) == parse_time(
+        assert parse_rfc3339(command["valid_until"]) == parse_rfc3339(
             entry["scheduledAt"]
         ) + dt.timedelta(seconds=30)
 

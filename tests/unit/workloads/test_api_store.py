@@ -9,7 +9,6 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from mpcs.workloads.api.audit import command_line, records_from_rows
-from mpcs.workloads.api.influx import flux_string, parse_annotated_csv
 from mpcs.workloads.api.store import (
     CommandEvent,
     CommandRecord,
@@ -195,25 +194,3 @@ def test_audit_points_rebuild_history_and_idempotency_keys() -> None:
     assert rebuilt.valid_until == T0 + timedelta(hours=1)
     assert [e.state for e in rebuilt.history] == ["sent", "executed"]
     assert keys == [("key-1", "fp", record.id)]
-
-
-def test_annotated_csv_is_parsed_with_types() -> None:
-    text = (
-        "#datatype,string,long,dateTime:RFC3339,double,boolean,string\r\n"
-        ",result,table,_time,_value,ok,name\r\n"
-        ",_result,0,2025-01-01T00:00:00Z,1.5,true,a\r\n"
-        "\r\n"
-        "#datatype,string,long,dateTime:RFC3339,long\r\n"
-        ",result,table,_time,_value\r\n"
-        ",_result,1,2025-01-01T00:00:01Z,7\r\n"
-    )
-    rows = list(parse_annotated_csv(text))
-    assert rows == [
-        {"_time": "2025-01-01T00:00:00Z", "_value": 1.5, "ok": True, "name": "a"},
-        {"_time": "2025-01-01T00:00:01Z", "_value": 7},
-    ]
-
-
-def test_flux_strings_cannot_escape_their_quotes() -> None:
-    assert flux_string('x") |> drop()') == '"x\\") |> drop()"'
-    assert flux_string("${secret}") == '"\\${secret}"'

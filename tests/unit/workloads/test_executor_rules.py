@@ -15,12 +15,12 @@ from typing import Any
 import pytest
 
 from mpcs.core.commands import Ack, AckState
+from mpcs.orbit.timeutil import format_rfc3339
 from mpcs.workloads.executor.rules import (
     PlanView,
     ReceivedAck,
     apply_ack,
     command_id,
-    iso,
     reconcile,
 )
 
@@ -52,7 +52,7 @@ def make_plan(
     """
     meta: dict[str, Any] = {"name": "plan-a", "uid": UID, "generation": generation}
     if deleting:
-        meta["deletionTimestamp"] = iso(T0)
+        meta["deletionTimestamp"] = format_rfc3339(T0)
     return {
         "metadata": meta,
         "spec": {
@@ -71,7 +71,7 @@ def make_plan(
                 {"type": "Scheduled", "status": "True", "reason": "Resolved", "message": "x"}
             ],
             "schedule": [
-                {"name": n, "command": c, "scheduledAt": iso(at(o)), "state": "pending"}
+                {"name": n, "command": c, "scheduledAt": format_rfc3339(at(o)), "state": "pending"}
                 for n, c, _, o, _ in steps
             ],
         },
@@ -171,7 +171,7 @@ def test_a_due_step_is_marked_sent_with_its_command_before_anything_is_published
     ping = sim.entry("ping")
     assert ping["state"] == "sent"
     assert ping["commandId"] == str(command_id(UID, "ping"))
-    assert ping["sentAt"] == iso(at(0.5))
+    assert ping["sentAt"] == format_rfc3339(at(0.5))
     assert sim.phase == "Running"
     assert sim.condition("Running")["status"] == "True"
     assert sim.condition("Succeeded")["status"] == "Unknown"
@@ -214,7 +214,7 @@ def test_steps_are_sent_one_at_a_time_in_order() -> None:
     sim.ack("ping", AckState.EXECUTED, at(7))
     outcome = sim.step(at(7.1))
     assert sim.sent == ["ping", "payload"]  # sent late, still inside its window
-    assert sim.entry("payload")["sentAt"] == iso(at(7.1))
+    assert sim.entry("payload")["sentAt"] == format_rfc3339(at(7.1))
 
 
 # ------------------------------------------------------------------ the step state machine
@@ -226,30 +226,30 @@ def test_accepted_then_executed() -> None:
     sim.ack("ping", AckState.ACCEPTED, at(0.2))
     sim.step(at(0.3))
     assert sim.entry("ping")["state"] == "acked"
-    assert sim.entry("ping")["ackedAt"] == iso(at(0.2))
+    assert sim.entry("ping")["ackedAt"] == format_rfc3339(at(0.2))
     sim.ack("ping", AckState.EXECUTED, at(0.4))
     sim.step(at(0.5))
     assert sim.entry("ping")["state"] == "executed"
-    assert sim.entry("ping")["executedAt"] == iso(at(0.4))
+    assert sim.entry("ping")["executedAt"] == format_rfc3339(at(0.4))
 
 
 def test_executed_without_accepted_sets_both_timestamps() -> None:
-    step = {"name": "a", "command": "PING", "state": "sent", "sentAt": iso(at(0))}
+    step = {"name": "a", "command": "PING", "state": "sent", "sentAt": format_rfc3339(at(0))}
     ack = Ack(
         command_id=uuid.uuid4(), satellite="s", name="PING", state=AckState.EXECUTED, time=at(1)
     )
     assert apply_ack(step, ReceivedAck(ack=ack, received_at=at(1)))
     assert step["state"] == "executed"
-    assert step["ackedAt"] == step["executedAt"] == iso(at(1))
+    assert step["ackedAt"] == step["executedAt"] == format_rfc3339(at(1))
 
 
 def test_ack_timestamps_never_precede_sent_at() -> None:
-    step = {"name": "a", "command": "PING", "state": "sent", "sentAt": iso(at(5))}
+    step = {"name": "a", "command": "PING", "state": "sent", "sentAt": format_rfc3339(at(5))}
     ack = Ack(
         command_id=uuid.uuid4(), satellite="s", name="PING", state=AckState.EXECUTED, time=at(4)
     )
     apply_ack(step, ReceivedAck(ack=ack, received_at=at(4.9)))  # a skewed ground clock
-    assert step["executedAt"] == iso(at(5))
+    assert step["executedAt"] == format_rfc3339(at(5))
 
 
 @pytest.mark.parametrize("final", ["executed", "failed", "expired", "pending"])
@@ -270,7 +270,7 @@ def test_failed_on_board_keeps_the_reason() -> None:
     ping = sim.entry("ping")
     assert ping["state"] == "failed"
     assert ping["message"] == "failed on board: payload is off"
-    assert ping["executedAt"] == iso(at(0.2))
+    assert ping["executedAt"] == format_rfc3339(at(0.2))
 
 
 def test_rejected_is_a_failed_step_with_the_spacecraft_reason() -> None:
@@ -414,7 +414,7 @@ def test_restart_expires_a_sent_step_whose_ack_never_comes() -> None:
 def test_no_state_but_pending_is_ever_sent(state: str) -> None:
     plan = make_plan(steps=(("ping", "PING", {}, 0, 10),), phase="Running")
     plan["status"]["schedule"][0].update(
-        state=state, commandId=str(command_id(UID, "ping")), sentAt=iso(at(0))
+        state=state, commandId=str(command_id(UID, "ping")), sentAt=format_rfc3339(at(0))
     )
     for t in (0, 5, 11, 100):
         outcome = reconcile(PlanView.from_object(plan), now=at(t), acks={})
@@ -463,7 +463,7 @@ def test_a_scheduled_plan_waits_until_the_operator_scheduled_its_current_generat
 def test_deleting_plan_is_cancelled_and_pending_steps_are_not_sent() -> None:
     sim = Sim(make_plan())
     sim.step(at(0))
-    sim.obj["metadata"]["deletionTimestamp"] = iso(at(1))
+    sim.obj["metadata"]["deletionTimestamp"] = format_rfc3339(at(1))
     outcome = sim.step(at(5))
     assert outcome.send is None
     assert sim.phase == "Cancelled"
@@ -486,7 +486,7 @@ def test_conditions_carry_the_generation_and_keep_transition_times() -> None:
     sim.step(at(0))
     running = sim.condition("Running")
     assert running["observedGeneration"] == 1
-    assert running["lastTransitionTime"] == iso(at(0))
+    assert running["lastTransitionTime"] == format_rfc3339(at(0))
     sim.ack("ping", AckState.ACCEPTED, at(1))
     sim.step(at(2))
-    assert sim.condition("Running")["lastTransitionTime"] == iso(at(0))
+    assert sim.condition("Running")["lastTransitionTime"] == format_rfc3339(at(0))

@@ -8,7 +8,6 @@ import gc
 from typing import Annotated
 
 import typer
-from pydantic import ValidationError
 
 app = typer.Typer(
     name="api",
@@ -31,38 +30,28 @@ def serve(
     """
     import uvicorn
 
+    from mpcs.kit.health import HealthServer
+    from mpcs.kit.logs import configure_logging
+    from mpcs.kit.settings import SettingsError, load_settings
     from mpcs.workloads.api import create_app
-    from mpcs.workloads.api.logs import configure
     from mpcs.workloads.settings import WorkloadSettings
 
     try:
-        settings = WorkloadSettings()
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"MPCS_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}" for e in exc.errors()
-        )
-        typer.echo(f"error: invalid API settings: {problems}", err=True)
+        settings = load_settings(WorkloadSettings)
+    except SettingsError as exc:
+        typer.echo(f"error: invalid API settings: {exc}", err=True)
         raise typer.Exit(code=2) from None
-    configure()
+    configure_logging(settings.log_level)
     application = create_app(settings)
     services = application.state.services
 
     async def main() -> None:
         health = None
-        if settings.metrics_port not in (None, port):
-            from mpcs.workloads.health import HealthServer, Readiness
-
-            def readiness() -> Readiness:
-                failing = {k: v for k, v in services.checks.items() if v != "ok"}
-                reason = "; ".join(f"{k}: {v}" for k, v in failing.items())
-                if not services.checks:
-                    reason = "Kafka and InfluxDB not checked yet"
-                return Readiness(
-                    ready=services.ready, reason=reason, detail={"checks": services.checks}
-                )
-
+        if settings.metrics_port != port:
             health = HealthServer(
-                readiness=readiness, registry=services.metrics.registry, port=settings.metrics_port
+                readiness=services.readiness,
+                registry=services.metrics.registry,
+                port=settings.metrics_port,
             )
             await health.start()
         server = uvicorn.Server(

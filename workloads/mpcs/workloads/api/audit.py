@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import enum
 import itertools
 import logging
 import time
@@ -38,7 +39,11 @@ from typing import Any, Protocol
 
 import orjson
 
+from mpcs.core.commands import CommandState
 from mpcs.core.names import COMMANDS_MEASUREMENT, SATELLITE_TAG
+from mpcs.kit.backoff import Backoff
+from mpcs.kit.lineprotocol import clean_tag, escape_tag, format_string
+from mpcs.orbit.timeutil import format_time_ns, ns_from_datetime, parse_rfc3339
 
 from .store import CommandEvent, CommandRecord
 
@@ -48,33 +53,27 @@ log = logging.getLogger(__name__)
 _MAX_LINES_PER_WRITE = 5_000
 
 
+class Outcome(enum.StrEnum):
+    """What the API did with a command request: the audit `result` and the metrics `outcome`."""
+
+    SENT = CommandState.SENT.value
+    REFUSED = "refused"
+    SEND_FAILED = "send_failed"
+    REPLAYED = "replayed"
+
+
 def _tag(value: str) -> str:
-    r"""Escape a tag value (comma, equals, space); an empty tag becomes `-`.
+    r"""A tag value from any text (a refused request's name is whatever the caller typed).
 
     >>> _tag("a b,c=d")
     'a\\ b\\,c\\=d'
     """
-    if not value:
-        return "-"
-    clean = value.replace("\\", "/").replace("\n", " ").replace("\r", " ").replace("\t", " ")
-    return clean.replace(",", "\\,").replace("=", "\\=").replace(" ", "\\ ")
-
-
-def _string(value: str) -> str:
-    escaped = value.replace("\\", "\\\\").replace('"', '\\"')
-    return f'"{escaped}"'
+    return escape_tag(clean_tag(value))
 
 
 def _iso(value: datetime | None) -> str:
-    if value is None:
-        return ""
-    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
-def ns(value: datetime) -> int:
-    """An aware datetime as UTC nanoseconds (microsecond precision)."""
-    delta = value.astimezone(UTC) - datetime(1970, 1, 1, tzinfo=UTC)
-    return (delta.days * 86_400 + delta.seconds) * 1_000_000_000 + delta.microseconds * 1000
+    """The wire format of MPCS times (`format_time_ns`), or "" for no time."""
+    return "" if value is None else format_time_ns(ns_from_datetime(value))
 
 
 def command_line(
@@ -110,7 +109,7 @@ def command_line(
         "step": record.step or "",
     }
     fields.update({k: v for k, v in optional.items() if v})
-    body = ",".join(f"{key}={_string(value)}" for key, value in fields.items())
+    body = ",".join(f"{key}={format_string(value)}" for key, value in fields.items())
     return f"{tags} {body} {time_ns}"
 
 
@@ -149,7 +148,7 @@ def _parse_time(text: Any) -> datetime | None:
     if not text or not isinstance(text, str):
         return None
     try:
-        return datetime.fromisoformat(text.replace("Z", "+00:00"))
+        return parse_rfc3339(text)
     except ValueError:
         return None
 
@@ -166,7 +165,7 @@ def records_from_rows(
         except ValueError:
             continue
         state = str(row.get("state") or "")
-        if state == "refused" or not state:
+        if state == Outcome.REFUSED or not state:
             continue  # refused requests never became commands
         seen = _parse_time(row.get("_time")) or datetime.now(UTC)
         record = records.get(command_id)
@@ -197,7 +196,7 @@ def records_from_rows(
                 spacecraft_time=_parse_time(row.get("spacecraft_time")),
             )
         )
-        if state == "sent" and row.get("idempotency_key") and row.get("fingerprint"):
+        if state == CommandState.SENT and row.get("idempotency_key") and row.get("fingerprint"):
             keys.append((str(row["idempotency_key"]), str(row["fingerprint"]), command_id))
     return list(records.values()), keys
 
@@ -273,7 +272,7 @@ class AuditWriter:
                 self._on_pending(len(self._lines))
 
     async def _run(self) -> None:
-        delay = 0.5
+        backoff = Backoff(initial_s=0.5, max_s=10.0)
         outage_since: float | None = None
         while True:
             await self._wakeup.wait()
@@ -287,10 +286,9 @@ class AuditWriter:
                     outage_since = time.monotonic()
                     log.warning("audit points wait for InfluxDB (%s); retrying", exc)
                 self._wakeup.set()
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 10.0)
+                await backoff.wait()
                 continue
             if outage_since is not None:
                 log.info("audit points written again after %.1f s", time.monotonic() - outage_since)
                 outage_since = None
-            delay = 0.5
+            backoff.reset()

@@ -57,14 +57,8 @@ async def operator(role: RoleDep) -> Role:
     return role
 
 
-async def admin(role: RoleDep) -> Role:
-    require(role, Role.ADMIN, action="do this")
-    return role
-
-
 ViewerDep = Annotated[Role, Depends(viewer)]
 OperatorDep = Annotated[Role, Depends(operator)]
-AdminDep = Annotated[Role, Depends(admin)]
 
 SatelliteName = Annotated[
     str,

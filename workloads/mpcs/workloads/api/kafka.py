@@ -8,13 +8,13 @@
   (what happened while the service restarted), into the command store; each new ack state is
   audited.
 
-Both feeds reconnect with backoff and never stop on a bad message.
+Every client is built and started by the kit's `KafkaClients`; both feeds reconnect with its
+backoff and never stop on a bad message.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -28,6 +28,8 @@ from pydantic import ValidationError
 
 from mpcs.core.commands import Ack, Command
 from mpcs.core.telemetry import TelemetryError, decode
+from mpcs.kit.backoff import Backoff
+from mpcs.kit.kafka import KafkaClients, close_quietly
 
 log = logging.getLogger(__name__)
 
@@ -40,47 +42,31 @@ class KafkaBus:
     """The API's producer; `start()` retries in the background until the broker answers."""
 
     def __init__(
-        self, *, bootstrap: str, commands_topic: str, events_topic: str, timeout_s: float
+        self, *, kafka: KafkaClients, commands_topic: str, events_topic: str, timeout_s: float
     ) -> None:
-        self.bootstrap = bootstrap
+        self.kafka = kafka
         self.commands_topic = commands_topic
         self.events_topic = events_topic
         self.timeout_s = timeout_s
         self._producer: AIOKafkaProducer | None = None
         self.started = asyncio.Event()
 
-    def _new(self) -> AIOKafkaProducer:
-        return AIOKafkaProducer(
-            bootstrap_servers=self.bootstrap,
-            enable_idempotence=True,
-            acks="all",
-            linger_ms=0,
-            request_timeout_ms=int(self.timeout_s * 1000),
-            retry_backoff_ms=100,
-        )
-
     async def run_start(self) -> None:
         """Start the producer, retrying while the broker is unreachable."""
-        delay = 0.5
-        while True:
-            producer = self._new()
-            try:
-                await producer.start()
-            except KafkaError as exc:
-                log.warning("Kafka %s unreachable (%s); retrying", self.bootstrap, exc)
-                with contextlib.suppress(Exception):
-                    await producer.stop()
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
-                continue
-            self._producer = producer
-            self.started.set()
-            return
+        self._producer = await self.kafka.start(
+            lambda: self.kafka.producer(
+                linger_ms=0,
+                request_timeout_ms=int(self.timeout_s * 1000),
+                retry_backoff_ms=100,
+            ),
+            what="command producer",
+            backoff=Backoff(initial_s=0.5, max_s=5.0),
+        )
+        self.started.set()
 
     async def stop(self) -> None:
         if self._producer is not None:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(self._producer.stop(), timeout=10.0)
+            await close_quietly(self._producer)
             self._producer = None
 
     async def check(self) -> None:
@@ -137,7 +123,7 @@ _background: set[asyncio.Task[None]] = set()
 
 async def _assign(consumer: AIOKafkaConsumer, topics: list[str]) -> list[TopicPartition]:
     """All partitions of `topics` (waits until they exist)."""
-    delay = 0.5
+    backoff = Backoff(initial_s=0.5, max_s=5.0)
     while True:
         partitions: list[TopicPartition] = []
         missing = []
@@ -153,27 +139,23 @@ async def _assign(consumer: AIOKafkaConsumer, topics: list[str]) -> list[TopicPa
             consumer.assign(partitions)
             return partitions
         log.info("waiting for topics %s to exist", missing)
-        await asyncio.sleep(delay)
-        delay = min(delay * 2, 5.0)
+        await backoff.wait()
 
 
 async def _consume_forever(
     *,
-    bootstrap: str,
+    kafka: KafkaClients,
     topics: list[str],
     name: str,
     position: Callable[[AIOKafkaConsumer, list[TopicPartition]], Awaitable[None]],
     handle: Callable[[str, bytes | None, bytes, int], None],
     connected: asyncio.Event | None = None,
 ) -> None:
-    delay = 0.5
+    backoff = Backoff(initial_s=0.5, max_s=5.0)
     while True:
-        consumer = AIOKafkaConsumer(
-            bootstrap_servers=bootstrap,
-            group_id=None,
-            enable_auto_commit=False,
-            auto_offset_reset="latest",
-            fetch_max_wait_ms=100,
+        # No consumer group: every replica reads every partition, from offsets chosen here.
+        consumer = kafka.consumer(
+            name=name, group_id=None, auto_offset_reset="latest", fetch_max_wait_ms=100
         )
         try:
             await consumer.start()
@@ -181,7 +163,7 @@ async def _consume_forever(
             await position(consumer, partitions)
             if connected is not None:
                 connected.set()
-            delay = 0.5
+            backoff.reset()
             while True:
                 batches = await consumer.getmany(timeout_ms=1000)
                 for records in batches.values():
@@ -193,17 +175,16 @@ async def _consume_forever(
         except KafkaError as exc:
             if connected is not None:
                 connected.clear()
-            log.warning("%s consumer error (%s); reconnecting", name, exc)
+            delay = backoff.next_delay()
+            log.warning("%s consumer error (%s); reconnecting in %.1f s", name, exc, delay)
             await asyncio.sleep(delay)
-            delay = min(delay * 2, 5.0)
         finally:
-            with contextlib.suppress(Exception):
-                await consumer.stop()
+            await close_quietly(consumer)
 
 
 async def run_telemetry_feed(
     *,
-    bootstrap: str,
+    kafka: KafkaClients,
     topic: str,
     on_message: Callable[[dict[str, Any], bytes], None],
     on_invalid: Callable[[TelemetryError], None],
@@ -223,7 +204,7 @@ async def run_telemetry_feed(
         on_message(message, value)
 
     await _consume_forever(
-        bootstrap=bootstrap,
+        kafka=kafka,
         topics=[topic],
         name="telemetry",
         position=newest,
@@ -234,7 +215,7 @@ async def run_telemetry_feed(
 
 async def run_command_feed(
     *,
-    bootstrap: str,
+    kafka: KafkaClients,
     commands_topic: str,
     acks_topic: str,
     lookback_s: float,
@@ -262,7 +243,7 @@ async def run_command_feed(
             log.info("ignoring an invalid record on %s: %s", topic, str(exc)[:200])
 
     await _consume_forever(
-        bootstrap=bootstrap,
+        kafka=kafka,
         topics=[commands_topic, acks_topic],
         name="commands",
         position=recent,

@@ -20,22 +20,24 @@ import contextlib
 import importlib
 import importlib.util
 import logging
-import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from mpcs.core.commands import Ack, Command
+from mpcs.core.commands import Ack, Command, CommandState
 from mpcs.core.names import Topic
 from mpcs.core.telemetry import TelemetryError
+from mpcs.kit.backoff import Backoff
+from mpcs.kit.health import Readiness
+from mpcs.orbit.timeutil import ns_from_datetime
 
 from ..settings import WorkloadSettings
-from .audit import AuditWriter, command_line, ns, records_from_rows
+from .audit import AuditWriter, command_line, records_from_rows
 from .auth import Tokens
 from .kube import Directory, KubeSource
 from .metrics import ApiMetrics
-from .store import SENT, CommandEvent, CommandRecord, CommandStore, IdempotencyStore, utc_from_ms
+from .store import CommandEvent, CommandRecord, CommandStore, IdempotencyStore, utc_from_ms
 from .telemetry_cache import TelemetryCache
 
 log = logging.getLogger("mpcs.workloads.api")
@@ -106,6 +108,8 @@ class Services:
 
     @classmethod
     def real(cls, settings: WorkloadSettings) -> Services:
+        from mpcs.kit.kafka import KafkaClients
+
         from .influx import Influx
         from .kafka import KafkaBus
 
@@ -116,9 +120,9 @@ class Services:
             token=settings.influx_token.get_secret_value(),
         )
         bus = KafkaBus(
-            bootstrap=settings.kafka_bootstrap,
-            commands_topic=settings_topic(settings, Topic.COMMANDS),
-            events_topic=settings_topic(settings, Topic.EVENTS),
+            kafka=KafkaClients(settings.kafka_bootstrap, client_id=f"mpcs-api-{settings.mission}"),
+            commands_topic=settings.topic(Topic.COMMANDS),
+            events_topic=settings.topic(Topic.EVENTS),
             timeout_s=settings.api_send_timeout_s,
         )
         source = KubeSource(settings.namespace)
@@ -157,11 +161,12 @@ class Services:
         assert self.audit is not None
         self.audit.start()
         if isinstance(self.bus, KafkaBus):
-            self._spawn(self.bus.run_start, "api-producer-start")
+            bus = self.bus
+            self._spawn(bus.run_start, "api-producer-start")
             self._spawn(
                 lambda: run_telemetry_feed(
-                    bootstrap=settings.kafka_bootstrap,
-                    topic=settings_topic(settings, Topic.TELEMETRY),
+                    kafka=bus.kafka,
+                    topic=settings.topic(Topic.TELEMETRY),
                     on_message=self.on_telemetry,
                     on_invalid=self.on_invalid_telemetry,
                 ),
@@ -169,9 +174,9 @@ class Services:
             )
             self._spawn(
                 lambda: run_command_feed(
-                    bootstrap=settings.kafka_bootstrap,
-                    commands_topic=settings_topic(settings, Topic.COMMANDS),
-                    acks_topic=settings_topic(settings, Topic.ACKS),
+                    kafka=bus.kafka,
+                    commands_topic=settings.topic(Topic.COMMANDS),
+                    acks_topic=settings.topic(Topic.ACKS),
                     lookback_s=COMMAND_FEED_LOOKBACK_S,
                     on_command=self.on_command,
                     on_ack=self.on_ack,
@@ -213,7 +218,7 @@ class Services:
             return
 
         async def supervise() -> None:
-            delay = 1.0
+            backoff = Backoff(initial_s=1.0, max_s=30.0)
             while not self._stop.is_set():
                 try:
                     await run(self.settings, stop=self._stop)
@@ -221,9 +226,9 @@ class Services:
                 except asyncio.CancelledError:
                     raise
                 except Exception:
+                    delay = backoff.next_delay()
                     log.exception("CommandPlan executor crashed; restarting in %.0f s", delay)
                     await asyncio.sleep(delay)
-                    delay = min(delay * 2, 30.0)
 
         self._tasks.append(asyncio.create_task(supervise(), name="api-executor"))
         log.info("CommandPlan executor started")
@@ -247,20 +252,27 @@ class Services:
     def ready(self) -> bool:
         return bool(self.checks) and all(v == "ok" for v in self.checks.values())
 
+    def readiness(self) -> Readiness:
+        """The last probe's answer, for the kit's health server on MPCS_METRICS_PORT."""
+        failing = {k: v for k, v in self.checks.items() if v != "ok"}
+        reason = "; ".join(f"{k}: {v}" for k, v in failing.items())
+        if not self.checks:
+            reason = "Kafka and InfluxDB not checked yet"
+        return Readiness(ready=self.ready, reason=reason, detail={"checks": self.checks})
+
     async def _probe_loop(self) -> None:
         while True:
             await self.probe()
             await asyncio.sleep(2.0)
 
     async def _restore_loop(self) -> None:
-        delay = 1.0
+        backoff = Backoff(initial_s=1.0, max_s=30.0)
         while not self.restored:
             try:
                 await self.restore()
             except Exception as exc:
                 log.warning("command history not restored yet (%s); retrying", exc)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 30.0)
+                await backoff.wait()
 
     async def restore(self) -> int:
         """Reload the command history (and idempotency keys) from InfluxDB `commands`."""
@@ -311,7 +323,7 @@ class Services:
             command_line(
                 record=record,
                 state=ack.state.value,
-                time_ns=ns(ack.time),
+                time_ns=ns_from_datetime(ack.time),
                 who=record.issued_by,
                 reason=ack.reason,
                 spacecraft_time=ack.time,
@@ -332,14 +344,8 @@ def record_of(command: Command, *, sent_at: datetime | None = None) -> CommandRe
         step=command.step,
     )
     if sent_at is not None:
-        record.add_event(CommandEvent(state=SENT, time=sent_at))
+        record.add_event(CommandEvent(state=CommandState.SENT, time=sent_at))
     return record
-
-
-def settings_topic(settings: WorkloadSettings, kind: Topic) -> str:
-    from mpcs.core.names import topic
-
-    return topic(settings.namespace, settings.mission, kind)
 
 
 def tokens_of(settings: WorkloadSettings) -> Tokens:
@@ -351,7 +357,3 @@ def tokens_of(settings: WorkloadSettings) -> Tokens:
         operator=value(settings.api_token_operator),
         admin=value(settings.api_token_admin),
     )
-
-
-def new_command_id() -> uuid.UUID:
-    return uuid.uuid4()

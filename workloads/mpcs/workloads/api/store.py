@@ -5,8 +5,9 @@ The service feeds it from three sources: its own POSTs, the mission's `commands`
 the InfluxDB `commands` measurement (so a restart keeps the history). Every source may repeat an
 event; a record keeps one event per state.
 
-Life of a command: `sent` → `accepted` → `executed` | `failed`, or `sent` → `rejected`. An ack can
-overtake the local `sent` (the broker answered the spacecraft first): `sent` still sorts first.
+States are `mpcs.core.commands.CommandState`: `sent` → `accepted` → `executed` | `failed`, or
+`sent` → `rejected`. An ack can overtake the local `sent` (the broker answered the spacecraft
+first): `sent` still sorts first (`STATE_RANK`).
 
 >>> import uuid
 >>> store = CommandStore(capacity=10)
@@ -31,10 +32,7 @@ from typing import Any
 
 import orjson
 
-SENT = "sent"
-#: States whose arrival ends a command's life.
-TERMINAL = frozenset({"executed", "failed", "rejected"})
-_ORDER = {SENT: 0, "accepted": 1, "executed": 2, "failed": 2, "rejected": 2}
+from mpcs.core.commands import STATE_RANK, TERMINAL_STATES
 
 
 @dataclass
@@ -67,18 +65,18 @@ class CommandRecord:
         """The latest state (by life order, so a late `sent` never hides an `executed`)."""
         if not self.history:
             return "unknown"
-        return max(self.history, key=lambda e: _ORDER.get(e.state, -1)).state
+        return max(self.history, key=lambda e: STATE_RANK.get(e.state, -1)).state
 
     @property
     def done(self) -> bool:
-        return any(e.state in TERMINAL for e in self.history)
+        return any(e.state in TERMINAL_STATES for e in self.history)
 
     def add_event(self, event: CommandEvent) -> bool:
         """Record `event` unless its state is already there; True when it was new."""
         if any(e.state == event.state for e in self.history):
             return False
         self.history.append(event)
-        self.history.sort(key=lambda e: (_ORDER.get(e.state, 3), e.time))
+        self.history.sort(key=lambda e: (STATE_RANK.get(e.state, 3), e.time))
         return True
 
 

@@ -1,4 +1,4 @@
-"""The CommandPlan executor (issue 5, deliverable 3): runs a mission's scheduled CommandPlans.
+"""The CommandPlan executor: runs a mission's scheduled CommandPlans.
 
 The operator resolves a CommandPlan into `status.schedule` (phase Scheduled); this package sends
 each step at its time as a `mpcs.core.commands.Command`, follows its acks and deadline, applies

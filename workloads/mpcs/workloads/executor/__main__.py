@@ -7,53 +7,37 @@ same `MPCS_*` environment, logs JSON lines to stderr and stops cleanly on SIGTER
 from __future__ import annotations
 
 import asyncio
-import logging
-import signal
 import sys
-from typing import Any
 
-import orjson
-
+from mpcs.kit.logs import configure_logging
+from mpcs.kit.service import run_service
+from mpcs.kit.settings import SettingsError, load_settings
 from mpcs.workloads.settings import WorkloadSettings
 
 from .runner import run_executor
 
-_STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
 
+class Standalone:
+    """The executor as a `mpcs.kit.service.Service`: `run()` until `stop()`."""
 
-class JsonLines(logging.Formatter):
-    """One JSON object per record: time, level, logger, message and every `extra` field."""
+    def __init__(self, settings: WorkloadSettings) -> None:
+        self.settings = settings
+        self._stop = asyncio.Event()
 
-    def format(self, record: logging.LogRecord) -> str:
-        data: dict[str, Any] = {
-            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S") + f".{int(record.msecs):03d}",
-            "level": record.levelname,
-            "logger": record.name,
-            "message": record.getMessage(),
-        }
-        for key, value in vars(record).items():
-            if key not in _STANDARD:
-                data[key] = value
-        if record.exc_info:
-            data["exception"] = self.formatException(record.exc_info)
-        return orjson.dumps(data, default=str).decode()
+    async def run(self) -> None:
+        await run_executor(self.settings, stop=self._stop)
+
+    def stop(self) -> None:
+        self._stop.set()
 
 
 def main() -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonLines())
-    logging.basicConfig(level=logging.INFO, handlers=[handler])
-    logging.getLogger("aiokafka").setLevel(logging.WARNING)
-    settings = WorkloadSettings()  # from the environment
-
-    async def _main() -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
-        await run_executor(settings, stop=stop)
-
-    asyncio.run(_main())
+    try:
+        settings = load_settings(WorkloadSettings)
+    except SettingsError as exc:
+        sys.exit(f"error: invalid executor settings: {exc}")
+    configure_logging(settings.log_level)
+    run_service(lambda: Standalone(settings))
 
 
 if __name__ == "__main__":

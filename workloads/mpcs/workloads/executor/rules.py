@@ -35,6 +35,7 @@ from typing import Any
 
 from mpcs.core.commands import Ack, AckState, CommandError, validate_args
 from mpcs.core.resources.commandplan import OnFailure, PlanPhase, StepState
+from mpcs.orbit.timeutil import format_rfc3339, parse_rfc3339
 
 #: Namespace of the deterministic command ids: uuid5(EXECUTOR_NAMESPACE, "<plan uid>/<step>").
 EXECUTOR_NAMESPACE = uuid.UUID("6f1d2c1e-6d70-4373-9a3c-6d2d706c616e")
@@ -58,23 +59,6 @@ def command_id(plan_uid: str, step: str) -> uuid.UUID:
     '5ae03fb5'
     """
     return uuid.uuid5(EXECUTOR_NAMESPACE, f"{plan_uid}/{step}")
-
-
-def parse_time(value: str) -> dt.datetime:
-    """An RFC 3339 time from the status as an aware UTC datetime."""
-    parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=dt.UTC)
-    return parsed.astimezone(dt.UTC)
-
-
-def iso(value: dt.datetime) -> str:
-    """RFC 3339 with milliseconds, UTC, `Z` suffix (what the status holds).
-
-    >>> iso(dt.datetime(2025, 6, 1, 12, 0, 1, 234567, tzinfo=dt.UTC))
-    '2025-06-01T12:00:01.234Z'
-    """
-    return value.astimezone(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 @dataclass(frozen=True)
@@ -162,7 +146,7 @@ def timeout_s(spec: Mapping[str, Any], step: Mapping[str, Any]) -> float:
 
 def valid_until(spec: Mapping[str, Any], step: Mapping[str, Any]) -> dt.datetime:
     """scheduledAt + timeoutSeconds: the command's `valid_until` and the step's deadline."""
-    return parse_time(str(step["scheduledAt"])) + dt.timedelta(seconds=timeout_s(spec, step))
+    return parse_rfc3339(str(step["scheduledAt"])) + dt.timedelta(seconds=timeout_s(spec, step))
 
 
 def state_of(step: Mapping[str, Any]) -> StepState:
@@ -182,8 +166,8 @@ def apply_ack(step: dict[str, Any], received: ReceivedAck) -> bool:
         return False
     when = received.received_at
     if step.get("sentAt"):
-        when = max(when, parse_time(str(step["sentAt"])))
-    at = iso(when)
+        when = max(when, parse_rfc3339(str(step["sentAt"])))
+    at = format_rfc3339(when)
     ack = received.ack
     if ack.state is AckState.ACCEPTED:
         if state is StepState.ACKED:
@@ -223,7 +207,7 @@ def set_condition(
     for cond in result:
         if cond.get("type") == type:
             if cond.get("status") != status:
-                cond["lastTransitionTime"] = iso(now)
+                cond["lastTransitionTime"] = format_rfc3339(now)
             cond.update(
                 status=status, reason=reason, message=message, observedGeneration=generation
             )
@@ -234,7 +218,7 @@ def set_condition(
             "status": status,
             "reason": reason,
             "message": message,
-            "lastTransitionTime": iso(now),
+            "lastTransitionTime": format_rfc3339(now),
             "observedGeneration": generation,
         }
     )
@@ -288,7 +272,7 @@ def reconcile(
             if now >= deadline + dt.timedelta(seconds=ack_grace_s):
                 step.update(
                     state=StepState.EXPIRED.value,
-                    message=f"no final ack by {iso(deadline)} "
+                    message=f"no final ack by {format_rfc3339(deadline)} "
                     f"(timeout {timeout_s(plan.spec, step):g} s after scheduledAt)",
                 )
                 events.append(f"step {step['name']}: expired")
@@ -316,11 +300,12 @@ def reconcile(
             break
         # pending
         deadline = valid_until(plan.spec, step)
-        scheduled_at = parse_time(str(step["scheduledAt"]))
+        scheduled_at = parse_rfc3339(str(step["scheduledAt"]))
         if now >= deadline:
             step.update(
                 state=StepState.EXPIRED.value,
-                message=f"not sent: its window ended at {iso(deadline)} before it could be sent",
+                message=f"not sent: its window ended at {format_rfc3339(deadline)} "
+                "before it could be sent",
             )
             events.append(f"step {step['name']}: expired unsent")
             failed_step = failed_step or str(step["name"])
@@ -336,7 +321,7 @@ def reconcile(
             continue
         step.update(
             state=StepState.SENT.value,
-            sentAt=iso(now),
+            sentAt=format_rfc3339(now),
             commandId=str(request.command_id),
         )
         outcome.send = request

@@ -33,8 +33,11 @@ from kubernetes.client import ApiClient
 from pydantic import ValidationError
 
 from mpcs.core.commands import Ack, Command, utc_now
-from mpcs.core.names import Topic, topic
+from mpcs.core.names import Topic
 from mpcs.core.resources.commandplan import StepState
+from mpcs.kit.backoff import Backoff
+from mpcs.kit.kafka import KafkaClients, close_quietly
+from mpcs.orbit.timeutil import parse_rfc3339
 from mpcs.workloads.settings import WorkloadSettings
 
 from .kube import Conflict, PlanStore, load_client
@@ -43,7 +46,6 @@ from .rules import (
     PlanView,
     ReceivedAck,
     SendRequest,
-    parse_time,
     reconcile,
     state_of,
     valid_until,
@@ -98,8 +100,11 @@ class Executor:
     ) -> None:
         self.settings = settings
         self.store = PlanStore(kube, namespace=settings.namespace, mission=settings.mission)
-        self.commands_topic = topic(settings.namespace, settings.mission, Topic.COMMANDS)
-        self.acks_topic = topic(settings.namespace, settings.mission, Topic.ACKS)
+        self.commands_topic = settings.topic(Topic.COMMANDS)
+        self.acks_topic = settings.topic(Topic.ACKS)
+        self.kafka = KafkaClients(
+            settings.kafka_bootstrap, client_id=f"mpcs-executor-{settings.mission}"
+        )
         self.clock = clock
         self.acks = AckBook()
         self.plans: dict[str, dict[str, Any]] = {}
@@ -120,8 +125,22 @@ class Executor:
             await self._refresh(stop, retry=True)
             if stop.is_set():
                 return
-            self._producer = await self._retrying(stop, "Kafka producer", self._start_producer)
-            consumer = await self._retrying(stop, "Kafka acks consumer", self._start_consumer)
+            self._producer = await self.kafka.start(
+                lambda: self.kafka.producer(request_timeout_ms=10_000, retry_backoff_ms=250),
+                what="command producer",
+                stop=stop,
+            )
+            consumer = await self.kafka.start(
+                # No consumer group: every partition of the topic is assigned to this consumer
+                # and the start offsets are chosen here (nothing is committed; the plan status
+                # is the record).
+                lambda: self.kafka.consumer(
+                    self.acks_topic, name="acks", group_id=None, auto_offset_reset="latest"
+                ),
+                what="acks consumer",
+                setup=self._position,
+                stop=stop,
+            )
             if stop.is_set() or self._producer is None or consumer is None:
                 return
             ack_task = asyncio.create_task(self._consume(consumer), name="executor-acks")
@@ -137,90 +156,44 @@ class Executor:
             if ack_task is not None:
                 ack_task.cancel()
             await asyncio.gather(waker, *([ack_task] if ack_task else []), return_exceptions=True)
-            if consumer is not None:
-                with contextlib.suppress(Exception):
-                    await consumer.stop()
-            if self._producer is not None:
-                with contextlib.suppress(Exception):
-                    await self._producer.stop()
+            for client in (consumer, self._producer):
+                if client is not None:
+                    await close_quietly(client)
             log.info("executor stopped", extra={"mission": self.settings.mission, **self.stats})
 
     async def _wake_on(self, stop: asyncio.Event) -> None:
         await stop.wait()
         self._wake.set()
 
-    async def _retrying(self, stop: asyncio.Event, what: str, start: Callable[[], Any]) -> Any:
-        delay = 0.5
-        while not stop.is_set():
-            try:
-                return await start()
-            except (KafkaError, OSError) as exc:
-                log.warning(f"{what} unavailable; retrying", extra={"error": str(exc)})
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), timeout=delay)
-                delay = min(delay * 2, 10.0)
-        return None
-
-    async def _start_producer(self) -> AIOKafkaProducer:
-        producer = AIOKafkaProducer(
-            bootstrap_servers=self.settings.kafka_bootstrap,
-            enable_idempotence=True,
-            acks="all",
-            request_timeout_ms=10_000,
-            retry_backoff_ms=250,
-        )
-        try:
-            await producer.start()
-        except BaseException:
-            with contextlib.suppress(Exception):
-                await producer.stop()
-            raise
-        return producer
-
-    async def _start_consumer(self) -> AIOKafkaConsumer:
-        # No consumer group: every partition of the topic is assigned to this consumer and the
-        # start offsets are chosen here (nothing is committed; the plan status is the record).
-        consumer = AIOKafkaConsumer(
-            self.acks_topic,
-            bootstrap_servers=self.settings.kafka_bootstrap,
-            group_id=None,
-            enable_auto_commit=False,
-            auto_offset_reset="latest",
-        )
-        try:
-            await consumer.start()
-            tps = sorted(consumer.assignment())
-            if not tps:
-                raise KafkaError(f"topic {self.acks_topic} does not exist (yet)")
-            # Let the initial reset (to the end) finish first, so no pending reset can later
-            # undo the replay seek below.
+    async def _position(self, consumer: AIOKafkaConsumer) -> None:
+        """Start at the end of the acks, or a little before the earliest step still in flight."""
+        tps = sorted(consumer.assignment())
+        if not tps:
+            raise KafkaError(f"topic {self.acks_topic} does not exist (yet)")
+        # Let the initial reset (to the end) finish first, so no pending reset can later undo the
+        # replay seek below.
+        for tp in tps:
+            await consumer.position(tp)
+        since = self._replay_from()
+        if since is not None:
+            found = await consumer.offsets_for_times(
+                {tp: int(since.timestamp() * 1000) for tp in tps}
+            )
             for tp in tps:
-                await consumer.position(tp)
-            since = self._replay_from()
-            if since is not None:
-                found = await consumer.offsets_for_times(
-                    {tp: int(since.timestamp() * 1000) for tp in tps}
-                )
-                for tp in tps:
-                    hit = found.get(tp)
-                    if hit is not None:  # else nothing that recent: stay at the end
-                        consumer.seek(tp, hit.offset)
-                log.info(
-                    "replaying acks of in-flight steps",
-                    extra={"since": since.isoformat(), "watched": len(self.acks.watched)},
-                )
-            for tp in tps:
-                await consumer.position(tp)  # the start offsets are known before any publish
-        except BaseException:
-            with contextlib.suppress(Exception):
-                await consumer.stop()
-            raise
-        return consumer
+                hit = found.get(tp)
+                if hit is not None:  # else nothing that recent: stay at the end
+                    consumer.seek(tp, hit.offset)
+            log.info(
+                "replaying acks of in-flight steps",
+                extra={"since": since.isoformat(), "watched": len(self.acks.watched)},
+            )
+        for tp in tps:
+            await consumer.position(tp)  # the start offsets are known before any publish
 
     def _replay_from(self) -> dt.datetime | None:
         """A little before the earliest sentAt of a step in flight, if any."""
         sent = [
-            parse_time(str(step["sentAt"]))
+            parse_rfc3339(str(step["sentAt"]))
             for obj in self.plans.values()
             for step in (obj.get("status") or {}).get("schedule") or []
             if state_of(step) in IN_FLIGHT_STATES and step.get("sentAt")
@@ -262,7 +235,7 @@ class Executor:
     # ------------------------------------------------------------------ plans
     async def _refresh(self, stop: asyncio.Event, *, retry: bool) -> bool:
         """Re-read the mission's plans; False when the apiserver did not answer."""
-        delay = 0.5
+        backoff = Backoff(initial_s=0.5, max_s=10.0)
         while not stop.is_set():
             try:
                 objs = await self.store.list()
@@ -270,9 +243,7 @@ class Executor:
                 log.warning("cannot list CommandPlans", extra={"error": str(exc)[:300]})
                 if not retry:
                     return False
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), timeout=delay)
-                delay = min(delay * 2, 10.0)
+                await backoff.wait(stop)
                 continue
             fresh = {str(o["metadata"]["name"]): o for o in objs}
             for name in self.plans.keys() - fresh.keys():

@@ -11,9 +11,18 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, HTTPException, Query, Response, status
 
-from mpcs.core.commands import DICTIONARY, Command, CommandError, Criticality, validate_args
+from mpcs.core.commands import (
+    DICTIONARY,
+    Command,
+    CommandError,
+    CommandState,
+    Criticality,
+    validate_args,
+)
+from mpcs.kit.influx import InfluxUnavailable
+from mpcs.orbit.timeutil import ns_from_datetime
 
-from ..audit import command_event, command_line, ns
+from ..audit import Outcome, command_event, command_line, records_from_rows
 from ..deps import OperatorDep, SatelliteDep, ServicesDep, ViewerDep
 from ..errors import field_error, printable
 from ..kafka import KafkaUnavailable
@@ -28,12 +37,12 @@ from ..models import (
     error_responses,
 )
 from ..services import Services, record_of
-from ..store import SENT, CommandEvent, CommandRecord, KeyConflict, fingerprint
+from ..store import CommandEvent, CommandRecord, KeyConflict, fingerprint
 
 log = logging.getLogger("mpcs.workloads.api")
 router = APIRouter(tags=["commands"], responses=error_responses(401))
 
-STATES = ("sent", "accepted", "executed", "failed", "rejected")
+STATES = tuple(state.value for state in CommandState)
 
 
 def public(record: CommandRecord) -> CommandPublic:
@@ -110,20 +119,22 @@ def _refuse(
         issued_at=datetime.now(UTC),
         valid_until=body.valid_until,
     )
-    services.metrics.commands.labels("refused").inc()
+    services.metrics.commands.labels(Outcome.REFUSED).inc()
     services.bus.send_event(
         satellite,
-        command_event(record=record, who=role.value, result="refused", reason=reason, status=code),
+        command_event(
+            record=record, who=role.value, result=Outcome.REFUSED, reason=reason, status=code
+        ),
     )
     assert services.audit is not None
     services.audit.add(
         command_line(
             record=record,
-            state="refused",
-            time_ns=ns(record.issued_at),
+            state=Outcome.REFUSED,
+            time_ns=ns_from_datetime(record.issued_at),
             who=role.value,
             reason=f"{code}: {reason}",
-            result="refused",
+            result=Outcome.REFUSED,
         )
     )
     log.info("command refused (%d) for %s by %s: %s", code, satellite, role.value, reason)
@@ -224,7 +235,7 @@ async def send_command(
                     detail=f"Idempotency-Key {key!r} already created command {earlier}, "
                     "which is no longer on record",
                 )
-            services.metrics.commands.labels("replayed").inc()
+            services.metrics.commands.labels(Outcome.REPLAYED).inc()
             response.status_code = status.HTTP_200_OK
             response.headers["Idempotent-Replayed"] = "true"
             return public(record)
@@ -241,29 +252,33 @@ async def send_command(
     except KafkaUnavailable as exc:
         if key:
             services.idempotency.abandon(key)
-        services.metrics.commands.labels("send_failed").inc()
+        services.metrics.commands.labels(Outcome.SEND_FAILED).inc()
         services.bus.send_event(
             satellite,
-            command_event(record=record, who=role.value, result="send_failed", reason=str(exc)),
+            command_event(
+                record=record, who=role.value, result=Outcome.SEND_FAILED, reason=str(exc)
+            ),
         )
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, detail=str(exc)) from None
     except BaseException:
         if key:
             services.idempotency.abandon(key)
         raise
-    record.add_event(CommandEvent(state=SENT, time=sent_at))
+    record.add_event(CommandEvent(state=CommandState.SENT, time=sent_at))
     # An ack that overtook us created a bare record: add() merges into it.
     record = services.store.add(record)
     if key:
         services.idempotency.finish(key, command.id)
-    services.metrics.commands.labels("sent").inc()
-    services.bus.send_event(satellite, command_event(record=record, who=role.value, result=SENT))
+    services.metrics.commands.labels(Outcome.SENT).inc()
+    services.bus.send_event(
+        satellite, command_event(record=record, who=role.value, result=Outcome.SENT)
+    )
     assert services.audit is not None
     services.audit.add(
         command_line(
             record=record,
-            state=SENT,
-            time_ns=ns(sent_at),
+            state=CommandState.SENT,
+            time_ns=ns_from_datetime(sent_at),
             who=role.value,
             idempotency_key=key,
             fingerprint=print_ if key else None,
@@ -306,9 +321,6 @@ async def get_command(
 
 async def _from_influx(services: Services, command_id: uuid.UUID) -> CommandRecord | None:
     """A command older than the in-memory history, from the `commands` measurement."""
-    from ..audit import records_from_rows
-    from ..influx import InfluxUnavailable
-
     try:
         rows = await services.influx.commands(start="-3650d", command_id=str(command_id))
     except InfluxUnavailable as exc:

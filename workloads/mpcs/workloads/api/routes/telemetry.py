@@ -20,11 +20,11 @@ from fastapi.responses import Response
 from starlette.websockets import WebSocketState
 
 from mpcs.core.telemetry import CHANNEL_INDEX
+from mpcs.kit.influx import InfluxUnavailable
 
 from ..auth import parse_authorization
 from ..deps import NAME_PATTERN, SatelliteDep, ServicesDep, ViewerDep
 from ..errors import field_error
-from ..influx import InfluxUnavailable
 from ..models import (
     ListPublic,
     TelemetryLatestPublic,
