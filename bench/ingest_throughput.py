@@ -46,14 +46,14 @@ from influxdb_client.client.influxdb_client_async import InfluxDBClientAsync
 from profiling import start_py_spy, stop_py_spy
 
 from mpcs.core.names import Topic, bucket, topic
-from mpcs.core.resources import KafkaSettings
+from mpcs.core.resources import KafkaSettings, SatelliteSpec
 from mpcs.core.telemetry import CHANNELS, KAFKA_COMPRESSION, encode
 from mpcs.dev.process import free_port, spawn, stop_group
 from mpcs.dev.stack import DevStack
 from mpcs.operator.builders import mission_topics
 from mpcs.operator.influx_buckets import InfluxBuckets
 from mpcs.operator.kafka_topics import KafkaTopics
-from mpcs.simulator import SatelliteSpec, Spacecraft
+from mpcs.simulator import Spacecraft
 from mpcs.workloads.ingest.lineprotocol import encode_message
 from mpcs.workloads.ingest.writer import InfluxWriter
 
@@ -70,7 +70,9 @@ WRITE_CONCURRENCY = 2  # the ingest's default MPCS_INGEST_WRITE_CONCURRENCY
 # --------------------------------------------------------------------------- data
 def telemetry(satellites: int, steps: int) -> list[dict[str, Any]]:
     """`satellites × steps` real telemetry messages (two simulated craft, renamed per satellite)."""
-    spec = SatelliteSpec.from_dict({"tle": {"line1": ISS_L1, "line2": ISS_L2}})
+    spec = SatelliteSpec.model_validate(
+        {"missionRef": {"name": "m"}, "tle": {"line1": ISS_L1, "line2": ISS_L2}}
+    )
     start = (time.time_ns() // 10**9 - 12 * 3600) * 10**9
     base = []
     for seed_name in ("base-a", "base-b"):

@@ -26,11 +26,12 @@ from typing import Any
 import numpy as np
 from sgp4.api import SatrecArray
 
+from mpcs.core.resources import SatelliteSpec
 from mpcs.core.telemetry import encode
 from mpcs.orbit.passes import Station
 from mpcs.orbit.timeutil import jday_from_ns, parse_time
 from mpcs.orbit.tle import tle_checksum
-from mpcs.simulator import Engine, SatelliteConfig, SatelliteSpec
+from mpcs.simulator import Engine, SatelliteConfig
 
 RESULTS = Path(__file__).parent / "results"
 START = parse_time("2008-09-20T12:00:00Z")
@@ -64,8 +65,12 @@ def constellation(n: int) -> list[SatelliteConfig]:
         l2 = _line(
             f"2 {satnum:05d}  51.6416 {raan:8.4f} 0006703 130.5360 {anomaly:8.4f} 15.72125391 5635"
         )
-        spec = SatelliteSpec.from_dict(
-            {"tle": {"line1": l1, "line2": l2}, "simulator": {"seed": i}}
+        spec = SatelliteSpec.model_validate(
+            {
+                "missionRef": {"name": "bench"},
+                "tle": {"line1": l1, "line2": l2},
+                "simulator": {"seed": i},
+            }
         )
         sats.append(SatelliteConfig(name=f"sat-{i:05d}", spec=spec))
     return sats

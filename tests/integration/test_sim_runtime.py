@@ -21,8 +21,8 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from mpcs.core.commands import Command
 from mpcs.core.names import Topic, topic
+from mpcs.core.resources.simulation import SimulatorConfig
 from mpcs.core.telemetry import decode
-from mpcs.simulator import SatelliteSpec
 from mpcs.simulator.runtime import RuntimeSettings, SimulatorRuntime
 
 pytestmark = pytest.mark.integration
@@ -32,16 +32,19 @@ ISS_L2 = "2 25544  51.6416 247.4627 0006703 130.5360 325.0288 15.72125391563537"
 NAMESPACE = "simtest"
 
 
-def _spec() -> SatelliteSpec:
-    return SatelliteSpec.from_dict(
+def _spec() -> SimulatorConfig:
+    return SimulatorConfig.model_validate(
         {
-            "tle": {"line1": ISS_L1, "line2": ISS_L2},
-            "telemetryIntervalSeconds": 0.2,
-            "simulator": {
-                "seed": 1,
-                "timeScale": 50,
-                "groundStations": [{"name": "tls", "latitude": 43.56, "longitude": 1.48}],
+            "satellite": "sat-a",
+            "spec": {
+                "missionRef": {"name": "simtest"},
+                "tle": {"line1": ISS_L1, "line2": ISS_L2},
+                "telemetryIntervalSeconds": 0.2,
+                "simulator": {"seed": 1, "timeScale": 50},
             },
+            "groundStations": [
+                {"name": "tls", "spec": {"latitudeDeg": 43.56, "longitudeDeg": 1.48}}
+            ],
         }
     )
 

@@ -1,10 +1,17 @@
 """Ground-station geometry over time and pass prediction (AOS, TCA, LOS, maximum elevation).
 
 Called by the operator (next pass in Satellite/GroundStation status, CommandPlan "next pass of
-station X" starts), by `mpcs sim passes`, and by the model for contact windows. It must be fast for
-a thousand satellites, so everything is vectorised: elevation is sampled on a coarse grid with one
-`sgp4_array` call, then every candidate culmination (golden-section search) and every horizon
-crossing (bisection) is refined in lock-step, one array propagation per iteration.
+station X" starts), by the API's passes endpoint, by `mpcs sim passes`, and by the model for
+contact windows. It must be fast for a thousand satellites, so everything is vectorised: the sky
+is sampled on a coarse grid with one `sgp4_array` call, then every candidate culmination
+(golden-section search) and every horizon crossing (bisection) is refined in lock-step, one array
+propagation per iteration.
+
+A pass is an interval in which the satellite is above the usable sky at its azimuth,
+`Station.min_elevation_at(azimuth)`. Without a terrain mask that is a fixed elevation, and the
+search runs on the elevation itself. With one, it runs on the *margin* — elevation minus the
+usable elevation at the satellite's azimuth — so a wall over part of the horizon can split one
+overhead pass into two windows; each window then reports its own highest elevation.
 
 Culminations are found before crossings (as Skyfield's `find_events` does) so that a grazing pass
 that rises above the mask between two grid samples is still found.
@@ -12,8 +19,10 @@ that rises above the mask between two grid samples is still found.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cached_property
 
 import numpy as np
 import numpy.typing as npt
@@ -24,6 +33,9 @@ from .tle import Tle
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
+
+#: Something measured at many instants at once: elevation, or margin above the usable sky (deg).
+SkyFunction = Callable[[IntArray], FloatArray]
 
 _GOLDEN = (np.sqrt(5.0) - 1.0) / 2.0
 _REFINE_TOLERANCE_NS = 1_000_000  # 1 ms: far below the 1 s the outputs are used at
@@ -54,12 +66,17 @@ class Station:
             raise ValueError(f"station longitude {self.longitude_deg} is not in -180..360 deg")
         if not -90.0 <= self.min_elevation_deg < 90.0:
             raise ValueError(f"minimum elevation {self.min_elevation_deg} is not in -90..90 deg")
-        azimuths = [az for az, _ in self.horizon_mask]
-        if len(set(azimuths)) != len(azimuths):
-            raise ValueError("horizon mask azimuths must be unique")
+        seen: dict[float, float] = {}
         for az, el in self.horizon_mask:
             if not 0.0 <= az <= 360.0 or not -90.0 <= el < 90.0:
                 raise ValueError(f"horizon mask point {az}:{el} is not in 0..360 : -90..90 deg")
+            if az % 360.0 in seen:
+                # 0° and 360° are one direction: two elevations there would be ambiguous.
+                raise ValueError(
+                    f"horizon mask azimuths must be unique (0 and 360 are the same direction): "
+                    f"{seen[az % 360.0]:g} and {az:g}"
+                )
+            seen[az % 360.0] = az
 
     @property
     def ecef_km(self) -> FloatArray:
@@ -71,18 +88,32 @@ class Station:
         """Local east/north/up basis (rows)."""
         return enu_basis(self.latitude_deg, self.longitude_deg)
 
-    def min_elevation_at(self, azimuth_deg: FloatArray) -> FloatArray:
-        """Lowest usable elevation (deg) at each azimuth: max(mask(azimuth), min_elevation_deg)."""
+    def min_elevation_at(self, azimuth_deg: FloatArray | list[float] | float) -> FloatArray:
+        """Lowest usable elevation (deg) at each azimuth: max(mask(azimuth), min_elevation_deg).
+
+        >>> s = Station(latitude_deg=0, longitude_deg=0, altitude_m=0, min_elevation_deg=5,
+        ...             horizon_mask=((350, 20), (10, 0)))
+        >>> s.min_elevation_at([0, 90, 355]).tolist()  # 0° lies between 350° and 10°
+        [10.0, 5.0, 15.0]
+        """
         azimuth = np.mod(np.asarray(azimuth_deg, dtype=np.float64), 360.0)
         if not self.horizon_mask:
             return np.full(azimuth.shape, self.min_elevation_deg)
+        ring_az, ring_el = self._mask_ring
+        return np.maximum(np.interp(azimuth, ring_az, ring_el), self.min_elevation_deg)
+
+    @cached_property
+    def _mask_ring(self) -> tuple[FloatArray, FloatArray]:
+        """The mask sorted by azimuth and closed through 0°/360° (computed once per Station:
+        pass searches and the engine evaluate it at every step)."""
         ring = sorted((az % 360.0, el) for az, el in self.horizon_mask)
         az = np.array([a for a, _ in ring])
         el = np.array([e for _, e in ring])
-        # Close the ring: the last point continues to the first one, 360° further on.
-        az = np.concatenate(([az[-1] - 360.0], az, [az[0] + 360.0]))
-        el = np.concatenate(([el[-1]], el, [el[0]]))
-        return np.maximum(np.interp(azimuth, az, el), self.min_elevation_deg)
+        # The last point continues to the first one, 360° further on (and the other way round).
+        return (
+            np.concatenate(([az[-1] - 360.0], az, [az[0] + 360.0])),
+            np.concatenate(([el[-1]], el, [el[0]])),
+        )
 
 
 @dataclass(frozen=True)
@@ -109,20 +140,30 @@ class Pass:
 
 
 class _Geometry:
-    """Elevation of one satellite from one station at arbitrary instants (vectorised)."""
+    """Where one satellite is in one station's sky at arbitrary instants (vectorised)."""
 
     def __init__(self, tle: Tle, station: Station) -> None:
         self.satrec = tle.satrec
+        self.station = station
         self.station_ecef = station.ecef_km
         self.station_enu = station.enu
 
-    def elevation(self, times_ns: IntArray) -> FloatArray:
+    def _look(self, times_ns: IntArray) -> tuple[FloatArray, FloatArray]:
         jd, fr = jday_array_from_ns(times_ns)
         err, r, v = self.satrec.sgp4_array(jd, fr)
         r_ecef, v_ecef = teme_to_ecef(r, v, gmst_rad(jd, fr))
-        el, _, _, _ = look_angles(r_ecef, v_ecef, self.station_ecef, self.station_enu)
+        el, az, _, _ = look_angles(r_ecef, v_ecef, self.station_ecef, self.station_enu)
         # A decayed satellite (SGP4 error) is never above any horizon.
-        return np.where(err == 0, el, -90.0)
+        return np.where(err == 0, el, -90.0), az
+
+    def elevation(self, times_ns: IntArray) -> FloatArray:
+        """Elevation (deg)."""
+        return self._look(times_ns)[0]
+
+    def margin(self, times_ns: IntArray) -> FloatArray:
+        """Elevation above the usable sky at the satellite's azimuth (deg): >= 0 is in view."""
+        el, az = self._look(times_ns)
+        return el - self.station.min_elevation_at(az)
 
 
 def default_step_s(tle: Tle) -> float:
@@ -139,10 +180,13 @@ def predict_passes(
     *,
     step_s: float | None = None,
 ) -> list[Pass]:
-    """Passes of `tle` over `station` above its minimum elevation in [start, start + duration_s].
+    """Passes of `tle` over `station` in [start, start + duration_s].
 
-    `start` is an aware datetime or UTC nanoseconds. Times are good to well under a second
-    (refined to 1 ms of the model); the model itself agrees with Skyfield to about a second.
+    A pass is an interval in which the elevation is at least `station.min_elevation_at(azimuth)`
+    (the minimum elevation, raised by the horizon mask where it is higher); its TCA and maximum
+    elevation are the highest point within that interval. `start` is an aware datetime or UTC
+    nanoseconds. Times are good to well under a second (refined to 1 ms of the model); the model
+    itself agrees with Skyfield to about a second.
     """
     if duration_s <= 0:
         return []
@@ -150,41 +194,53 @@ def predict_passes(
     end_ns = start_ns + int(duration_s * NS_PER_S)
     step_ns = int((step_s or default_step_s(tle)) * NS_PER_S)
     geometry = _Geometry(tle, station)
+    masked = bool(station.horizon_mask)
+    # Without a terrain mask the usable sky is one elevation: search the elevation itself (the
+    # culmination is then also the TCA). With one, search the margin above the mask.
+    sky: SkyFunction = geometry.margin if masked else geometry.elevation
+    threshold = 0.0 if masked else station.min_elevation_deg
     grid = np.arange(start_ns, end_ns, step_ns, dtype=np.int64)
     grid = np.append(grid, np.int64(end_ns)) if grid[-1] != end_ns else grid
-    elevation = geometry.elevation(grid)
-    peaks = _peak_brackets(elevation)
+    values = sky(grid)
+    peaks = _peak_brackets(values)
     if peaks.size == 0:
         return []
     lo = grid[np.maximum(peaks - 1, 0)]
     hi = grid[np.minimum(peaks + 1, grid.size - 1)]
-    tca, max_el = _golden_max(geometry, lo, hi)
-    keep = max_el >= station.min_elevation_deg
-    tca, max_el, peaks = tca[keep], max_el[keep], peaks[keep]
-    mask = station.min_elevation_deg
-    passes: list[Pass] = []
+    # A mask's corners make the margin non-smooth: the peak sample itself stays a candidate.
+    tca, best = _golden_max(sky, lo, hi, also=grid[peaks] if masked else None)
+    keep = best >= threshold
+    tca, best = tca[keep], best[keep]
     if tca.size == 0:
-        return passes
-    below = elevation < mask
-    # Bracket each crossing from the refined TCA, not the peak sample: in a grazing pass the
+        return []
+    below = values < threshold
+    # Bracket each crossing from the refined peak, not the peak sample: in a grazing pass the
     # peak sample itself may be under the mask, on either side of the true culmination.
     split = np.searchsorted(grid, tca, side="right")
     rise_lo, rise_clipped = _last_below_before(below, split, grid)
     set_hi, set_clipped = _first_below_after(below, split, grid)
-    aos = _crossing(geometry, below_ns=rise_lo, above_ns=tca, mask=mask)
-    los = _crossing(geometry, below_ns=set_hi, above_ns=tca, mask=mask)
+    if masked:
+        # Peaks of the margin that share one above-mask stretch of the grid are one window.
+        _, first = np.unique(np.stack((rise_lo, set_hi)), axis=1, return_index=True)
+        tca, rise_lo, set_hi = tca[first], rise_lo[first], set_hi[first]
+        rise_clipped, set_clipped = rise_clipped[first], set_clipped[first]
+    aos = _crossing(sky, below_ns=rise_lo, above_ns=tca, threshold=threshold)
+    los = _crossing(sky, below_ns=set_hi, above_ns=tca, threshold=threshold)
     aos = np.where(rise_clipped, start_ns, aos)
     los = np.where(set_clipped, end_ns, los)
-    for i in range(tca.size):
-        passes.append(
-            _make_pass(
-                aos_ns=int(aos[i]),
-                tca_ns=int(tca[i]),
-                los_ns=int(los[i]),
-                max_elevation_deg=float(max_el[i]),
-                clipped=bool(rise_clipped[i] or set_clipped[i]),
-            )
+    if masked:
+        # The highest point of each window (at one of its ends when a wall cuts the pass).
+        tca, best = _golden_max(geometry.elevation, aos, los)
+    passes = [
+        _make_pass(
+            aos_ns=int(aos[i]),
+            tca_ns=int(tca[i]),
+            los_ns=int(los[i]),
+            max_elevation_deg=float(best[i]),
+            clipped=bool(rise_clipped[i] or set_clipped[i]),
         )
+        for i in range(tca.size)
+    ]
     return _merge(passes)
 
 
@@ -216,27 +272,33 @@ def _peak_brackets(elevation: FloatArray) -> IntArray:
     return peaks.astype(np.int64)
 
 
-def _golden_max(geometry: _Geometry, lo: IntArray, hi: IntArray) -> tuple[IntArray, FloatArray]:
-    """Lock-step golden-section search for the maximum elevation in each [lo, hi]."""
+def _golden_max(
+    sky: SkyFunction, lo: IntArray, hi: IntArray, *, also: IntArray | None = None
+) -> tuple[IntArray, FloatArray]:
+    """Lock-step golden-section search for the maximum of `sky` in each [lo, hi].
+
+    The ends (and the instants `also`, when given) are candidates too: the maximum can sit on
+    a window edge, or, for a function with corners, away from where the search converged.
+    """
     a = lo.astype(np.float64)
     b = hi.astype(np.float64)
     c = b - _GOLDEN * (b - a)
     d = a + _GOLDEN * (b - a)
-    fc = geometry.elevation(c.astype(np.int64))
-    fd = geometry.elevation(d.astype(np.int64))
+    fc = sky(c.astype(np.int64))
+    fd = sky(d.astype(np.int64))
     while np.max(b - a) > _REFINE_TOLERANCE_NS:
         left = fc > fd  # the maximum lies in [a, d]
         a = np.where(left, a, c)
         b = np.where(left, d, b)
         # Keep the surviving interior point and evaluate one new point per interval.
         probe = np.where(left, b - _GOLDEN * (b - a), a + _GOLDEN * (b - a))
-        fp = geometry.elevation(probe.astype(np.int64))
+        fp = sky(probe.astype(np.int64))
         c, d = np.where(left, probe, d), np.where(left, c, probe)
         fc, fd = np.where(left, fp, fd), np.where(left, fc, fp)
     tca = ((a + b) / 2.0).astype(np.int64)
-    # The maximum can sit on a bracket end (window edge); compare with both ends.
-    candidates = np.stack((lo, tca, hi))
-    values = np.stack([geometry.elevation(row) for row in candidates])
+    rows = (lo, tca, hi) if also is None else (lo, tca, hi, also)
+    candidates = np.stack(rows)
+    values = sky(candidates.reshape(-1)).reshape(candidates.shape)
     best = np.argmax(values, axis=0)
     cols = np.arange(lo.size)
     return candidates[best, cols], values[best, cols]
@@ -266,14 +328,14 @@ def _first_below_after(
 
 
 def _crossing(
-    geometry: _Geometry, *, below_ns: IntArray, above_ns: IntArray, mask: float
+    sky: SkyFunction, *, below_ns: IntArray, above_ns: IntArray, threshold: float
 ) -> IntArray:
-    """Lock-step bisection for the instant elevation crosses `mask` between the two brackets."""
+    """Lock-step bisection for the instant `sky` crosses `threshold` between the two brackets."""
     lo = below_ns.astype(np.int64).copy()
     hi = above_ns.astype(np.int64).copy()
     while np.max(np.abs(hi - lo)) > _REFINE_TOLERANCE_NS:
         mid = lo + (hi - lo) // 2
-        up = geometry.elevation(mid) >= mask
+        up = sky(mid) >= threshold
         hi = np.where(up, mid, hi)
         lo = np.where(up, lo, mid)
     return hi

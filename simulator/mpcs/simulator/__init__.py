@@ -1,7 +1,8 @@
 """MPCS spacecraft simulator: environment, subsystems, modes/FDIR, faults and commands.
 
-The orbit maths it flies on (TLEs, frames, the Sun, passes) is `mpcs.orbit`; the spec it reads is
-the Satellite model of `mpcs.core.resources`. Its public API:
+The orbit maths it flies on (TLEs, frames, the Sun, passes) is `mpcs.orbit`; what it flies is a
+`mpcs.core.resources.simulation.SimulatorConfig` (a Satellite's spec and its mission's ground
+stations, the core resource models). Its public API:
 
 - `Spacecraft` (one satellite) and `Engine` (many, vectorised);
 - `run` (the Kafka runtime behind `mpcs sim run`) lives in `mpcs.simulator.runtime`, imported
@@ -12,14 +13,5 @@ The model modules are pure (no I/O); only `runtime` and `cli` talk to the outsid
 
 from .engine import Engine, SatelliteConfig
 from .spacecraft import Spacecraft
-from .spec import FaultSpec, FaultType, GroundStationSpec, SatelliteSpec
 
-__all__ = [
-    "Engine",
-    "FaultSpec",
-    "FaultType",
-    "GroundStationSpec",
-    "SatelliteConfig",
-    "SatelliteSpec",
-    "Spacecraft",
-]
+__all__ = ["Engine", "SatelliteConfig", "Spacecraft"]

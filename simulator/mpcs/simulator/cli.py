@@ -14,7 +14,10 @@ from typing import Annotated, Any
 
 import orjson
 import typer
+from pydantic import ValidationError
 
+from mpcs.core.resources.groundstation import GroundStationSpec
+from mpcs.core.resources.satellite import FaultType, SatelliteSpec
 from mpcs.orbit.passes import Station, predict_passes
 from mpcs.orbit.timeutil import NS_PER_S, format_time_ns, parse_time
 from mpcs.orbit.tle import Tle, TleError, parse_tle
@@ -22,7 +25,6 @@ from mpcs.orbit.track import propagate as propagate_track
 from mpcs.orbit.track import time_grid
 
 from .spacecraft import Spacecraft
-from .spec import FaultType, SatelliteSpec
 
 app = typer.Typer(
     name="sim",
@@ -37,6 +39,22 @@ StartOption = Annotated[
 ]
 DurationOption = Annotated[float, typer.Option("--duration", min=0, help="Seconds to cover.")]
 StepOption = Annotated[float, typer.Option("--step", min=0.001, help="Seconds between samples.")]
+MinElevationOption = Annotated[
+    float | None,
+    typer.Option(
+        "--min-elevation",
+        help="Minimum elevation (deg) of the station(s); default: the GroundStation default.",
+    ),
+]
+HorizonMaskOption = Annotated[
+    str | None,
+    typer.Option(
+        "--horizon-mask",
+        help="Terrain mask AZ_DEG:EL_DEG,... (e.g. 0:10,90:25,180:5): the usable sky at an "
+        "azimuth is the larger of this ring (linear between points, through north) and "
+        "--min-elevation.",
+    ),
+]
 
 
 def _fail(message: str) -> typer.Exit:
@@ -66,21 +84,63 @@ def _start(text: str) -> int:
         raise _fail(f"--start: {exc}") from None
 
 
-def _station(text: str, min_elevation: float, name: str = "") -> Station:
+def _horizon_mask(text: str | None) -> list[dict[str, float]]:
+    """`AZ:EL,AZ:EL,...` as GroundStation horizonMask points (ranges checked by the model)."""
+    if text is None:
+        return []
+    points = []
+    for number, item in enumerate(text.split(","), start=1):
+        azimuth, colon, elevation = item.partition(":")
+        try:
+            if not colon:
+                raise ValueError
+            points.append({"azimuthDeg": float(azimuth), "elevationDeg": float(elevation)})
+        except ValueError:
+            raise _fail(
+                f"--horizon-mask item {number} {item!r}: expected AZ_DEG:EL_DEG (e.g. 90:15)"
+            ) from None
+    return points
+
+
+def _station(
+    text: str,
+    *,
+    min_elevation: float | None,
+    horizon_mask: str | None = None,
+    name: str = "",
+) -> Station:
+    """A station from the command line, through the GroundStation model (its bounds, defaults)."""
     try:
         parts = [float(p) for p in text.split(",")]
         if len(parts) not in (2, 3):
             raise ValueError("expected LAT,LON[,ALT_M]")
-        alt = parts[2] if len(parts) == 3 else 0.0
-        return Station(
-            latitude_deg=parts[0],
-            longitude_deg=parts[1],
-            altitude_m=alt,
-            min_elevation_deg=min_elevation,
-            name=name or f"{parts[0]:g},{parts[1]:g}",
-        )
     except ValueError as exc:
         raise _fail(f"--station {text!r}: {exc} (expected LAT_DEG,LON_DEG,ALT_M)") from None
+    mask_items = (horizon_mask or "").split(",")
+    spec: dict[str, Any] = {
+        "latitudeDeg": parts[0],
+        "longitudeDeg": parts[1],
+        "altitudeM": parts[2] if len(parts) == 3 else 0.0,
+        "horizonMask": _horizon_mask(horizon_mask),
+    }
+    if min_elevation is not None:
+        spec["minElevationDeg"] = min_elevation
+    try:
+        model = GroundStationSpec.model_validate(spec)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        field, *where = error["loc"]
+        if field == "horizonMask" and where:
+            index = int(where[0])
+            option = f"--horizon-mask item {index + 1} {mask_items[index]!r}: {where[-1]}"
+        elif field == "horizonMask":
+            option = "--horizon-mask"
+        elif field == "minElevationDeg":
+            option = "--min-elevation"
+        else:
+            option = f"--station {text!r}: {field}"
+        raise _fail(f"{option}: {error['msg']}") from None
+    return model.station(name or f"{parts[0]:g},{parts[1]:g}")
 
 
 @app.command()
@@ -114,13 +174,16 @@ def passes(
     station: Annotated[str, typer.Option("--station", help="LAT_DEG,LON_DEG,ALT_M")],
     start: StartOption,
     duration: DurationOption,
-    min_elevation: Annotated[
-        float, typer.Option("--min-elevation", min=-90, max=89.9, help="Elevation mask (deg).")
-    ] = 10.0,
+    min_elevation: MinElevationOption = None,
+    horizon_mask: HorizonMaskOption = None,
 ) -> None:
-    """Passes over a station: per pass aos, tca, los, max_elevation_deg."""
+    """Passes over a station: per pass aos, tca, los, max_elevation_deg.
+
+    A pass is a stretch of time above the usable sky (--min-elevation, raised by --horizon-mask):
+    a wall in the mask can split one overhead pass into two.
+    """
     parsed = _read_tle(tle)
-    where = _station(station, min_elevation)
+    where = _station(station, min_elevation=min_elevation, horizon_mask=horizon_mask)
     for p in predict_passes(parsed, where, _start(start), duration):
         _emit(
             {
@@ -141,7 +204,7 @@ def _fault(text: str) -> dict[str, Any]:
         start_s = float(offset) if offset else 0.0
     except ValueError:
         raise _fail(f"--fault {text!r}: start after '@' must be seconds") from None
-    return {"type": kind, "start": start_s}
+    return {"type": kind, "startOffsetSeconds": start_s}
 
 
 @app.command()
@@ -163,20 +226,27 @@ def telemetry(
         list[str] | None,
         typer.Option("--station", help="Ground station LAT_DEG,LON_DEG,ALT_M (repeatable)."),
     ] = None,
-    min_elevation: Annotated[float, typer.Option("--min-elevation", min=0, max=89.9)] = 10.0,
+    min_elevation: MinElevationOption = None,
+    horizon_mask: HorizonMaskOption = None,
     name: Annotated[str, typer.Option("--name", help="Satellite name (default: TLE name).")] = "",
 ) -> None:
     """Telemetry messages exactly as `mpcs sim run` sends them to Kafka, one per step."""
     parsed = _read_tle(tle)
     start_ns = _start(start)
-    spec = SatelliteSpec.from_dict(
-        {
-            "tle": {"line1": parsed.line1, "line2": parsed.line2},
-            "simulator": {"seed": seed, "faults": [_fault(f) for f in fault or []]},
-        }
-    )
+    try:
+        spec = SatelliteSpec.model_validate(
+            {
+                # The model belongs to a Mission; on the command line there is none to name.
+                "missionRef": {"name": "cli"},
+                "tle": {"line1": parsed.line1, "line2": parsed.line2},
+                "simulator": {"seed": seed, "faults": [_fault(f) for f in fault or []]},
+            }
+        )
+    except ValidationError as exc:
+        raise _fail(f"invalid satellite: {exc}") from None
     stations = [
-        _station(s, min_elevation, name=f"station-{i + 1}") for i, s in enumerate(station or [])
+        _station(s, min_elevation=min_elevation, horizon_mask=horizon_mask, name=f"station-{i + 1}")
+        for i, s in enumerate(station or [])
     ]
     sat_name = name or re.sub(r"[^a-z0-9]+", "-", parsed.name.lower()).strip("-") or "sat"
     craft = Spacecraft(sat_name, spec, start=start_ns, stations=stations)
@@ -192,7 +262,9 @@ def run(
     spec_file: Annotated[
         Path | None,
         typer.Option(
-            "--spec", help="Satellite spec (YAML or JSON); default: $MPCS_SATELLITE_SPEC."
+            "--spec",
+            help="SimulatorConfig or Satellite manifest (YAML or JSON); "
+            "default: $MPCS_SATELLITE_SPEC.",
         ),
     ] = None,
 ) -> None:
@@ -201,7 +273,7 @@ def run(
 
     try:
         settings = RuntimeSettings()
-        spec = load_spec(spec_file)
+        config = load_spec(spec_file)
     except ValueError as exc:
         raise _fail(str(exc)) from None
-    main(settings, spec)
+    main(settings, config)

@@ -16,7 +16,8 @@ from mpcs.core.commands import Ack, AckState, Command, command_spec
 from mpcs.orbit.timeutil import NS_PER_S, datetime_from_ns, ns_from_datetime
 from mpcs.orbit.tle import TleError, parse_tle
 
-from .engine import (
+from .engine import Engine
+from .engine.constants import (
     ATTITUDES,
     COLD_BATTERY_C,
     DOWNLINK,
@@ -30,7 +31,6 @@ from .engine import (
     RECOVERY_SOC,
     SAFE,
     SLEW_ERROR_DEG,
-    Engine,
 )
 
 #: A handler applies a command to satellite `index`; it returns None or the reason it failed.

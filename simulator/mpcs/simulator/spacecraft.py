@@ -1,10 +1,11 @@
 """One spacecraft: the model the runtime and the CLI drive (an `Engine` of one satellite).
 
+>>> from mpcs.core.resources import SatelliteSpec
 >>> from mpcs.simulator import Spacecraft
->>> sc = Spacecraft("demo-1", {"tle": {
+>>> spec = SatelliteSpec.model_validate({"missionRef": {"name": "demo"}, "tle": {
 ...     "line1": "1 25544U 98067A   08264.51782528 -.00002182  00000-0 -11606-4 0  2927",
-...     "line2": "2 25544  51.6416 247.4627 0006703 130.5360 325.0288 15.72125391563537"}},
-...     start="2008-09-20T12:00:00Z")
+...     "line2": "2 25544  51.6416 247.4627 0006703 130.5360 325.0288 15.72125391563537"}})
+>>> sc = Spacecraft("demo-1", spec, start="2008-09-20T12:00:00Z")
 >>> sc.advance(10.0)
 >>> msg = sc.telemetry()
 >>> msg["time"], msg["seq"], msg["mode"]
@@ -18,12 +19,13 @@ from datetime import datetime
 from typing import Any
 
 from mpcs.core.commands import Ack, Command, Mode
+from mpcs.core.resources.satellite import SatelliteSpec
+from mpcs.core.resources.simulation import SimulatorConfig
 from mpcs.orbit.passes import Station
 from mpcs.orbit.timeutil import ns_from_datetime, parse_time
 
 from .commanding import execute
 from .engine import MODES, Engine, SatelliteConfig
-from .spec import SatelliteSpec
 
 
 class Spacecraft:
@@ -32,23 +34,29 @@ class Spacecraft:
     def __init__(
         self,
         name: str,
-        spec: SatelliteSpec | dict[str, Any],
+        spec: SatelliteSpec,
         *,
         start: datetime | int | str | None = None,
-        stations: Sequence[Station] | None = None,
+        stations: Sequence[Station] = (),
     ) -> None:
         """`start` (UTC) defaults to the spec's simulator.startTime, else the TLE epoch.
 
-        `stations` defaults to the spec's simulator.groundStations.
+        `stations` are the ground stations it can talk to (none: never in contact).
         """
-        self.spec = spec if isinstance(spec, SatelliteSpec) else SatelliteSpec.from_dict(spec)
+        self.spec = spec
         self.name = name
-        start_ns = _start_ns(start, self.spec, name)
-        if stations is None:
-            stations = [g.station() for g in self.spec.simulator.ground_stations]
         self.engine = Engine(
-            [SatelliteConfig(name=name, spec=self.spec)], start_ns=start_ns, stations=stations
+            [SatelliteConfig(name=name, spec=spec)],
+            start_ns=_start_ns(start, spec, name),
+            stations=stations,
         )
+
+    @classmethod
+    def from_config(
+        cls, config: SimulatorConfig, *, start: datetime | int | str | None = None
+    ) -> Spacecraft:
+        """The spacecraft a simulator process flies: its Satellite over its mission's stations."""
+        return cls(config.satellite, config.spec, start=start, stations=config.stations())
 
     @property
     def time_ns(self) -> int:

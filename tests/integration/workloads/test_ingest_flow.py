@@ -27,14 +27,14 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from utils.logs import register_log
 
 from mpcs.core.names import SUBSYSTEM_MEASUREMENTS, Topic, bucket, topic
-from mpcs.core.resources import KafkaSettings
+from mpcs.core.resources import KafkaSettings, SatelliteSpec
 from mpcs.core.telemetry import CHANNELS, encode
 from mpcs.dev.process import free_port, spawn, stop_group
 from mpcs.dev.stack import ConnectionInfo, DevStack
 from mpcs.operator.builders import mission_topics
 from mpcs.operator.influx_buckets import InfluxBuckets
 from mpcs.operator.kafka_topics import KafkaTopics
-from mpcs.simulator import SatelliteSpec, Spacecraft
+from mpcs.simulator import Spacecraft
 
 pytestmark = pytest.mark.integration
 
@@ -183,7 +183,9 @@ class Fleet:
     """Simulated satellites producing real telemetry messages, one per `advance`."""
 
     def __init__(self, names: list[str]) -> None:
-        spec = SatelliteSpec.from_dict({"tle": {"line1": ISS_L1, "line2": ISS_L2}})
+        spec = SatelliteSpec.model_validate(
+            {"missionRef": {"name": "m"}, "tle": {"line1": ISS_L1, "line2": ISS_L2}}
+        )
         start = (time.time_ns() // 10**9 - 6 * 3600) * 10**9  # inside the bucket's retention
         self.crafts = [Spacecraft(n, spec, start=start) for n in names]
         self.sent: dict[str, list[int]] = {n: [] for n in names}

@@ -9,30 +9,28 @@ from typing import Any
 
 import pytest
 import yaml
-from pydantic import BaseModel, ValidationError
-from pydantic.fields import FieldInfo
+from pydantic import ValidationError
 from typer.testing import CliRunner
 
 from mpcs.core import commands
 from mpcs.core.resources import (
     KINDS,
     KINDS_BY_NAME,
-    BusSpec,
     CommandPlanSpec,
     FaultSpec,
     GroundStationSpec,
     SatelliteSpec,
-    SimulatorSettings,
     crd_manifests,
 )
 from mpcs.core.resources import common as common_module
 from mpcs.core.resources import groundstation as groundstation_module
+from mpcs.core.resources import satellite as satellite_module
 from mpcs.core.resources.cli import app as crds_app
 from mpcs.core.resources.cli import stale_files
 from mpcs.core.resources.peering import PEERING_KINDS
-from mpcs.orbit.tle import orbit_summary, parse_tle
-from mpcs.simulator import SatelliteSpec as SimSatelliteSpec
-from mpcs.simulator import spec as sim_spec
+from mpcs.core.resources.simulation import SimulatorConfig
+from mpcs.orbit.timeutil import parse_time
+from mpcs.orbit.tle import orbit_summary, parse_tle, tle_checksum
 
 ROOT = Path(__file__).resolve().parents[3]
 EXAMPLES = ROOT / "examples"
@@ -152,65 +150,75 @@ def test_docs_mention_every_field() -> None:
 
 
 # --------------------------------------------------------------------------------------------
-# One source: the simulator's bounds
+# What a simulator flies: the same models
 # --------------------------------------------------------------------------------------------
 
 
-def _constraints(info: FieldInfo) -> dict[str, Any]:
-    found: dict[str, Any] = {}
-    for item in info.metadata:
-        for key in ("gt", "ge", "lt", "le", "min_length", "max_length"):
-            value = getattr(item, key, None)
-            if value is not None:
-                found[key] = value
-    return found
-
-
-def _agree(ours: type[BaseModel], theirs: type[BaseModel], fields: list[str]) -> None:
-    for name in fields:
-        mine, sim = ours.model_fields[name], theirs.model_fields[name]
-        alias = sim.alias or name
-        assert (mine.alias or name) == alias, name
-        assert mine.default == sim.default, name
-        assert _constraints(mine) == _constraints(sim), name
-
-
-def test_bus_bounds_and_defaults_agree_with_the_simulator() -> None:
-    assert set(BusSpec.model_fields) == set(sim_spec.BusSpec.model_fields)
-    _agree(BusSpec, sim_spec.BusSpec, list(sim_spec.BusSpec.model_fields))
-
-
-def test_simulator_and_fault_settings_agree_with_the_simulator() -> None:
-    _agree(
-        SimulatorSettings,
-        sim_spec.SimulatorSpec,
-        ["enabled", "seed", "time_scale", "initial_battery_pct"],
-    )
-    _agree(
-        FaultSpec,
-        sim_spec.FaultSpec,
-        ["duration_seconds", "wheel", "heater", "capacity_fade_pct_per_day"],
-    )
-    assert [t.value for t in sim_spec.FaultType] == [
-        t.value
-        for t in FaultSpec.model_fields["type"].annotation  # type: ignore[union-attr]
-    ]
-    _agree(SatelliteSpec, sim_spec.SatelliteSpec, ["telemetry_interval_seconds"])
-
-
-def test_fault_start_offset_maps_onto_the_simulators_start() -> None:
+def test_fault_starts_at_an_offset_or_a_date() -> None:
+    sim_start = parse_time("2025-06-01T00:00:00Z")
     spec = SatelliteSpec.model_validate(_of_kind("Satellite")[2]["spec"])
-    config = spec.simulator_config(
-        [{"name": "svalbard", "latitude": 78.2297, "longitude": 15.4077, "altitude": 500}]
-    )
-    sim = SimSatelliteSpec.from_dict(config)
-    (fault,) = sim.simulator.faults
-    assert fault.start == 86400.0
-    assert fault.capacity_fade_pct_per_day == 2
-    assert sim.simulator.ground_stations[0].name == "svalbard"
-    assert sim.bus.model_dump() == sim_spec.BusSpec.model_validate(spec.bus.to_wire()).model_dump()
+    (fault,) = spec.simulator.faults
+    assert fault.start_ns(sim_start) == sim_start + 86_400 * 10**9
     dated = FaultSpec.model_validate({"type": "radioDropout", "start": "2025-06-02T00:00:00Z"})
-    assert dated.simulator_start().isoformat() == "2025-06-02T00:00:00+00:00"  # type: ignore[union-attr]
+    assert dated.start_ns(0) == parse_time("2025-06-02T00:00:00Z")
+    assert FaultSpec(type="stuckWheel").start_ns(sim_start) == sim_start
+
+
+def test_simulator_config_carries_the_satellite_and_its_stations() -> None:
+    satellite = _of_kind("Satellite")[0]
+    stations = [
+        {"name": gs["metadata"]["name"], "spec": gs["spec"]} for gs in _of_kind("GroundStation")
+    ]
+    config = SimulatorConfig.model_validate(
+        {"satellite": satellite["metadata"]["name"], "spec": satellite["spec"]}
+        | {"groundStations": stations}
+    )
+    assert SimulatorConfig.model_validate(config.to_wire()) == config
+    masked = next(gs for gs in _of_kind("GroundStation") if gs["spec"].get("horizonMask"))
+    station = next(s for s in config.stations() if s.name == masked["metadata"]["name"])
+    points = masked["spec"]["horizonMask"]
+    assert station.horizon_mask == tuple((p["azimuthDeg"], p["elevationDeg"]) for p in points)
+    assert station.min_elevation_at(135).item() == max(8, masked["spec"]["minElevationDeg"])
+
+
+def test_simulator_config_from_a_satellite_manifest() -> None:
+    satellite = _of_kind("Satellite")[0]
+    config = SimulatorConfig.from_manifest(satellite)
+    assert config.satellite == satellite["metadata"]["name"]
+    assert config.spec == SatelliteSpec.model_validate(satellite["spec"])
+    assert config.ground_stations == []
+    with pytest.raises(ValidationError) as exc:
+        SimulatorConfig.from_manifest({"spec": satellite["spec"]})
+    assert exc.value.errors()[0]["loc"] == ("satellite",)
+
+
+def test_tle_is_parsed_once_and_checked_field_by_field() -> None:
+    spec = SatelliteSpec.model_validate(_sat_spec())
+    assert spec.tle.parsed() is spec.tle.parsed()
+    assert spec.tle.parsed("sat-a").name == "sat-a"
+    assert spec.tle.parsed("sat-a").epoch_ns == spec.tle.parsed().epoch_ns
+    bad = _sat_spec()
+    line2 = bad["tle"]["line2"][:8] + "251.6416" + bad["tle"]["line2"][16:68]
+    bad["tle"]["line2"] = line2 + str(tle_checksum(line2))
+    with pytest.raises(ValidationError) as caught:
+        SatelliteSpec.model_validate(bad)
+    (error,) = caught.value.errors()
+    assert error["loc"] == ("tle",)
+    assert "TLE line 2, column 9: inclination 251.6416" in error["msg"]
+
+
+def test_horizon_mask_north_is_one_direction() -> None:
+    with pytest.raises(ValidationError, match=r"\(0 and 360 are both north\); repeated: 0"):
+        GroundStationSpec.model_validate(
+            {
+                "latitudeDeg": 0,
+                "longitudeDeg": 0,
+                "horizonMask": [
+                    {"azimuthDeg": 0, "elevationDeg": 5},
+                    {"azimuthDeg": 360, "elevationDeg": 9},
+                ],
+            }
+        )
 
 
 # --------------------------------------------------------------------------------------------
@@ -336,6 +344,6 @@ def test_unknown_fields_are_named() -> None:
     assert exc.value.errors()[0]["loc"] == ("lat",)
 
 
-@pytest.mark.parametrize("module", [common_module, groundstation_module])
+@pytest.mark.parametrize("module", [common_module, groundstation_module, satellite_module])
 def test_doctests(module: Any) -> None:
     assert doctest.testmod(module).failed == 0

@@ -203,7 +203,7 @@ def test_sun_pointing_harvests_more_than_nadir() -> None:
 
 @pytest.mark.parametrize("subsystem", ["obc", "adcs", "comms", "payload"])
 def test_reset_subsystem(subsystem: str) -> None:
-    craft = make_craft(faults=[{"type": "radioDropout", "start": 0}])
+    craft = make_craft(faults=[{"type": "radioDropout", "startOffsetSeconds": 0}])
     send(craft, "SET_MODE", mode="PAYLOAD")
     craft.advance(600)
     before = craft.telemetry()

@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import doctest
+
 import numpy as np
 import pytest
-from simdata import CBERS2, ISS, TOULOUSE, make_craft, spec_dict
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from simdata import CBERS2, ISS, TOULOUSE, make_craft, satellite_spec, spec_dict
+from utils.orbit import leo_tles
 
 from mpcs.core.commands import Command
+from mpcs.core.resources import SatelliteSpec
 from mpcs.core.telemetry import CHANNEL_INDEX, validate_message
 from mpcs.orbit.timeutil import parse_time
-from mpcs.simulator import Engine, SatelliteConfig, SatelliteSpec, Spacecraft
-from mpcs.simulator.engine import KELVIN
+from mpcs.simulator import Engine, SatelliteConfig, Spacecraft, spacecraft
+from mpcs.simulator.engine.constants import KELVIN
 
 
 def _fly(craft: Spacecraft, hours: float, step_s: float = 60.0) -> list[dict]:
@@ -58,7 +64,12 @@ def test_energy_is_conserved_across_a_step() -> None:
 def test_battery_empties_to_zero_not_below_under_an_impossible_load() -> None:
     spec = spec_dict(initialBatteryPct=5)
     spec["bus"].update({"solarW": 0, "baseLoadW": 200})
-    craft = Spacecraft("sat-1", spec, start="2008-09-20T12:00:00Z", stations=[TOULOUSE])
+    craft = Spacecraft(
+        "sat-1",
+        SatelliteSpec.model_validate(spec),
+        start="2008-09-20T12:00:00Z",
+        stations=[TOULOUSE],
+    )
     samples = _fly(craft, hours=1)
     soc = [m["power"]["battery_soc_pct"] for m in samples]
     assert min(soc) == 0.0
@@ -89,7 +100,7 @@ def test_same_seed_same_telemetry_and_different_seed_differs() -> None:
 
 def test_constellation_engine_equals_single_spacecraft() -> None:
     start = parse_time("2008-09-20T12:00:00Z")
-    specs = [SatelliteSpec.from_dict(spec_dict(tle)) for tle in (ISS, CBERS2)]
+    specs = [satellite_spec(tle) for tle in (ISS, CBERS2)]
     engine = Engine(
         [SatelliteConfig(name=f"sat-{i}", spec=s) for i, s in enumerate(specs)],
         start_ns=start,
@@ -146,7 +157,7 @@ def test_contact_only_inside_passes_with_rssi_from_range() -> None:
 
 
 def test_lon_and_channel_ranges_hold_for_a_polar_orbit() -> None:
-    craft = Spacecraft("polar", spec_dict(CBERS2), start="2006-06-26T19:00:00Z")
+    craft = Spacecraft("polar", satellite_spec(CBERS2), start="2006-06-26T19:00:00Z")
     lats = []
     for m in _fly(craft, hours=4):
         validate_message(m)
@@ -165,3 +176,21 @@ def test_catalogue_units_of_derived_channels() -> None:
     assert m["thermal"]["battery_temp_c"] == pytest.approx(engine.temp_k[0, 1] - KELVIN, abs=0.2)
     assert m["orbit"]["speed_km_s"] == pytest.approx(7.7, abs=0.1)
     assert 300 < m["orbit"]["alt_km"] < 450
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(text=leo_tles(), seed=st.integers(0, 2**32), hours=st.integers(1, 6))
+def test_random_orbits_always_produce_valid_telemetry(text: str, seed: int, hours: int) -> None:
+    lines = text.splitlines()
+    spec = satellite_spec(f"x\n{lines[0]}\n{lines[1]}", seed=seed)
+    craft = Spacecraft("prop", spec, stations=[TOULOUSE])
+    for _ in range(hours * 6):
+        craft.advance(600)
+        message = craft.telemetry()
+        validate_message(message)
+        assert 0 <= message["power"]["battery_soc_pct"] <= 100
+        assert message["orbit"]["alt_km"] > 100 or craft.engine.tles[0].satrec.error
+
+
+def test_doctests() -> None:
+    assert doctest.testmod(spacecraft).failed == 0

@@ -20,7 +20,7 @@ def _fly(craft: Spacecraft, seconds: float, step: float = 60.0) -> list[dict[str
 
 
 def test_battery_ageing_fades_capacity_and_sags_voltage() -> None:
-    fault = {"type": "batteryAgeing", "start": 3600, "capacityFadePctPerDay": 10}
+    fault = {"type": "batteryAgeing", "startOffsetSeconds": 3600, "capacityFadePctPerDay": 10}
     aged, healthy = make_craft(faults=[fault]), make_craft()
     a, h = _fly(aged, 2 * 86_400, 600), _fly(healthy, 2 * 86_400, 600)
     assert a[4]["power"]["battery_capacity_wh"] == 80.0  # before the start
@@ -34,7 +34,7 @@ def test_battery_ageing_fades_capacity_and_sags_voltage() -> None:
 
 
 def test_stuck_wheel_freezes_a_wheel_trips_fdir_and_degrades_pointing() -> None:
-    craft = make_craft(faults=[{"type": "stuckWheel", "start": 300, "wheel": "x"}])
+    craft = make_craft(faults=[{"type": "stuckWheel", "startOffsetSeconds": 300, "wheel": "x"}])
     samples = _fly(craft, 1200)
     stuck = [m for m in samples if m["adcs"]["wheel_fault"]]
     assert stuck
@@ -56,7 +56,9 @@ def test_stuck_wheel_freezes_a_wheel_trips_fdir_and_degrades_pointing() -> None:
 
 
 def test_heater_failure_no_heat_and_flagged() -> None:
-    broken = make_craft(faults=[{"type": "heaterFailure", "heater": "battery", "start": 0}])
+    broken = make_craft(
+        faults=[{"type": "heaterFailure", "heater": "battery", "startOffsetSeconds": 0}]
+    )
     good = make_craft()
     acks = send(broken, "SET_HEATER", heater="battery", state="ON")
     assert states(acks) == [AckState.ACCEPTED, AckState.FAILED]
@@ -75,7 +77,7 @@ def test_radio_dropout_for_a_duration_blocks_contact_then_recovers() -> None:
     craft = make_craft()
     to_contact(craft)
     start_s = (craft.time_ns - craft.engine.start_ns) / 1e9
-    fault = {"type": "radioDropout", "start": start_s - 60, "durationSeconds": 90}
+    fault = {"type": "radioDropout", "startOffsetSeconds": start_s - 60, "durationSeconds": 90}
     dropped = make_craft(faults=[fault])
     to_contact(dropped, radio=False)
     m = dropped.telemetry()["comms"]
@@ -92,7 +94,7 @@ def test_radio_dropout_for_a_duration_blocks_contact_then_recovers() -> None:
 
 
 def test_latched_radio_dropout_needs_a_comms_reset() -> None:
-    craft = make_craft(faults=[{"type": "radioDropout", "start": 0}])
+    craft = make_craft(faults=[{"type": "radioDropout", "startOffsetSeconds": 0}])
     _fly(craft, 86_400 / 4, 600)
     assert not craft.telemetry()["comms"]["radio_ok"]
     send(craft, "RESET_SUBSYSTEM", subsystem="comms")
@@ -122,11 +124,11 @@ def test_fault_spec_validation_names_the_field() -> None:
     import pytest
     from pydantic import ValidationError
 
-    from mpcs.simulator import SatelliteSpec
+    from mpcs.core.resources import SatelliteSpec
 
     bad = spec_dict(faults=[{"type": "meteorStrike"}])
     with pytest.raises(ValidationError, match=r"simulator\.faults\.0\.type"):
-        SatelliteSpec.from_dict(bad)
+        SatelliteSpec.model_validate(bad)
     twice = spec_dict(faults=[{"type": "stuckWheel"}, {"type": "stuckWheel"}])
-    with pytest.raises(ValidationError, match="only one stuckWheel"):
-        SatelliteSpec.from_dict(twice)
+    with pytest.raises(ValidationError, match="must not repeat a fault type; repeated: stuckWheel"):
+        SatelliteSpec.model_validate(twice)

@@ -9,8 +9,9 @@ from typing import Any, NamedTuple
 import orjson
 import pytest
 
+from mpcs.core.resources import SatelliteSpec
 from mpcs.core.telemetry import encode
-from mpcs.simulator import SatelliteSpec, Spacecraft
+from mpcs.simulator import Spacecraft
 from mpcs.workloads.ingest.batch import (
     CHANNEL_VALUES_PER_MESSAGE,
     POINTS_PER_MESSAGE,
@@ -36,7 +37,9 @@ class Received(NamedTuple):
 
 
 def _telemetry() -> dict[str, Any]:
-    spec = SatelliteSpec.from_dict({"tle": {"line1": ISS_L1, "line2": ISS_L2}})
+    spec = SatelliteSpec.model_validate(
+        {"missionRef": {"name": "m"}, "tle": {"line1": ISS_L1, "line2": ISS_L2}}
+    )
     return Spacecraft("sat-a", spec, start=1_700_000_000_000_000_000).telemetry()
 
 

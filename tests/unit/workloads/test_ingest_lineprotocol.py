@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from mpcs_lineproto import TelemetryEncoder
 
 from mpcs.core.names import SATELLITE_TAG, SUBSYSTEM_MEASUREMENTS
+from mpcs.core.resources import SatelliteSpec
 from mpcs.core.telemetry import (
     CHANNELS,
     CHANNELS_BY_SUBSYSTEM,
@@ -23,7 +24,7 @@ from mpcs.core.telemetry import (
     parse_time_ns,
     validate_message,
 )
-from mpcs.simulator import SatelliteSpec, Spacecraft
+from mpcs.simulator import Spacecraft
 from mpcs.workloads.ingest.lineprotocol import (
     LineProtocolError,
     channel_values_per_message,
@@ -46,7 +47,9 @@ START_NS = 1_700_000_000_123_456_789
 
 
 def _message(name: str = "sat-a", steps: int = 0) -> dict[str, Any]:
-    spec = SatelliteSpec.from_dict({"tle": {"line1": ISS_L1, "line2": ISS_L2}})
+    spec = SatelliteSpec.model_validate(
+        {"missionRef": {"name": "m"}, "tle": {"line1": ISS_L1, "line2": ISS_L2}}
+    )
     craft = Spacecraft(name, spec, start=START_NS)
     for _ in range(steps):
         craft.advance(30.0)

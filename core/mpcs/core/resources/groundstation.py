@@ -61,10 +61,12 @@ class GroundStationSpec(Resource):
     @field_validator("horizon_mask")
     @classmethod
     def _unique_azimuths(cls, mask: list[HorizonPoint]) -> list[HorizonPoint]:
-        repeated = duplicates(str(p.azimuth_deg) for p in mask)
+        # 360° is north again, like 0°: both in one mask would give north two elevations.
+        repeated = duplicates(f"{p.azimuth_deg % 360:g}" for p in mask)
         if repeated:
             raise ValueError(
-                f"horizonMask azimuths must be unique; repeated: {', '.join(repeated)}"
+                f"horizonMask azimuths must be unique (0 and 360 are both north); repeated: "
+                f"{', '.join(repeated)}"
             )
         return mask
 

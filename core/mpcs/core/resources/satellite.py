@@ -1,18 +1,21 @@
 """Satellite (`sat`): one spacecraft of a mission — its orbit (TLE), bus and simulator settings.
 
-The bus bounds and defaults are the simulator's (`mpcs.simulator.spec.BusSpec`); core does not
-import the simulator, so they are copied here; tests/unit/core/test_resources.py checks them.
+The one model of a Satellite: the CRD is generated from it, the operator parses every Satellite
+with it, and the simulator flies it (inside a `SimulatorConfig`), so each field has one bound and
+one default everywhere.
 """
 
 from __future__ import annotations
 
 import enum
+from dataclasses import replace
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import ConfigDict, Field, field_validator, model_validator
+from pydantic import ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
-from mpcs.orbit.tle import tle_checksum
+from mpcs.orbit.timeutil import NS_PER_S, ns_from_datetime
+from mpcs.orbit.tle import Tle, TleError, parse_tle, tle_checksum
 
 from ._schema import cel, validations
 from .common import Condition, Conditions, ObjectName, ObjectRef, Resource, StatusText, duplicates
@@ -76,6 +79,9 @@ class TleSpec(Resource):
             )
         return line
 
+    #: The elements as SGP4 reads them, parsed once while validating.
+    _parsed: Tle | None = PrivateAttr(default=None)
+
     @model_validator(mode="after")
     def _same_satellite(self) -> TleSpec:
         if self.line1[2:7] != self.line2[2:7]:
@@ -83,12 +89,26 @@ class TleSpec(Resource):
                 f"the catalogue numbers (columns 3-7) of line1 and line2 must match: "
                 f"{self.line1[2:7]!r} != {self.line2[2:7]!r}"
             )
+        try:
+            # Every field SGP4 reads, checked by the one strict parser (errors name the column).
+            self._parsed = parse_tle(f"{self.line1}\n{self.line2}")
+        except TleError as exc:
+            raise ValueError(str(exc)) from None
         return self
 
     @property
     def catalogue_number(self) -> str:
         """Columns 3-7 of line 1, stripped (digits, or Alpha-5 such as `A0001`)."""
         return self.line1[2:7].strip()
+
+    def parsed(self, name: str | None = None) -> Tle:
+        """The parsed elements, without parsing them again; named `name` when given (else
+        after the catalogue number, as `parse_tle` names a two-line TLE)."""
+        if self._parsed is None:  # built without validation (model_construct)
+            self._parsed = parse_tle(f"{self.line1}\n{self.line2}")
+        if name is None or name == self._parsed.name:
+            return self._parsed
+        return replace(self._parsed, name=name)
 
 
 class BusSpec(Resource):
@@ -166,11 +186,15 @@ class FaultSpec(Resource):
             raise ValueError("start needs a timezone (e.g. 2025-01-01T00:00:00Z)")
         return self
 
-    def simulator_start(self) -> datetime | float:
-        """The simulator's `start`: an aware datetime, or seconds after the simulation start."""
+    def start_ns(self, sim_start_ns: int) -> int:
+        """When the fault begins (UTC ns), for a simulation that starts at `sim_start_ns`.
+
+        >>> FaultSpec(type="stuckWheel", start_offset_seconds=1.5).start_ns(10)
+        1500000010
+        """
         if self.start is not None:
-            return self.start
-        return self.start_offset_seconds or 0.0
+            return ns_from_datetime(self.start)
+        return sim_start_ns + round((self.start_offset_seconds or 0.0) * NS_PER_S)
 
 
 class SimulatorSettings(Resource):
@@ -246,26 +270,6 @@ class SatelliteSpec(Resource):
                 f"{self.norad_id} != {int(number)}"
             )
         return self
-
-    def simulator_config(self, ground_stations: list[dict[str, Any]]) -> dict[str, Any]:
-        """The spec `mpcs sim run` reads (mpcs.simulator.SatelliteSpec), camelCase.
-
-        `ground_stations` are the simulator's station dicts
-        (`{name, latitude, longitude, altitude, minElevation}`), see `simulator_station()`.
-        """
-        simulator = self.simulator.to_wire()
-        faults = simulator.get("faults", [])
-        for fault in faults:
-            # The simulator has one `start`: a date-time, or seconds after the simulation start.
-            offset = fault.pop("startOffsetSeconds", 0.0)
-            fault.setdefault("start", offset)
-        simulator["groundStations"] = ground_stations
-        return {
-            "tle": self.tle.to_wire(),
-            "telemetryIntervalSeconds": self.telemetry_interval_seconds,
-            "bus": self.bus.to_wire(),
-            "simulator": simulator,
-        }
 
 
 class SatellitePhase(enum.StrEnum):

@@ -47,7 +47,7 @@ class SimulatorConfig(Resource):
 
     @classmethod
     def from_manifest(cls, data: dict[str, Any]) -> SimulatorConfig:
-        """Accept a SimulatorConfig, or a Satellite manifest (`metadata.name`, `spec`; no stations)."""
+        """A SimulatorConfig, or a Satellite manifest (`metadata.name` and `spec`; no stations)."""
         if "spec" in data and "metadata" in data:
             name = (data.get("metadata") or {}).get("name", "")
             return cls.model_validate({"satellite": name, "spec": data["spec"]})

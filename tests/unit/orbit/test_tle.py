@@ -7,13 +7,10 @@ import math
 
 import pytest
 from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
-from simdata import ISS, TOULOUSE, spec_dict
+from utils.orbit import ISS, TOULOUSE, leo_tles
 
-from mpcs.core.telemetry import validate_message
 from mpcs.orbit.passes import predict_passes
 from mpcs.orbit.tle import TleError, orbit_summary, parse_tle, tle_checksum
-from mpcs.simulator import Spacecraft
 
 NAME, L1, L2 = ISS.splitlines()
 
@@ -64,37 +61,6 @@ def test_orbit_summary_of_iss() -> None:
     assert tle.epoch.isoformat().startswith("2008-09-20T12:25:40")
 
 
-def _line(number: int, body: str) -> str:
-    line = f"{number} {body}"
-    assert len(line) == 68, (len(line), line)
-    return line + str(tle_checksum(line))
-
-
-@st.composite
-def leo_tles(draw: st.DrawFn) -> str:
-    """Random but valid LEO element sets (the shape CelesTrak publishes)."""
-    satnum = draw(st.integers(1, 99_999))
-    year = draw(st.integers(0, 40))
-    day = draw(st.floats(1.0, 365.0, allow_nan=False))
-    inc = draw(st.floats(0.0, 180.0))
-    raan = draw(st.floats(0.0, 359.9999))
-    ecc = draw(st.integers(0, 200_000))  # e < 0.02
-    argp = draw(st.floats(0.0, 359.9999))
-    anomaly = draw(st.floats(0.0, 359.9999))
-    mean_motion = draw(st.floats(12.0, 16.2))  # ~300..1700 km
-    bstar = draw(st.integers(0, 99_999))
-    l1 = _line(
-        1,
-        f"{satnum:05d}U 20001A   {year:02d}{day:012.8f}  .00000000  00000-0  {bstar:05d}-4 0  999",
-    )
-    l2 = _line(
-        2,
-        f"{satnum:05d} {inc:8.4f} {raan:8.4f} {ecc:07d} {argp:8.4f} {anomaly:8.4f} "
-        f"{mean_motion:11.8f}    1",
-    )
-    return f"{l1}\n{l2}"
-
-
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(text=leo_tles())
 def test_random_valid_tles_parse_and_summarise(text: str) -> None:
@@ -110,20 +76,6 @@ def test_random_valid_tles_parse_and_summarise(text: str) -> None:
     with pytest.raises(TleError) as caught:
         parse_tle(f"{lines[0]}\n{bad}")
     assert (caught.value.line, caught.value.column) == (2, 69)
-
-
-@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(text=leo_tles(), seed=st.integers(0, 2**32), hours=st.integers(1, 6))
-def test_random_orbits_always_produce_valid_telemetry(text: str, seed: int, hours: int) -> None:
-    lines = text.splitlines()
-    spec = spec_dict(f"x\n{lines[0]}\n{lines[1]}", seed=seed)
-    craft = Spacecraft("prop", spec, stations=[TOULOUSE])
-    for _ in range(hours * 6):
-        craft.advance(600)
-        message = craft.telemetry()
-        validate_message(message)
-        assert 0 <= message["power"]["battery_soc_pct"] <= 100
-        assert message["orbit"]["alt_km"] > 100 or craft.engine.tles[0].satrec.error
 
 
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])

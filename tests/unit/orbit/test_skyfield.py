@@ -7,7 +7,8 @@
   one, so the reference sun is IAU SOFA's `epv00` (via pyerfa, analytic VSOP2000-based, ~km
   accuracy), plugged into Skyfield's own `is_sunlit` as a two-body ephemeris. Our sun direction is
   checked against it directly too.
-- Pass times against Skyfield's `find_events` (target: AOS/LOS within 5 s).
+- Pass times against Skyfield's `find_events` (target: AOS/LOS within 5 s); passes over a
+  horizon mask are checked in test_passes_mask.py.
 """
 
 from __future__ import annotations
@@ -17,14 +18,14 @@ from typing import Any
 import erfa
 import numpy as np
 import pytest
-from simdata import LEO_TLES, TOULOUSE
-from skyfield.api import EarthSatellite, load, wgs84
+from skyfield.api import wgs84
 from skyfield.vectorlib import VectorFunction
+from utils.orbit import LEO_TLES, TOULOUSE, satellite, skyfield_times, unix
 
 from mpcs.orbit.frames import geodetic_to_ecef
 from mpcs.orbit.passes import Station, predict_passes
 from mpcs.orbit.sun import sun_position_km
-from mpcs.orbit.timeutil import NS_PER_S, datetime_from_ns, jday_array_from_ns, parse_time
+from mpcs.orbit.timeutil import NS_PER_S, jday_array_from_ns, parse_time
 from mpcs.orbit.tle import parse_tle
 from mpcs.orbit.track import propagate, time_grid
 
@@ -34,25 +35,10 @@ SHADOW_TIMING_TOLERANCE_S = 2.0
 PASS_TIME_TOLERANCE_S = 5.0
 MAX_ELEVATION_TOLERANCE_DEG = 0.1
 
-TS = load.timescale()  # built-in UT1/leap-second tables: no download
-
 
 def _epoch_start(text: str) -> int:
     """A start near the TLE epoch (where the elements are meant to be used)."""
     return (parse_tle(text).epoch_ns // (3600 * NS_PER_S)) * 3600 * NS_PER_S
-
-
-def _skyfield_times(times_ns: np.ndarray) -> Any:
-    seconds = (times_ns - times_ns[0]) / NS_PER_S
-    start = datetime_from_ns(int(times_ns[0]))
-    return TS.utc(
-        start.year, start.month, start.day, start.hour, start.minute, start.second + seconds
-    )
-
-
-def _satellite(text: str) -> EarthSatellite:
-    lines = text.splitlines()
-    return EarthSatellite(lines[-2], lines[-1], lines[0], TS)
 
 
 @pytest.mark.parametrize("name", sorted(LEO_TLES))
@@ -60,7 +46,7 @@ def test_geodetic_position_within_1_km_of_skyfield_over_7_days(name: str) -> Non
     text = LEO_TLES[name]
     grid = time_grid(_epoch_start(text), 7 * 86_400, 600)
     ours = propagate(parse_tle(text), grid)
-    where = wgs84.geographic_position_of(_satellite(text).at(_skyfield_times(grid)))
+    where = wgs84.geographic_position_of(satellite(text).at(skyfield_times(grid)))
     ours_xyz = np.stack(
         [
             geodetic_to_ecef(a, o, h)
@@ -125,7 +111,7 @@ def _transitions(times_ns: np.ndarray, flags: np.ndarray) -> np.ndarray:
 def _shadow_crossings(text: str, grid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Instants (ns) where the sunlit flag changes, ours and Skyfield's, on `grid`."""
     ours = propagate(parse_tle(text), grid).sunlit
-    theirs = np.asarray(_satellite(text).at(_skyfield_times(grid)).is_sunlit(ERFA_EPHEMERIS))
+    theirs = np.asarray(satellite(text).at(skyfield_times(grid)).is_sunlit(ERFA_EPHEMERIS))
     return _transitions(grid, ours), _transitions(grid, theirs)
 
 
@@ -163,11 +149,11 @@ def test_passes_match_skyfield_find_events(name: str, station: Station) -> None:
     start = _epoch_start(text)
     duration = 3 * 86_400
     ours = predict_passes(parse_tle(text), station, start, duration)
-    ends = _skyfield_times(np.array([start, start + duration * NS_PER_S]))
+    ends = skyfield_times(np.array([start, start + duration * NS_PER_S]))
     topos = wgs84.latlon(
         station.latitude_deg, station.longitude_deg, elevation_m=station.altitude_m
     )
-    times, events = _satellite(text).find_events(
+    times, events = satellite(text).find_events(
         topos, ends[0], ends[1], altitude_degrees=station.min_elevation_deg
     )
     rises = [t for t, e in zip(times, events, strict=True) if e == 0]
@@ -181,22 +167,18 @@ def test_passes_match_skyfield_find_events(name: str, station: Station) -> None:
         return
     assert len(complete) == len(rises) == len(sets) > 0
     for p, rise, set_ in zip(complete, rises, sets, strict=True):
-        assert abs(p.aos_ns / NS_PER_S - _unix(rise)) < PASS_TIME_TOLERANCE_S
-        assert abs(p.los_ns / NS_PER_S - _unix(set_)) < PASS_TIME_TOLERANCE_S
+        assert abs(p.aos_ns / NS_PER_S - unix(rise)) < PASS_TIME_TOLERANCE_S
+        assert abs(p.los_ns / NS_PER_S - unix(set_)) < PASS_TIME_TOLERANCE_S
         assert p.aos_ns < p.tca_ns < p.los_ns
     culminations = [t for t, e in zip(times, events, strict=True) if e == 1]
     for p in complete:
-        nearest = min(culminations, key=lambda t: abs(_unix(t) - p.tca_ns / NS_PER_S))
-        assert abs(_unix(nearest) - p.tca_ns / NS_PER_S) < PASS_TIME_TOLERANCE_S
-        alt, _, _ = (_satellite(text) - topos).at(nearest).altaz()
+        nearest = min(culminations, key=lambda t: abs(unix(t) - p.tca_ns / NS_PER_S))
+        assert abs(unix(nearest) - p.tca_ns / NS_PER_S) < PASS_TIME_TOLERANCE_S
+        alt, _, _ = (satellite(text) - topos).at(nearest).altaz()
         assert abs(alt.degrees - p.max_elevation_deg) < MAX_ELEVATION_TOLERANCE_DEG
-
-
-def _unix(t: Any) -> float:
-    return float(t.utc_datetime().timestamp())
 
 
 def test_jday_grid_is_what_skyfield_uses() -> None:
     grid = time_grid(parse_time("2024-02-29T23:59:00Z"), 120, 60)
-    sky = _skyfield_times(grid)
-    assert [round(_unix(t)) for t in sky] == [int(g // NS_PER_S) for g in grid]
+    sky = skyfield_times(grid)
+    assert [round(unix(t)) for t in sky] == [int(g // NS_PER_S) for g in grid]
