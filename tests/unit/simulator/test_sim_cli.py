@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import itertools
+from dataclasses import replace
 from pathlib import Path
 
 import orjson
 import pytest
-from simdata import ISS
+from simdata import ISS, TOULOUSE
 from typer.testing import CliRunner
+from utils.orbit import skyfield_windows
 
 from mpcs.cli import app
 from mpcs.core.telemetry import validate_message
-from mpcs.orbit.timeutil import parse_time_ns
+from mpcs.orbit.timeutil import NS_PER_S, parse_time, parse_time_ns
 
 runner = CliRunner()
 
@@ -81,6 +83,13 @@ def test_passes_from_stdin() -> None:
         assert set(row) == {"aos", "tca", "los", "max_elevation_deg"}
         assert parse_time_ns(row["aos"]) < parse_time_ns(row["tca"]) < parse_time_ns(row["los"])
         assert row["max_elevation_deg"] >= 10
+
+
+def test_passes_default_minimum_elevation_is_the_ground_stations(tle_file: Path) -> None:
+    default = _passes(tle_file)
+    assert default == _passes(tle_file, "--min-elevation", "5")
+    higher = _passes(tle_file, "--min-elevation", "10")
+    assert parse_time_ns(default[0]["aos"]) < parse_time_ns(higher[0]["aos"])
 
 
 def test_telemetry_is_what_goes_to_kafka(tle_file: Path) -> None:
@@ -206,3 +215,94 @@ def test_bad_arguments_are_explained(tle_file: Path) -> None:
     )
     assert result.exit_code == 2
     assert "batteryAgeing" in result.stderr
+
+
+PASS_TIME_TOLERANCE_S = 5.0
+
+
+def _passes(tle_file: Path, *extra: str) -> list[dict]:
+    result = runner.invoke(
+        app,
+        [
+            "sim",
+            "passes",
+            "--tle",
+            str(tle_file),
+            "--station",
+            "43.56,1.48,150",
+            "--start",
+            "2008-09-20T12:00:00Z",
+            "--duration",
+            "86400",
+            *extra,
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    return _lines(result.stdout)
+
+
+@pytest.mark.parametrize(
+    "mask",
+    [
+        # A 40° wall to the north-east and east, with a notch from 60° to 70° azimuth.
+        "15:0,20:40,55:40,60:0,70:0,75:40,120:40,125:0",
+        # A 30° block from 340° through north to 20°: the ring wraps through 0°/360°.
+        "330:0,340:30,20:30,30:0",
+    ],
+    ids=["wall-with-gap", "wrap"],
+)
+def test_passes_over_a_horizon_mask_match_skyfield(tle_file: Path, mask: str) -> None:
+    rows = _passes(tle_file, "--horizon-mask", mask)
+    points = tuple(tuple(float(v) for v in item.split(":")) for item in mask.split(","))
+    station = replace(TOULOUSE, horizon_mask=points)  # 5° minimum: the GroundStation default
+    reference, (first, last) = skyfield_windows(
+        ISS, station, parse_time("2008-09-20T12:00:00Z"), 86_400
+    )
+    ours = [
+        (parse_time_ns(r["aos"]) / NS_PER_S, parse_time_ns(r["los"]) / NS_PER_S)
+        for r in rows
+        if first - 1 <= parse_time_ns(r["aos"]) / NS_PER_S <= last + 1
+    ]
+    assert len(ours) == len(reference) > len(_passes(tle_file))  # the mask splits a pass
+    for (aos, los), ref in zip(ours, reference, strict=True):
+        assert abs(aos - ref.aos) < PASS_TIME_TOLERANCE_S
+        assert abs(los - ref.los) < PASS_TIME_TOLERANCE_S
+
+
+@pytest.mark.parametrize(
+    ("mask", "message"),
+    [
+        ("10:5,abc", "--horizon-mask item 2 'abc': expected AZ_DEG:EL_DEG"),
+        ("10:5,20", "--horizon-mask item 2 '20': expected AZ_DEG:EL_DEG"),
+        (
+            "400:5",
+            "--horizon-mask item 1 '400:5': azimuthDeg: Input should be less than or equal to 360",
+        ),
+        (
+            "10:5,90:95",
+            "--horizon-mask item 2 '90:95': elevationDeg: Input should be less than or equal to 89",
+        ),
+        ("0:5,360:6", "--horizon-mask: Value error, horizonMask azimuths must be unique"),
+    ],
+)
+def test_bad_horizon_mask_names_the_item(tle_file: Path, mask: str, message: str) -> None:
+    for command in ("passes", "telemetry"):
+        result = runner.invoke(
+            app,
+            [
+                "sim",
+                command,
+                "--tle",
+                str(tle_file),
+                "--station",
+                "43.56,1.48,150",
+                "--start",
+                "2008-09-20T12:00:00Z",
+                "--duration",
+                "60",
+                "--horizon-mask",
+                mask,
+            ],
+        )
+        assert result.exit_code == 2, result.output
+        assert message in result.stderr
