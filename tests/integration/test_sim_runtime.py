@@ -14,6 +14,7 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
+import httpx
 import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
@@ -73,6 +74,7 @@ async def runtime(kafka_bootstrap: str) -> AsyncIterator[SimulatorRuntime]:
         mission=mission,
         satellite="sat-a",
         sim_request_timeout_ms=3000,
+        metrics_port=0,  # a free port: tests may run several simulators at once
     )
     sim = SimulatorRuntime(settings, _spec())
     task = asyncio.create_task(sim.run())
@@ -200,3 +202,39 @@ async def test_broker_restart_loses_no_sample(
     text = caplog.text
     assert "Kafka unreachable" in text
     assert "Kafka reachable again" in text
+
+
+async def _get(port: int, path: str) -> tuple[int, bytes]:
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=5.0) as http:
+        response = await http.get(path)
+    return response.status_code, response.content
+
+
+async def test_probes_and_metrics_are_served_on_the_metrics_port(
+    runtime: SimulatorRuntime, kafka_bootstrap: str
+) -> None:
+    deadline = time.monotonic() + 60
+    while not runtime.health.port:
+        assert time.monotonic() < deadline, "the health server did not start"
+        await asyncio.sleep(0.1)
+    port = runtime.health.port
+    assert await _get(port, "/healthz") == (200, b'{"status":"ok"}')
+    status, body = await _get(port, "/readyz")
+    while status != 200:  # ready once both producers deliver and the consumer is in its group
+        assert status == 503
+        assert b"not" in body  # the reason names what is not connected yet
+        assert time.monotonic() < deadline, f"never ready: {body!r}"
+        await asyncio.sleep(0.2)
+        status, body = await _get(port, "/readyz")
+    assert orjson.loads(body)["satellite"] == "sat-a"
+    await _read(kafka_bootstrap, runtime.telemetry_topic, until=lambda r: len(r) >= 3)
+    status, body = await _get(port, "/metrics")
+    assert status == 200
+    metrics = body.decode()
+    assert "mpcs_sim_ready 1.0" in metrics
+    samples = next(
+        float(line.split()[-1])
+        for line in metrics.splitlines()
+        if line.startswith("mpcs_sim_samples_total ")
+    )
+    assert samples >= 3

@@ -1,23 +1,23 @@
 """`mpcs sim run`: one satellite's simulator process, wired to the mission's Kafka topics.
 
-Started by the operator's per-Satellite Deployment (and by the local runner in development). It is
-the only simulator module that does I/O:
+Started by the operator's per-Satellite Deployment (and by the local runner in development). With
+`mpcs.simulator.outbound` it is the only simulator code that does I/O:
 
 - a sampler advances the model every `telemetryIntervalSeconds` of wall time by
   `telemetryIntervalSeconds × timeScale` of simulated time and queues the telemetry message;
-- two outbound lanes, each an ordered queue delivered by its own idempotent producer (acks=all):
-  the *telemetry* lane batches (zstd, 20 ms linger), the *command* lane (acks and DLQ records)
-  sends at once (no linger, no compression), so an ack never waits behind a telemetry batch or a
-  linger. While the broker is unreachable each lane keeps its messages in a bounded buffer (one
-  log line when the outage starts, one when it ends). When the telemetry buffer is full the
-  sampler waits (backpressure) and later catches up on the simulated-time grid, so no sample is
-  ever dropped;
+- two outbound lanes (`mpcs.simulator.outbound`): the *telemetry* lane batches (zstd, 20 ms
+  linger), the *command* lane (acks and DLQ records) sends at once (no linger, no compression).
+  When the telemetry buffer is full during a broker outage the sampler waits (backpressure) and
+  later catches up on the simulated-time grid, so no sample is ever dropped;
 - a command loop consumes the `commands` topic in a consumer group of its own, executes the
   commands keyed with this satellite's name, sends the acks and commits the offset once the acks
   are delivered (at-least-once; a redelivered command id is recognised and not executed twice).
   A payload that is not a valid Command goes to the `dlq` topic with the reason (and, when its id
   can be read, also gets a `rejected` ack). Its consumer asks the broker to answer a fetch as soon
-  as a command arrives and to hold an empty one at most `MPCS_SIM_COMMAND_FETCH_WAIT_MS`.
+  as a command arrives and to hold an empty one at most `MPCS_SIM_COMMAND_FETCH_WAIT_MS`;
+- the kit's health server answers the Deployment's probes and Prometheus on `MPCS_METRICS_PORT`
+  (the port named "metrics"): `/healthz`, `/readyz` (ready once both producers deliver and the
+  command consumer is assigned its partitions) and `/metrics` (`mpcs_sim_*`).
 
 The model is pure CPU work of about a millisecond per sample, so it runs on the event loop.
 """
@@ -25,50 +25,48 @@ The model is pure CPU work of about a millisecond per sample, so it runs on the 
 from __future__ import annotations
 
 import asyncio
-import collections
 import contextlib
-import gc
 import logging
 import os
 import signal
 import time
 import uuid
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import orjson
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer
 from aiokafka.errors import KafkaError
+from prometheus_client import CollectorRegistry
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 from pydantic import Field, ValidationError
-from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from mpcs.core.commands import Ack, AckState, Command, CommandError
-from mpcs.core.names import Topic, consumer_group, topic
+from mpcs.core.names import Topic
+from mpcs.core.resources.simulation import SimulatorConfig
 from mpcs.core.telemetry import KAFKA_COMPRESSION, encode
-from mpcs.orbit.timeutil import NS_PER_S, datetime_from_ns, ns_from_datetime
+from mpcs.kit.backoff import Backoff
+from mpcs.kit.health import HealthServer, Readiness
+from mpcs.kit.kafka import KafkaClients, close_quietly
+from mpcs.kit.logs import configure_logging
+from mpcs.kit.service import run_service
+from mpcs.kit.settings import MissionSettings
+from mpcs.orbit.timeutil import NS_PER_S, datetime_from_ns, format_time_ns, ns_from_datetime
 
 from .commanding import execute
+from .outbound import Lane, Outbound, Stats
 from .spacecraft import Spacecraft
-from .spec import SatelliteSpec
 
 log = logging.getLogger("mpcs.simulator")
 
-#: Seconds without a delivery acknowledgement after which the broker counts as unreachable.
-STALL_S = 3.0
 
+class RuntimeSettings(MissionSettings):
+    """Process settings, from `MPCS_*` environment variables (the kit's shared ones and these)."""
 
-class RuntimeSettings(BaseSettings):
-    """Process settings, from `MPCS_*` environment variables."""
-
-    model_config = SettingsConfigDict(env_prefix="MPCS_", extra="ignore")
-
-    kafka_bootstrap: str = Field(description="Kafka bootstrap servers, host:port[,host:port].")
-    namespace: str = Field(description="Kubernetes namespace of the mission (topic names).")
-    mission: str = Field(description="Mission name (topic names).")
     satellite: str = Field(description="Satellite name: Kafka key and telemetry `satellite`.")
     satellite_spec: str | None = Field(
-        default=None, description="The Satellite spec as JSON (used when --spec is not given)."
+        default=None, description="The SimulatorConfig as JSON (used when --spec is not given)."
     )
     sim_buffer_messages: int = Field(
         default=20_000, ge=10, description="Outbound messages held while Kafka is unreachable."
@@ -86,8 +84,12 @@ class RuntimeSettings(BaseSettings):
     )
 
 
-def load_spec(path: Path | None) -> SatelliteSpec:
-    """The Satellite spec from a YAML/JSON file, else from $MPCS_SATELLITE_SPEC (JSON)."""
+def load_spec(path: Path | None) -> SimulatorConfig:
+    """What to fly, from a YAML/JSON file, else from $MPCS_SATELLITE_SPEC (JSON).
+
+    Either a SimulatorConfig (what the operator writes) or a Satellite manifest (flown without
+    ground stations).
+    """
     if path is not None:
         import yaml
 
@@ -98,198 +100,45 @@ def load_spec(path: Path | None) -> SatelliteSpec:
     else:
         raw = os.environ.get("MPCS_SATELLITE_SPEC")
         if not raw:
-            raise ValueError("no Satellite spec: pass --spec FILE or set MPCS_SATELLITE_SPEC")
+            raise ValueError("no simulator spec: pass --spec FILE or set MPCS_SATELLITE_SPEC")
         try:
             data = orjson.loads(raw)
         except orjson.JSONDecodeError as exc:
             raise ValueError(f"MPCS_SATELLITE_SPEC is not JSON: {exc}") from None
     if not isinstance(data, dict):
-        raise ValueError("the Satellite spec must be a mapping")
+        raise ValueError("the simulator spec must be a mapping")
     try:
-        return SatelliteSpec.from_dict(data)
+        return SimulatorConfig.from_manifest(data)
     except ValidationError as exc:
-        raise ValueError(f"invalid Satellite spec: {exc}") from None
+        raise ValueError(f"invalid simulator spec: {exc}") from None
 
 
-@dataclass
-class Outbound:
-    """A message waiting for delivery; `delivered` resolves once the broker has it."""
+class _Metrics(Collector):
+    """The runtime's counters as Prometheus metrics, read at scrape time (nothing per sample)."""
 
-    topic: str
-    key: bytes
-    value: bytes
-    delivered: asyncio.Future[None] | None = None
+    def __init__(self, runtime: SimulatorRuntime) -> None:
+        self._runtime = runtime
 
-
-@dataclass
-class Stats:
-    """Counters the tests and the log lines read."""
-
-    produced: int = 0
-    samples: int = 0
-    commands: int = 0
-    dlq: int = 0
-    outages: int = 0
-    max_buffered: int = 0
-    executed_ids: collections.OrderedDict[uuid.UUID, None] = field(
-        default_factory=collections.OrderedDict
-    )
-
-
-class _Lane:
-    """An ordered outbound stream through a producer of its own.
-
-    `enqueue` waits while the buffer is full (backpressure); `run` delivers in order and, on a
-    failure or a stall, keeps the messages, replaces the producer, backs off and retries.
-    """
-
-    def __init__(
-        self,
-        *,
-        name: str,
-        settings: RuntimeSettings,
-        stats: Stats,
-        maxsize: int,
-        linger_ms: int,
-        compression_type: str | None,
-    ) -> None:
-        self.name = name
-        self.settings = settings
-        self.stats = stats
-        self.queue: asyncio.Queue[Outbound] = asyncio.Queue(maxsize=maxsize)
-        self.producer: AIOKafkaProducer | None = None
-        self._linger_ms = linger_ms
-        self._compression_type = compression_type
-        self._outage_since: float | None = None
-        self._produced_at_outage = 0
-
-    def _new_producer(self) -> AIOKafkaProducer:
-        return AIOKafkaProducer(
-            bootstrap_servers=self.settings.kafka_bootstrap,
-            client_id=f"mpcs-sim-{self.settings.satellite}-{self.name}",
-            enable_idempotence=True,
-            acks="all",
-            compression_type=self._compression_type,
-            linger_ms=self._linger_ms,
-            request_timeout_ms=self.settings.sim_request_timeout_ms,
-            retry_backoff_ms=250,
+    def collect(self) -> list[Metric]:
+        runtime = self._runtime
+        stats = runtime.stats
+        counters = [
+            ("mpcs_sim_samples", "Telemetry samples taken.", stats.samples),
+            ("mpcs_sim_messages_delivered", "Messages the broker acknowledged.", stats.produced),
+            ("mpcs_sim_commands", "Command records read for this satellite.", stats.commands),
+            ("mpcs_sim_dlq", "Invalid commands sent to the dlq topic.", stats.dlq),
+            ("mpcs_sim_kafka_outages", "Times deliveries started failing.", stats.outages),
+        ]
+        metrics: list[Metric] = [CounterMetricFamily(n, h, value=v) for n, h, v in counters]
+        buffered = GaugeMetricFamily(
+            "mpcs_sim_buffered_messages", "Messages waiting for delivery, by lane.", labels=["lane"]
         )
-
-    async def start(self) -> None:
-        """Start the producer, retrying while the broker is unreachable."""
-        delay = 0.5
-        while True:
-            self.producer = self._new_producer()
-            try:
-                await self.producer.start()
-                return
-            except KafkaError as exc:
-                log.warning(
-                    "Kafka %s unreachable (%s); retrying", self.settings.kafka_bootstrap, exc
-                )
-                with contextlib.suppress(Exception):
-                    await self.producer.stop()
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
-
-    async def stop(self) -> None:
-        if self.producer is not None:
-            await self.producer.stop()
-
-    async def enqueue(self, item: Outbound) -> None:
-        if self.queue.full():
-            log.warning(
-                "%s buffer full (%d messages): waiting until Kafka accepts messages again "
-                "(nothing is dropped)",
-                self.name,
-                self.queue.maxsize,
-            )
-        await self.queue.put(item)
-        self.stats.max_buffered = max(self.stats.max_buffered, self.queue.qsize())
-
-    async def run(self) -> None:
-        """Deliver in order; on failure keep the messages, back off and retry."""
-        pending: collections.deque[Outbound] = collections.deque()
-        delay = 0.25
-        while True:
-            if not pending:
-                pending.append(await self.queue.get())
-            while not self.queue.empty() and len(pending) < 500:
-                pending.append(self.queue.get_nowait())
-            try:
-                await self._deliver(pending)
-            except (KafkaError, OSError) as exc:
-                self._outage(type(exc).__name__, len(pending))
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
-                continue
-            if self._outage_since is not None:
-                log.warning(
-                    "Kafka reachable again after %.1f s: %d buffered %s messages delivered, "
-                    "at most %d were waiting",
-                    time.monotonic() - self._outage_since,
-                    self.stats.produced - self._produced_at_outage,
-                    self.name,
-                    self.stats.max_buffered,
-                )
-                self._outage_since = None
-            delay = 0.25
-
-    def _outage(self, why: str, in_flight: int) -> None:
-        """Log once when deliveries start failing or stalling."""
-        if self._outage_since is not None:
-            return
-        self._outage_since = time.monotonic()
-        self._produced_at_outage = self.stats.produced
-        self.stats.outages += 1
-        log.warning(
-            "Kafka unreachable (%s): buffering %s messages, nothing is dropped "
-            "(%d waiting, buffer capacity %d)",
-            why,
-            self.name,
-            in_flight + self.queue.qsize(),
-            self.queue.maxsize,
-        )
-
-    async def _deliver(self, pending: collections.deque[Outbound]) -> None:
-        """Send everything pending; drop from `pending` only what the broker acknowledged.
-
-        On a failure the messages after it may have been delivered too; they are sent again with
-        the rest (a duplicate carries the same satellite and time, so storage keeps one point).
-        """
-        assert self.producer is not None
-        futures = []
-        error: BaseException | None = None
-        for item in pending:
-            try:
-                futures.append(await self.producer.send(item.topic, value=item.value, key=item.key))
-            except (KafkaError, OSError) as exc:
-                error = exc
-                break
-        gathered = asyncio.gather(*futures, return_exceptions=True)
-        # The producer retries by itself while the broker is away; a stall this long is an outage.
-        while not (await asyncio.wait({gathered}, timeout=STALL_S))[0]:
-            self._outage(f"no delivery acknowledged for {STALL_S:.0f} s", len(pending))
-        for result in gathered.result():
-            if isinstance(result, BaseException):
-                error = error or result
-                break
-            item = pending.popleft()
-            self.queue.task_done()
-            self.stats.produced += 1
-            if item.delivered is not None and not item.delivered.done():
-                item.delivered.set_result(None)
-        if error is not None:
-            await self._replace_producer()
-            raise error if isinstance(error, KafkaError | OSError) else KafkaError(str(error))
-
-    async def _replace_producer(self) -> None:
-        """A fresh producer after a failed delivery: no stale batches or sequence state survive."""
-        old = self.producer
-        if old is not None:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(old.stop(), timeout=2.0)
-        await self.start()
+        for lane in (runtime.telemetry, runtime.command_lane):
+            buffered.add_metric([lane.name], lane.queue.qsize())
+        metrics.append(buffered)
+        ready = runtime.readiness().ready
+        metrics.append(GaugeMetricFamily("mpcs_sim_ready", "1 when /readyz answers 200.", ready))
+        return metrics
 
 
 class SimulatorRuntime:
@@ -298,39 +147,48 @@ class SimulatorRuntime:
     def __init__(
         self,
         settings: RuntimeSettings,
-        spec: SatelliteSpec,
+        config: SimulatorConfig,
         *,
         start_ns: int | None = None,
     ) -> None:
+        if config.satellite != settings.satellite:
+            raise ValueError(
+                f"the simulator spec is for satellite {config.satellite!r}, "
+                f"but MPCS_SATELLITE is {settings.satellite!r}"
+            )
         self.settings = settings
-        self.spec = spec
-        ns, mission = settings.namespace, settings.mission
-        self.telemetry_topic = topic(ns, mission, Topic.TELEMETRY)
-        self.commands_topic = topic(ns, mission, Topic.COMMANDS)
-        self.acks_topic = topic(ns, mission, Topic.ACKS)
-        self.dlq_topic = topic(ns, mission, Topic.DLQ)
+        self.spec = spec = config.spec
+        self.telemetry_topic = settings.topic(Topic.TELEMETRY)
+        self.commands_topic = settings.topic(Topic.COMMANDS)
+        self.acks_topic = settings.topic(Topic.ACKS)
+        self.dlq_topic = settings.topic(Topic.DLQ)
         self.key = settings.satellite.encode()
+        self.kafka = KafkaClients(
+            settings.kafka_bootstrap, client_id=f"mpcs-sim-{settings.satellite}"
+        )
         wall_ns = time.time_ns()
         if start_ns is None:
             configured = spec.simulator.start_time
             start_ns = ns_from_datetime(configured) if configured is not None else wall_ns
-        self.craft = Spacecraft(settings.satellite, spec, start=start_ns)
+        self.craft = Spacecraft.from_config(config, start=start_ns)
         self.interval_s = spec.telemetry_interval_seconds
         self.sim_step_s = self.interval_s * spec.simulator.time_scale
         self.stats = Stats()
         #: Telemetry: batched for throughput (a sample every interval; latency hardly matters).
-        self.telemetry = _Lane(
+        self.telemetry = Lane(
             name="telemetry",
-            settings=settings,
+            kafka=self.kafka,
+            request_timeout_ms=settings.sim_request_timeout_ms,
             stats=self.stats,
             maxsize=settings.sim_buffer_messages,
             linger_ms=20,
             compression_type=KAFKA_COMPRESSION,
         )
         #: Acks and DLQ records: latency-bound, a few hundred bytes each, sent at once.
-        self.command_lane = _Lane(
+        self.command_lane = Lane(
             name="command",
-            settings=settings,
+            kafka=self.kafka,
+            request_timeout_ms=settings.sim_request_timeout_ms,
             stats=self.stats,
             maxsize=1_000,
             linger_ms=0,
@@ -339,14 +197,49 @@ class SimulatorRuntime:
         self.buffer = self.telemetry.queue
         self.consumer_ready = asyncio.Event()
         self._stopping = asyncio.Event()
+        self.registry = CollectorRegistry()
+        self.registry.register(_Metrics(self))
+        #: The Deployment's probes and Prometheus scrape this, on the port named "metrics".
+        self.health = HealthServer(
+            readiness=self.readiness, registry=self.registry, port=settings.metrics_port
+        )
 
     # ------------------------------------------------------------------ lifecycle
     def stop(self) -> None:
         """Ask the runtime to flush what it can and exit."""
         self._stopping.set()
 
+    def readiness(self) -> Readiness:
+        """Ready once Kafka is connected: both producers deliver and the command consumer is in."""
+        problems = [
+            f"{lane.name} producer: Kafka {self.settings.kafka_bootstrap} not connected"
+            for lane in (self.telemetry, self.command_lane)
+            if not lane.connected
+        ]
+        if not self.consumer_ready.is_set():
+            problems.append(f"command consumer: not yet assigned {self.commands_topic}")
+        return Readiness(
+            ready=not problems,
+            reason="; ".join(problems),
+            detail={"satellite": self.settings.satellite, "telemetry": self.telemetry_topic},
+        )
+
     async def run(self) -> None:
-        """Run the sampler, the two senders and the command loop until stop()."""
+        """Serve the probes, then run the sampler, the senders and the command loop until stop()."""
+        try:
+            await self.health.start()
+        except OSError as exc:  # a port taken on a developer's machine must not stop the model
+            log.error(
+                "cannot serve /healthz, /readyz and /metrics on port %d (%s); running without",
+                self.settings.metrics_port,
+                exc,
+            )
+        try:
+            await self._run()
+        finally:
+            await self.health.stop()
+
+    async def _run(self) -> None:
         log.info(
             "simulating %s: telemetry every %.3g s (x%.3g time scale) to %s",
             self.settings.satellite,
@@ -403,26 +296,26 @@ class SimulatorRuntime:
 
     # ------------------------------------------------------------------ commands
     async def _commands(self) -> None:
+        backoff = Backoff(initial_s=1.0, max_s=5.0)
         while True:
-            consumer = AIOKafkaConsumer(
+            consumer = self.kafka.consumer(
                 self.commands_topic,
-                bootstrap_servers=self.settings.kafka_bootstrap,
-                group_id=consumer_group(
-                    self.settings.namespace, self.settings.mission, f"sim-{self.settings.satellite}"
-                ),
-                enable_auto_commit=False,
+                name="commands",
+                group_id=self.settings.consumer_group(f"sim-{self.settings.satellite}"),
                 auto_offset_reset="earliest",
                 fetch_max_wait_ms=self.settings.sim_command_fetch_wait_ms,
             )
             try:
                 await consumer.start()
+                backoff.reset()
                 await self._consume(consumer)
             except KafkaError as exc:
-                log.warning("command consumer error (%s); reconnecting", exc)
-                await asyncio.sleep(1.0)
+                self.consumer_ready.clear()
+                delay = backoff.next_delay()
+                log.warning("command consumer error (%s); reconnecting in %.1f s", exc, delay)
+                await asyncio.sleep(delay)
             finally:
-                with contextlib.suppress(Exception):
-                    await consumer.stop()
+                await close_quietly(consumer)
 
     async def _consume(self, consumer: AIOKafkaConsumer) -> None:
         while True:
@@ -479,7 +372,7 @@ class SimulatorRuntime:
                 "key": self.settings.satellite,
                 "reason": reason,
                 "value": payload.decode("utf-8", errors="replace"),
-                "time": datetime_from_ns(time.time_ns()).isoformat().replace("+00:00", "Z"),
+                "time": format_time_ns(time.time_ns()),
             }
         )
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -520,27 +413,14 @@ def _readable_id(payload: bytes) -> tuple[uuid.UUID, str] | None:
         return None
 
 
-def main(settings: RuntimeSettings, spec: SatelliteSpec) -> None:
+def main(settings: RuntimeSettings, config: SimulatorConfig) -> None:
     """Run until SIGTERM/SIGINT (what Kubernetes sends), then flush and exit."""
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    if not spec.simulator.enabled:
+    configure_logging(settings.log_level)
+    if not config.spec.simulator.enabled:
         log.info("simulator disabled in the Satellite spec; idling")
-
-    async def _main() -> None:
-        if not spec.simulator.enabled:
-            await asyncio.Event().wait()
-        runtime = SimulatorRuntime(settings, spec)
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, runtime.stop)
-        # The model and the imported modules live as long as the process: keep them out of the
-        # cyclic GC's full collections (tens of ms on the event loop, an ack's p99 latency).
-        gc.freeze()
-        await runtime.run()
-
-    asyncio.run(_main())
+        while True:
+            signal.pause()  # until a signal ends the process
+    run_service(lambda: SimulatorRuntime(settings, config))
 
 
 __all__ = ["NS_PER_S", "RuntimeSettings", "SimulatorRuntime", "load_spec", "main"]

@@ -177,7 +177,8 @@ async def mission(
 @pytest.fixture(scope="module")
 def simulator(mission: Mission) -> Iterator[None]:
     """A real `mpcs sim run` for firewatch-1, telemetry every second."""
-    spec = _satellite("firewatch-1", mission.name)["spec"]
+    # A Satellite manifest is flown as it is (without ground stations).
+    manifest = _satellite("firewatch-1", mission.name)
     log = mission.logs / "simulator.log"
     register_log("simulator", log)
     proc = spawn(
@@ -186,7 +187,7 @@ def simulator(mission: Mission) -> Iterator[None]:
         env={
             **mission.env,
             "MPCS_SATELLITE": "firewatch-1",
-            "MPCS_SATELLITE_SPEC": orjson.dumps(spec).decode(),
+            "MPCS_SATELLITE_SPEC": orjson.dumps(manifest).decode(),
             "MPCS_METRICS_PORT": str(free_port()),
         },
         die_with_parent=True,

@@ -269,7 +269,13 @@ def simulator(mission: Mission) -> Iterator[Callable[[], Awaitable[subprocess.Po
                 "MPCS_NAMESPACE": mission.namespace,
                 "MPCS_MISSION": mission.name,
                 "MPCS_SATELLITE": SATELLITE,
-                "MPCS_SATELLITE_SPEC": orjson.dumps(SAT_SPEC).decode(),
+                "MPCS_SATELLITE_SPEC": orjson.dumps(
+                    {
+                        "satellite": SATELLITE,
+                        "spec": {**SAT_SPEC, "missionRef": {"name": mission.name}},
+                    }
+                ).decode(),
+                "MPCS_METRICS_PORT": "0",  # probes on a free port, not the pod's 9090
             },
             die_with_parent=True,
         )

@@ -44,6 +44,7 @@ from mpcs.orbit.timeutil import parse_time_ns
 #: Fields the `obc` point carries on top of its channels (from the message header).
 HEADER_FIELDS_MEASUREMENT = "obc"
 
+
 def format_value(value: Any, *, kind: str, path: str) -> str:
     """One field value in the catalogue type `kind` ('float', 'int', 'bool', 'str')."""
     if kind == "float":

@@ -36,9 +36,10 @@ from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 from prometheus_client import CollectorRegistry
 
 from mpcs.core.names import Topic
+from mpcs.kit.backoff import Backoff
 from mpcs.kit.health import HealthServer, Readiness
 from mpcs.kit.influx import InfluxBucket, InfluxRejected, InfluxUnavailable
-from mpcs.kit.kafka import Backoff, KafkaClients, close_quietly
+from mpcs.kit.kafka import KafkaClients, close_quietly
 
 from .batch import (
     CHANNEL_VALUES_PER_MESSAGE,
@@ -258,8 +259,8 @@ class Ingest:
 
         A short wait (InfluxDB busy) just waits: aiokafka keeps the records it already fetched.
         Pausing the partitions instead would make it drop them (it discards prefetched records of
-        a paused partition) and fetch them again after the resume — while the writers were the
-        bottleneck that happened for every batch and stalled fetching 100 ms each time. Only
+        a paused partition) and fetch them again after the resume — while the writers are the
+        bottleneck that would happen for every batch and stall fetching 100 ms each time. Only
         when the queue stays full for `_PAUSE_AFTER_S` (InfluxDB away) are the partitions paused,
         and the consumer keeps polling so it stays in its group however long the outage lasts.
         """
