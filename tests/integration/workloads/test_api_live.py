@@ -35,6 +35,7 @@ from mpcs.core.names import Topic, bucket, topic
 from mpcs.core.resources import MissionSpec
 from mpcs.dev.process import free_port, spawn, stop_group
 from mpcs.dev.stack import ConnectionInfo
+from mpcs.kit.influx import parse_annotated_csv
 from mpcs.operator.builders import mission_topics
 from mpcs.operator.influx_buckets import InfluxBuckets
 from mpcs.operator.kafka_topics import KafkaTopics
@@ -401,8 +402,6 @@ async def _read_topic(mission: Mission, name: str, match: Any) -> list[dict[str,
 
 
 async def _flux(mission: Mission, flux: str) -> list[dict[str, Any]]:
-    from mpcs.workloads.api.influx import parse_annotated_csv
-
     async with httpx.AsyncClient(base_url=mission.conn.influx_url, timeout=10) as client:
         response = await client.post(
             "/api/v2/query",
@@ -414,7 +413,7 @@ async def _flux(mission: Mission, flux: str) -> list[dict[str, Any]]:
             json={"query": flux, "type": "flux", "dialect": {"annotations": ["datatype"]}},
         )
     assert response.status_code == 200, response.text
-    return list(parse_annotated_csv(response.text))
+    return parse_annotated_csv(response.text)
 
 
 async def test_errors_are_4xx_with_reasons(http: httpx.AsyncClient) -> None:
