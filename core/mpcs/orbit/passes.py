@@ -39,6 +39,13 @@ SkyFunction = Callable[[IntArray], FloatArray]
 
 _GOLDEN = (np.sqrt(5.0) - 1.0) / 2.0
 _REFINE_TOLERANCE_NS = 1_000_000  # 1 ms: far below the 1 s the outputs are used at
+#: Sampling within a pass for the mask: the margin between mask azimuths is as smooth as the
+#: elevation, and the satellite turns well under 180° of azimuth in this time.
+_MASK_STEP_NS = 10 * NS_PER_S
+#: A mask azimuth's crossing is pinned to this (a narrow wall is a degree or more wide) ...
+_AZIMUTH_TOLERANCE_DEG = 1e-3
+#: ... in at most this many steps of regula falsi.
+_AZIMUTH_STEPS = 12
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -103,6 +110,11 @@ class Station:
         return np.maximum(np.interp(azimuth, ring_az, ring_el), self.min_elevation_deg)
 
     @cached_property
+    def mask_azimuths(self) -> FloatArray:
+        """The mask's azimuths (deg, 0..360): where the usable sky has its corners."""
+        return np.unique(np.array([az % 360.0 for az, _ in self.horizon_mask], dtype=np.float64))
+
+    @cached_property
     def _mask_ring(self) -> tuple[FloatArray, FloatArray]:
         """The mask sorted by azimuth and closed through 0°/360° (computed once per Station:
         pass searches and the engine evaluate it at every step)."""
@@ -148,7 +160,8 @@ class _Geometry:
         self.station_ecef = station.ecef_km
         self.station_enu = station.enu
 
-    def _look(self, times_ns: IntArray) -> tuple[FloatArray, FloatArray]:
+    def look(self, times_ns: IntArray) -> tuple[FloatArray, FloatArray]:
+        """Elevation and azimuth (deg)."""
         jd, fr = jday_array_from_ns(times_ns)
         err, r, v = self.satrec.sgp4_array(jd, fr)
         r_ecef, v_ecef = teme_to_ecef(r, v, gmst_rad(jd, fr))
@@ -158,11 +171,11 @@ class _Geometry:
 
     def elevation(self, times_ns: IntArray) -> FloatArray:
         """Elevation (deg)."""
-        return self._look(times_ns)[0]
+        return self.look(times_ns)[0]
 
     def margin(self, times_ns: IntArray) -> FloatArray:
         """Elevation above the usable sky at the satellite's azimuth (deg): >= 0 is in view."""
-        el, az = self._look(times_ns)
+        el, az = self.look(times_ns)
         return el - self.station.min_elevation_at(az)
 
 
@@ -194,54 +207,194 @@ def predict_passes(
     end_ns = start_ns + int(duration_s * NS_PER_S)
     step_ns = int((step_s or default_step_s(tle)) * NS_PER_S)
     geometry = _Geometry(tle, station)
-    masked = bool(station.horizon_mask)
-    # Without a terrain mask the usable sky is one elevation: search the elevation itself (the
-    # culmination is then also the TCA). With one, search the margin above the mask.
-    sky: SkyFunction = geometry.margin if masked else geometry.elevation
-    threshold = 0.0 if masked else station.min_elevation_deg
     grid = np.arange(start_ns, end_ns, step_ns, dtype=np.int64)
     grid = np.append(grid, np.int64(end_ns)) if grid[-1] != end_ns else grid
-    values = sky(grid)
+    # Above the minimum elevation: the passes themselves without a mask, and where to look for
+    # windows with one (a mask only ever raises the usable sky).
+    found = _windows(
+        geometry.elevation,
+        grid,
+        geometry.elevation(grid),
+        threshold=station.min_elevation_deg,
+        start_ns=start_ns,
+        end_ns=end_ns,
+    )
+    passes = _merge(_passes(*found)) if found else []
+    if station.horizon_mask and passes:
+        return _windows_above_mask(geometry, passes, start_ns=start_ns, end_ns=end_ns)
+    return passes
+
+
+def _windows(
+    sky: SkyFunction,
+    grid: IntArray,
+    values: FloatArray,
+    *,
+    threshold: float,
+    start_ns: int,
+    end_ns: int,
+    cornered: bool = False,
+) -> tuple[IntArray, IntArray, IntArray, FloatArray, npt.NDArray[np.bool_]] | None:
+    """Where `sky` >= `threshold`, from its `values` on the sorted `grid`: AOS, peak, LOS, the
+    peak value and whether the window is clipped to [start_ns, end_ns]; None if there is none.
+
+    Peaks are refined first (golden-section), then each rise and set is bisected between the
+    peak and the nearest grid sample under the threshold. `cornered`: `sky` has corners (a
+    mask's vertices), so the peak sample itself stays a candidate and peaks sharing one stretch
+    above the threshold are refined once.
+    """
     peaks = _peak_brackets(values)
     if peaks.size == 0:
-        return []
+        return None
     lo = grid[np.maximum(peaks - 1, 0)]
     hi = grid[np.minimum(peaks + 1, grid.size - 1)]
-    # A mask's corners make the margin non-smooth: the peak sample itself stays a candidate.
-    tca, best = _golden_max(sky, lo, hi, also=grid[peaks] if masked else None)
+    if cornered:
+        # A peak sample at or above the threshold already proves its window (and brackets its
+        # crossings); only a peak sample below it may hide a grazing window between samples.
+        tca, best = grid[peaks], values[peaks]
+        low = best < threshold
+        if np.any(low):
+            tca[low], best[low] = _golden_max(sky, lo[low], hi[low], also=tca[low])
+    else:
+        tca, best = _golden_max(sky, lo, hi)
     keep = best >= threshold
     tca, best = tca[keep], best[keep]
     if tca.size == 0:
-        return []
+        return None
     below = values < threshold
     # Bracket each crossing from the refined peak, not the peak sample: in a grazing pass the
     # peak sample itself may be under the mask, on either side of the true culmination.
     split = np.searchsorted(grid, tca, side="right")
     rise_lo, rise_clipped = _last_below_before(below, split, grid)
     set_hi, set_clipped = _first_below_after(below, split, grid)
-    if masked:
-        # Peaks of the margin that share one above-mask stretch of the grid are one window.
+    if cornered:
+        # Peaks that share one stretch above the threshold are one window: refine it once, and
+        # its rise and set together (one propagation per step for both).
         _, first = np.unique(np.stack((rise_lo, set_hi)), axis=1, return_index=True)
-        tca, rise_lo, set_hi = tca[first], rise_lo[first], set_hi[first]
+        tca, best, rise_lo, set_hi = tca[first], best[first], rise_lo[first], set_hi[first]
         rise_clipped, set_clipped = rise_clipped[first], set_clipped[first]
-    aos = _crossing(sky, below_ns=rise_lo, above_ns=tca, threshold=threshold)
-    los = _crossing(sky, below_ns=set_hi, above_ns=tca, threshold=threshold)
+        both = _crossing(
+            sky,
+            below_ns=np.concatenate((rise_lo, set_hi)),
+            above_ns=np.concatenate((tca, tca)),
+            threshold=threshold,
+        )
+        aos, los = both[: tca.size], both[tca.size :]
+    else:
+        aos = _crossing(sky, below_ns=rise_lo, above_ns=tca, threshold=threshold)
+        los = _crossing(sky, below_ns=set_hi, above_ns=tca, threshold=threshold)
     aos = np.where(rise_clipped, start_ns, aos)
     los = np.where(set_clipped, end_ns, los)
-    if masked:
-        # The highest point of each window (at one of its ends when a wall cuts the pass).
-        tca, best = _golden_max(geometry.elevation, aos, los)
-    passes = [
+    return aos, tca, los, best, rise_clipped | set_clipped
+
+
+def _passes(
+    aos: IntArray,
+    tca: IntArray,
+    los: IntArray,
+    best: FloatArray,
+    clipped: npt.NDArray[np.bool_],
+) -> list[Pass]:
+    return [
         _make_pass(
             aos_ns=int(aos[i]),
             tca_ns=int(tca[i]),
             los_ns=int(los[i]),
             max_elevation_deg=float(best[i]),
-            clipped=bool(rise_clipped[i] or set_clipped[i]),
+            clipped=bool(clipped[i]),
         )
         for i in range(tca.size)
     ]
-    return _merge(passes)
+
+
+def _windows_above_mask(
+    geometry: _Geometry, passes: list[Pass], *, start_ns: int, end_ns: int
+) -> list[Pass]:
+    """The windows within `passes` (above the minimum elevation) that clear the horizon mask.
+
+    Each pass is sampled every `_MASK_STEP_NS` from a second before AOS to a second after LOS
+    (where the margin is negative), plus its culmination and every instant the satellite's
+    azimuth crosses an azimuth of the mask: between those instants the margin is as smooth as
+    the elevation, and at them it reaches the bottom of any notch a narrow wall cuts, however
+    briefly the satellite is behind it.
+    """
+    chunks, owner = [], []
+    for k, p in enumerate(passes):
+        first = max(start_ns, p.aos_ns - NS_PER_S)
+        last = min(end_ns, p.los_ns + NS_PER_S)
+        times = np.arange(first, last, _MASK_STEP_NS, dtype=np.int64)
+        chunks.append(np.unique(np.concatenate((times, [p.tca_ns, last]))))
+        owner.append(np.full(chunks[-1].size, k))
+    times = np.concatenate(chunks)
+    elevation, azimuth = geometry.look(times)
+    vertices = geometry.station.mask_azimuths
+    extra = _azimuth_crossings(geometry, times, azimuth, np.concatenate(owner), vertices)
+    if extra.size:
+        times = np.concatenate((times, extra))
+        order = np.argsort(times, kind="stable")
+        times = times[order]
+        extra_el, extra_az = geometry.look(extra)
+        elevation = np.concatenate((elevation, extra_el))[order]
+        azimuth = np.concatenate((azimuth, extra_az))[order]
+    margin = elevation - geometry.station.min_elevation_at(azimuth)
+    found = _windows(
+        geometry.margin,
+        times,
+        margin,
+        threshold=0.0,
+        start_ns=start_ns,
+        end_ns=end_ns,
+        cornered=True,
+    )
+    if found is None:
+        return []
+    aos, _, los, _, clipped = found
+    # The highest point of each window: the culmination if the window holds it, else the end
+    # nearer to it (the elevation rises to the culmination and falls after it).
+    culminations = np.array([p.tca_ns for p in passes], dtype=np.int64)
+    pass_of = np.searchsorted(np.array([p.los_ns for p in passes]), aos, side="left")
+    culmination = culminations[np.minimum(pass_of, culminations.size - 1)]
+    tca = np.clip(culmination, aos, los)
+    return _merge(_passes(aos, tca, los, geometry.elevation(tca), clipped))
+
+
+def _azimuth_crossings(
+    geometry: _Geometry,
+    times: IntArray,
+    azimuth: FloatArray,
+    owner: IntArray,
+    vertices: FloatArray,
+) -> IntArray:
+    """Instants (to 1 ms) at which the azimuth passes one of `vertices` between two samples of
+    the same pass (`owner`); samples are close enough that the azimuth turns < 180° between."""
+    sweep = ((np.diff(azimuth) + 180.0) % 360.0 - 180.0)[:, None]  # signed, per interval
+    ahead = (vertices[None, :] - azimuth[:-1, None]) % 360.0  # how far on each vertex lies
+    same_pass = (owner[1:] == owner[:-1])[:, None]
+    hit = same_pass & (ahead > 0.0) & (((sweep > 0) & (ahead <= sweep)) | (ahead - 360.0 >= sweep))
+    rows, cols = np.nonzero(hit)
+    if rows.size == 0:
+        return np.zeros(0, dtype=np.int64)
+    lo, hi, vertex = times[rows].copy(), times[rows + 1].copy(), vertices[cols]
+    d_lo, d_hi = _past(azimuth[rows], vertex), _past(azimuth[rows + 1], vertex)
+    # Regula falsi (Illinois): the azimuth is smooth between samples, so a few steps pin each
+    # crossing to a small fraction of a degree, where bisection would take two dozen.
+    t = hi
+    for _ in range(_AZIMUTH_STEPS):
+        t = lo + np.round((hi - lo) * (d_lo / (d_lo - d_hi))).astype(np.int64)
+        d = _past(geometry.look(t)[1], vertex)
+        if np.max(np.abs(d)) < _AZIMUTH_TOLERANCE_DEG:
+            break
+        right = np.sign(d) == np.sign(d_hi)
+        d_lo = np.where(right, d_lo * 0.5, d)  # halve the stale end's weight (Illinois)
+        lo = np.where(right, lo, t)
+        d_hi = np.where(right, d, d_hi * 0.5)
+        hi = np.where(right, t, hi)
+    return np.asarray(t, dtype=np.int64)
+
+
+def _past(azimuth: FloatArray, vertex: FloatArray) -> FloatArray:
+    """How far (deg) each azimuth lies clockwise of its vertex, in -180..180."""
+    return np.asarray((azimuth - vertex + 180.0) % 360.0 - 180.0)
 
 
 def _make_pass(

@@ -7,9 +7,10 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, status
+from pydantic import ValidationError
 
+from mpcs.core.resources import GroundStationSpec, TleSpec
 from mpcs.orbit.passes import Station, predict_passes
-from mpcs.orbit.tle import TleError, parse_tle
 
 from ..deps import SatelliteDep, ServicesDep, ViewerDep
 from ..models import (
@@ -97,26 +98,15 @@ async def list_passes(
         Query(ge=0.01, le=168, description="Prediction window from now, hours (0.01..168)."),
     ] = 24.0,
 ) -> ListPublic[PassPublic]:
-    tle_spec = (obj.get("spec") or {}).get("tle") or {}
+    name = obj["metadata"]["name"]
     try:
-        tle = parse_tle(f"{tle_spec.get('line1', '')}\n{tle_spec.get('line2', '')}")
-    except TleError as exc:
+        tle = TleSpec.model_validate((obj.get("spec") or {}).get("tle") or {}).parsed(name)
+    except ValidationError as exc:
         raise HTTPException(
             status_code=status.HTTP_409_CONFLICT,
-            detail=f"spec.tle of satellite {obj['metadata']['name']!r} is not usable: {exc}",
+            detail=f"spec.tle of satellite {name!r} is not usable: {_first_error(exc)}",
         ) from None
-    stations = []
-    for gs in await services.directory.ground_stations():
-        gspec = gs.get("spec") or {}
-        stations.append(
-            Station(
-                latitude_deg=float(gspec["latitudeDeg"]),
-                longitude_deg=float(gspec["longitudeDeg"]),
-                altitude_m=float(gspec.get("altitudeM", 0.0)),
-                min_elevation_deg=float(gspec.get("minElevationDeg", 5.0)),
-                name=str(gs["metadata"]["name"]),
-            )
-        )
+    stations = [_station(gs) for gs in await services.directory.ground_stations()]
     start = datetime.now(UTC)
 
     def predict() -> list[PassPublic]:
@@ -139,3 +129,21 @@ async def list_passes(
     # Pass prediction is numpy work of tens of milliseconds: keep it off the event loop.
     passes = await asyncio.to_thread(predict)
     return ListPublic[PassPublic](data=passes, count=len(passes))
+
+
+def _station(obj: dict[str, Any]) -> Station:
+    """A GroundStation object as the orbit maths sees it (its horizon mask included)."""
+    name = str(obj["metadata"]["name"])
+    try:
+        return GroundStationSpec.model_validate(obj.get("spec") or {}).station(name)
+    except ValidationError as exc:
+        raise HTTPException(
+            status_code=status.HTTP_409_CONFLICT,
+            detail=f"spec of ground station {name!r} is not usable: {_first_error(exc)}",
+        ) from None
+
+
+def _first_error(exc: ValidationError) -> str:
+    error = exc.errors()[0]
+    where = ".".join(str(part) for part in error["loc"])
+    return f"{where}: {error['msg']}" if where else str(error["msg"])
