@@ -7,6 +7,7 @@ tests/integration/workloads/test_api_live.py.
 
 from __future__ import annotations
 
+import copy
 from datetime import UTC, datetime
 from typing import Any
 
@@ -116,25 +117,30 @@ def make_settings(**extra: Any) -> WorkloadSettings:
     return WorkloadSettings(**values)
 
 
-def make_services(settings: WorkloadSettings | None = None) -> Services:
-    settings = settings or make_settings()
-    source = FakeSource(
+#: What the Kubernetes API holds for `make_services` unless a test gives its own objects.
+DEFAULT_OBJECTS: dict[str, list[dict[str, Any]]] = {
+    "satellites": [
+        satellite_manifest("firewatch-1"),
+        satellite_manifest("other-sat", mission="other"),
+    ],
+    "missions": [{"metadata": {"name": "wildfire"}, "spec": {"groundStations": ["svalbard"]}}],
+    "groundstations": [
         {
-            "satellites": [
-                satellite_manifest("firewatch-1"),
-                satellite_manifest("other-sat", mission="other"),
-            ],
-            "missions": [
-                {"metadata": {"name": "wildfire"}, "spec": {"groundStations": ["svalbard"]}}
-            ],
-            "groundstations": [
-                {
-                    "metadata": {"name": "svalbard"},
-                    "spec": {"latitudeDeg": 78.2297, "longitudeDeg": 15.4077, "altitudeM": 500},
-                }
-            ],
+            "metadata": {"name": "svalbard"},
+            "spec": {"latitudeDeg": 78.2297, "longitudeDeg": 15.4077, "altitudeM": 500},
         }
-    )
+    ],
+}
+
+
+def make_services(
+    settings: WorkloadSettings | None = None,
+    *,
+    objects: dict[str, list[dict[str, Any]]] | None = None,
+) -> Services:
+    """The API's services on in-memory adapters; `objects` by plural replace DEFAULT_OBJECTS."""
+    settings = settings or make_settings()
+    source = FakeSource(copy.deepcopy(DEFAULT_OBJECTS) if objects is None else objects)
     return Services(
         settings=settings,
         tokens=tokens_of(settings),
