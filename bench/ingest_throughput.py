@@ -18,7 +18,8 @@ per path, which shows where the two cores went):
   InfluxDB (Flux `last()` of `obc.seq` per satellite) every 100 ms which samples are queryable;
   freshness = first poll that sees a sample − the moment it was handed to the producer.
 
-Writes bench/results/ingest_throughput.json and .md. Not a test: numbers depend on the machine.
+Writes bench/results/ingest_throughput.json and .md (ingest_report.py summarises and renders).
+Not a test: numbers depend on the machine.
 Run: `.venv/bin/python bench/ingest_throughput.py [--quick]`.
 """
 
@@ -27,12 +28,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import csv
-import io
 import json
 import os
 import platform
-import statistics
 import sys
 import tempfile
 import time
@@ -43,6 +41,7 @@ import httpx
 import psutil
 from aiokafka import AIOKafkaProducer
 from influxdb_client.client.influxdb_client_async import InfluxDBClientAsync
+from ingest_report import render, summarise
 from profiling import start_py_spy, stop_py_spy
 
 from mpcs.core.names import Topic, bucket, topic
@@ -50,12 +49,12 @@ from mpcs.core.resources import KafkaSettings, SatelliteSpec
 from mpcs.core.telemetry import CHANNELS, KAFKA_COMPRESSION, encode
 from mpcs.dev.process import free_port, spawn, stop_group
 from mpcs.dev.stack import DevStack
+from mpcs.kit.influx import InfluxBucket
 from mpcs.operator.builders import mission_topics
 from mpcs.operator.influx_buckets import InfluxBuckets
 from mpcs.operator.kafka_topics import KafkaTopics
 from mpcs.simulator import Spacecraft
 from mpcs.workloads.ingest.lineprotocol import encode_message
-from mpcs.workloads.ingest.writer import InfluxWriter
 
 RESULTS = Path(__file__).parent / "results"
 NAMESPACE = "bench"
@@ -164,6 +163,24 @@ class Env:
         finally:
             await admin.close()
 
+    def client(self, name: str, token: str | None = None) -> InfluxBucket:
+        """The kit's InfluxDB client for bucket `name` (what the ingest writes and reads with)."""
+        return InfluxBucket(
+            url=self.conn.influx_url,
+            org=self.conn.influx_org,
+            bucket=name,
+            token=token or self.conn.influx_token,
+            timeout_s=60.0,
+        )
+
+    async def query(self, name: str, flux: str) -> list[dict[str, Any]]:
+        """The typed rows of a Flux query on bucket `name`."""
+        client = self.client(name)
+        try:
+            return await client.query(flux)
+        finally:
+            await client.close()
+
     async def count(self, name: str) -> int:
         """Stored channel values (mode/seq excluded) in bucket `name`."""
         query = (
@@ -171,22 +188,8 @@ class Env:
             '|> filter(fn: (r) => r._field != "mode" and r._field != "seq") '
             "|> group() |> count()"
         )
-        rows = await self.flux(query)
+        rows = await self.query(name, query)
         return int(rows[0]["_value"]) if rows else 0
-
-    async def flux(self, query: str) -> list[dict[str, str]]:
-        async with httpx.AsyncClient(
-            base_url=self.conn.influx_url,
-            headers={"Authorization": f"Token {self.conn.influx_token}", "Accept": "text/csv"},
-            timeout=60.0,
-        ) as client:
-            response = await client.post(
-                "/api/v2/query",
-                params={"org": self.conn.influx_org},
-                json={"query": query, "dialect": {"annotations": [], "header": True}},
-            )
-        response.raise_for_status()
-        return [r for r in csv.DictReader(io.StringIO(response.text)) if r.get("_value")]
 
 
 def batches(lines: list[bytes]) -> list[bytes]:
@@ -201,10 +204,7 @@ async def direct_httpx(
     env: Env, bodies: list[bytes], values: int, concurrency: int
 ) -> dict[str, Any]:
     name = f"{NAMESPACE}.direct-httpx-{env.next_mission()}"
-    token = await env.bucket(name)
-    writer = InfluxWriter(
-        url=env.conn.influx_url, org=env.conn.influx_org, bucket=name, token=token
-    )
+    writer = env.client(name, await env.bucket(name))
     todo = list(reversed(bodies))
 
     async def worker() -> None:
@@ -217,13 +217,7 @@ async def direct_httpx(
         seconds, cpu = time.perf_counter() - started, env.cpu_since(cpu0)
     finally:
         await writer.close()
-    stored = await env.count(name)
-    return {
-        "seconds": seconds,
-        "values_per_s": values / seconds,
-        "stored_values": stored,
-        "cpu_s": cpu,
-    }
+    return await direct_result(env, name, values, seconds, cpu)
 
 
 async def direct_influxdb_client(env: Env, bodies: list[bytes], values: int) -> dict[str, Any]:
@@ -237,6 +231,13 @@ async def direct_influxdb_client(env: Env, bodies: list[bytes], values: int) -> 
         for body in bodies:
             await write_api.write(bucket=name, record=body)
         seconds, cpu = time.perf_counter() - started, env.cpu_since(cpu0)
+    return await direct_result(env, name, values, seconds, cpu)
+
+
+async def direct_result(
+    env: Env, name: str, values: int, seconds: float, cpu: dict[str, float]
+) -> dict[str, Any]:
+    """A direct path's rate, what its bucket `name` holds afterwards, and CPU by process."""
     stored = await env.count(name)
     return {
         "seconds": seconds,
@@ -288,15 +289,20 @@ class IngestProc:
         await asyncio.to_thread(stop_group, self.proc.pid, proc=self.proc, timeout_s=30)
 
 
-async def produce_all(env: Env, mission: str, payloads: list[tuple[bytes, bytes]]) -> None:
-    producer = AIOKafkaProducer(
+def make_producer(env: Env, **extra: Any) -> AIOKafkaProducer:
+    """A telemetry producer configured as `mpcs sim run`'s (idempotent, zstd, 20 ms linger)."""
+    return AIOKafkaProducer(
         bootstrap_servers=env.conn.kafka_bootstrap_servers,
         enable_idempotence=True,
         acks="all",
-        compression_type=KAFKA_COMPRESSION,  # what `mpcs sim run` sends
+        compression_type=KAFKA_COMPRESSION,
         linger_ms=20,
-        max_batch_size=256 * 1024,
+        **extra,
     )
+
+
+async def produce_all(env: Env, mission: str, payloads: list[tuple[bytes, bytes]]) -> None:
+    producer = make_producer(env, max_batch_size=256 * 1024)
     await producer.start()
     try:
         name = topic(NAMESPACE, mission, Topic.TELEMETRY)
@@ -382,13 +388,7 @@ async def freshness(
     name = bucket(NAMESPACE, mission)
     token = await env.bucket(name)
     proc = IngestProc(env, mission, token, logs / f"ingest-{mission}-fresh.log")
-    producer = AIOKafkaProducer(
-        bootstrap_servers=env.conn.kafka_bootstrap_servers,
-        enable_idempotence=True,
-        acks="all",
-        compression_type=KAFKA_COMPRESSION,
-        linger_ms=20,  # the simulator runtime's setting
-    )
+    producer = make_producer(env)
     produced_at: dict[tuple[str, int], float] = {}
     seen_at: dict[tuple[str, int], float] = {}
     stop = asyncio.Event()
@@ -419,7 +419,7 @@ async def freshness(
             )
             latest: dict[str, int] = {}
             while not stop.is_set():
-                rows = await env.flux(query)
+                rows = await env.query(name, query)
                 now = time.monotonic()
                 for row in rows:
                     sat, seq = row["satellite"], int(row["_value"])
@@ -463,106 +463,6 @@ async def freshness(
     }
 
 
-# --------------------------------------------------------------------------- report
-def cpu_rows(result: dict[str, Any]) -> list[str]:
-    rows = []
-    for key, runs in result["runs"].items():
-        cpu = {
-            name: statistics.median(r["cpu_s_per_million_values"].get(name, 0.0) for r in runs)
-            for name in ("influxdb", "kafka", "ingest", "bench")
-        }
-        cells = " | ".join(f"{cpu[name]:.2f}" for name in cpu)
-        rows.append(f"| {key} | {cells} | {sum(cpu.values()):.2f} |")
-    return rows
-
-
-def render(result: dict[str, Any]) -> str:
-    s = result["summary"]
-    fresh = result["freshness"]
-    m = result["machine"]
-    rows = [
-        "# Ingest throughput",
-        "",
-        "Generated by `bench/ingest_throughput.py`. Channel values per second (48 per telemetry "
-        f"message, 7 points); {result['messages']:,} messages = {result['values']:,} values per "
-        f"round, {result['rounds']} interleaved rounds (fresh bucket/topic each), median shown. "
-        f"Batches of {BATCH_POINTS:,} points on the same InfluxDB in the same run; the ingest "
-        f"runs with its defaults ({WRITE_CONCURRENCY} writes in flight).",
-        "",
-        f"Machine: {m['platform']}, Python {m['python']}, {m['cpus']} CPUs shared by Kafka, "
-        f"InfluxDB, the ingest and the bench; 1-min load average {m['load_before']:.1f} before "
-        f"and {m['load_after']:.1f} after the run (other engineers' work on the machine "
-        "included, hence the spread between rounds).",
-        "",
-        "| Path | values/s (median) | per round | stored = sent |",
-        "| --- | ---: | --- | --- |",
-    ]
-    for key, label in (
-        ("direct_httpx_1", "direct writes, httpx (the ingest's writer), 1 in flight"),
-        ("direct_httpx_2", "direct writes, httpx, 2 in flight"),
-        ("direct_influxdb_client", "direct writes, influxdb-client async write API, 1 in flight"),
-        ("ingest", "Kafka → `mpcs ingest run` → InfluxDB (backlog drain)"),
-    ):
-        runs = result["runs"][key]
-        per = ", ".join(f"{r['values_per_s']:,.0f}" for r in runs)
-        exact = all(r["stored_values"] == result["values"] for r in runs)
-        rows.append(f"| {label} | {s[key]:,.0f} | {per} | {'yes' if exact else 'NO'} |")
-    met = "met" if s["ratio_vs_best"] >= 0.8 else "NOT met"
-    loads = ", ".join(f"{r['load_1min']:.1f}" for r in result["runs"]["ingest"])
-    rows += [
-        "",
-        f"1-min load average at the start of each round: {loads}.",
-        "",
-        "CPU seconds per million channel values while the clock ran (median of the rounds; the "
-        "bench process alone, the servers with their children):",
-        "",
-        "| Path | InfluxDB | Kafka | ingest | bench | total |",
-        "| --- | ---: | ---: | ---: | ---: | ---: |",
-        *cpu_rows(result),
-        "",
-        f"- Round by round (paths of one round ran back to back): ingest ÷ direct one-at-a-time "
-        f"**{s['round_ratio_vs_direct_httpx_1']:.2f}**, ÷ direct 2 in flight "
-        f"**{s['round_ratio_vs_direct_httpx_2']:.2f}**, ÷ influxdb-client "
-        f"**{s['round_ratio_vs_direct_influxdb_client']:.2f}** (medians of the per-round ratios).",
-        f"- Ingest process CPU per message while draining (user+system; Kafka fetch, "
-        f"decompression, validation, encoding, writes, commits): "
-        f"{s['ingest_cpu_us_per_message']:.0f} µs.",
-        f"- Ingest ÷ direct at the same concurrency (2 in flight): "
-        f"**{s['ratio_vs_same_concurrency']:.2f}**; ÷ direct one-at-a-time: "
-        f"**{s['ratio_vs_sequential']:.2f}**; ÷ the best direct path ({s['best_direct']}): "
-        f"**{s['ratio_vs_best']:.2f}** — target ≥ 0.8 against the best direct path: **{met}**.",
-        "- What the ratio compares: the direct paths POST line protocol encoded beforehand, with "
-        "no Kafka in the loop, so InfluxDB has both cores to itself; the ingest path also "
-        "pays for the Kafka broker serving the backlog and for the ingest's own decoding, "
-        "validation and encoding, on the same two cores as InfluxDB. The ingest's rate counts "
-        "only what it stored after the clock started (it starts fetching a moment before its "
-        "/readyz turns green).",
-        f"- Ingest ≥ 100,000 channel values/s: **{'met' if s['ingest'] >= 100_000 else 'NOT met'}**"
-        f" ({s['ingest']:,.0f}).",
-        f"- Faster client for writing our pre-encoded line protocol one batch at a time: "
-        f"**{s['faster_client']}** (httpx {s['direct_httpx_1']:,.0f} vs influxdb-client "
-        f"{s['direct_influxdb_client']:,.0f} values/s).",
-        "",
-        "## Freshness (produce → queryable in InfluxDB)",
-        "",
-        f"{fresh['messages']:,} messages at {fresh['rate_messages_per_s']:,.0f} messages/s "
-        f"({fresh['rate_values_per_s']:,.0f} values/s), Flux `last()` polled every 100 ms "
-        "(so each figure includes up to one poll interval plus the query time).",
-        "",
-        "| p50 | p90 | p99 | max |",
-        "| ---: | ---: | ---: | ---: |",
-        f"| {fresh['p50_s']:.3f} s | {fresh['p90_s']:.3f} s | {fresh['p99_s']:.3f} s | "
-        f"{fresh['max_s']:.3f} s |",
-        "",
-        f"- p99 freshness < 2 s: **{'met' if fresh['p99_s'] < 2 else 'NOT met'}**.",
-        f"- The ingest's own view (per batch, Kafka timestamp of the oldest record → InfluxDB "
-        f"accepted; `mpcs_ingest_freshness_seconds` mean): "
-        f"{fresh['ingest_mean_freshness_s']:.3f} s.",
-        "",
-    ]
-    return "\n".join(rows)
-
-
 async def main_async(quick: bool, workdir: Path) -> dict[str, Any]:
     satellites, steps = (10, 300) if quick else (40, 1000)
     rounds = 1 if quick else 4  # with 4 paths, each path takes each place in the order once
@@ -603,29 +503,7 @@ async def main_async(quick: bool, workdir: Path) -> dict[str, Any]:
                 result["load_1min"] = load
                 runs[key].append(result)
                 print(f"round {r + 1} {key}: {result['values_per_s']:,.0f} values/s", flush=True)
-        summary: dict[str, Any] = {
-            k: statistics.median(x["values_per_s"] for x in v) for k, v in runs.items()
-        }
-        directs = ("direct_httpx_1", "direct_httpx_2", "direct_influxdb_client")
-        best_key = max(directs, key=lambda k: summary[k])
-        summary["best_direct"] = best_key
-        summary["faster_client"] = (
-            "httpx"
-            if summary["direct_httpx_1"] >= summary["direct_influxdb_client"]
-            else "influxdb-client"
-        )
-        summary["ratio_vs_same_concurrency"] = summary["ingest"] / summary["direct_httpx_2"]
-        # Round by round (the paths of one round ran back to back, under similar load):
-        for key in directs:
-            summary[f"round_ratio_vs_{key}"] = statistics.median(
-                i["values_per_s"] / d["values_per_s"]
-                for i, d in zip(runs["ingest"], runs[key], strict=True)
-            )
-        summary["ingest_cpu_us_per_message"] = statistics.median(
-            r["cpu_us_per_message"] for r in runs["ingest"]
-        )
-        summary["ratio_vs_sequential"] = summary["ingest"] / summary["direct_httpx_1"]
-        summary["ratio_vs_best"] = summary["ingest"] / summary[best_key]
+        summary = summarise(runs)
         ingest_msgs_per_s = summary["ingest"] / VALUES_PER_MESSAGE
         rate = min(1_000.0, 0.5 * ingest_msgs_per_s)
         duration = 10.0 if quick else 30.0
@@ -639,6 +517,7 @@ async def main_async(quick: bool, workdir: Path) -> dict[str, Any]:
         "values": values,
         "rounds": rounds,
         "batch_points": BATCH_POINTS,
+        "write_concurrency": WRITE_CONCURRENCY,
         "runs": runs,
         "summary": summary,
         "freshness": fresh,
@@ -661,8 +540,9 @@ def main() -> None:
     RESULTS.mkdir(exist_ok=True)
     name = "ingest_throughput" + ("_quick" if args.quick else "")
     (RESULTS / f"{name}.json").write_text(json.dumps(result, indent=2) + "\n")
-    (RESULTS / f"{name}.md").write_text(render(result))
-    print(render(result))
+    report = render(result)
+    (RESULTS / f"{name}.md").write_text(report)
+    print(report)
 
 
 if __name__ == "__main__":
