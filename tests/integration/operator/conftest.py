@@ -11,20 +11,24 @@ from kubernetes.client.exceptions import ApiException
 
 from mpcs.core.names import GROUP, VERSION
 from mpcs.core.resources import KINDS, crd_manifests
+from mpcs.core.resources.peering import peering_crd_manifests
 
 FIELD_MANAGER = "mpcs-tests"
 
 
 @pytest.fixture(scope="module")
 def crds(kube_client: ApiClient) -> None:
-    """Server-side apply the four CRDs and wait until they are Established.
+    """Server-side apply the four CRDs and Kopf's peering CRDs; wait until they are Established.
 
     Stricter than `utils.kube.install_crds`: it also fails on a NonStructuralSchema condition,
     which the API server reports instead of refusing the CRD. The CRDs are cluster-scoped and
-    applying is idempotent, so other modules may apply them too.
+    applying is idempotent, so other modules may apply them too. This fixture replaces the root
+    `crds` for the whole folder, so it installs everything that one does: the operator replicas of
+    test_peering.py meet in a KopfPeering.
     """
     ext = k8s.ApiextensionsV1Api(kube_client)
-    for manifest in crd_manifests():
+    manifests = crd_manifests() + peering_crd_manifests()
+    for manifest in manifests:
         ext.patch_custom_resource_definition(
             name=manifest["metadata"]["name"],
             body=manifest,
@@ -33,7 +37,7 @@ def crds(kube_client: ApiClient) -> None:
             _content_type="application/apply-patch+yaml",
         )
     deadline = time.monotonic() + 30
-    for manifest in crd_manifests():
+    for manifest in manifests:
         while True:
             crd = ext.read_custom_resource_definition(manifest["metadata"]["name"])
             conditions = {c.type: c for c in (crd.status.conditions or [])}
