@@ -1,8 +1,9 @@
 """Two-line element sets: strict parsing with errors that name line and column, and orbit summary.
 
-Called by the CLI (user files), the UPDATE_TLE command, the Satellite spec model and, through
-`mpcs.simulator`, by the operator (orbit summary for Satellite status). Parsing is strict because a
-TLE that SGP4 silently misreads gives a plausible but wrong orbit — the worst failure for ops.
+Called by the CLI (user files), the UPDATE_TLE command and the Satellite spec model (which parses
+a TLE once, while validating, for the operator, the API and the simulator). Parsing is strict
+because a TLE that SGP4 silently misreads gives a plausible but wrong orbit — the worst failure
+for ops.
 
 >>> tle = parse_tle('''ISS (ZARYA)
 ... 1 25544U 98067A   08264.51782528 -.00002182  00000-0 -11606-4 0  2927
