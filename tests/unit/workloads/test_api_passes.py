@@ -15,15 +15,14 @@ from typing import Any
 
 import httpx
 import pytest
-from api_fakes import VIEWER, FakeBus, FakeInflux, FakeSource, auth, make_settings
+from api_fakes import VIEWER, auth, make_services
 from utils.orbit import ISS, skyfield_windows
 
 from mpcs.core.resources import GroundStationSpec
 from mpcs.orbit.timeutil import NS_PER_S
 from mpcs.orbit.tle import tle_checksum
 from mpcs.workloads.api import create_app
-from mpcs.workloads.api.kube import Directory
-from mpcs.workloads.api.services import Services, tokens_of
+from mpcs.workloads.api.services import Services
 
 PASS_TIME_TOLERANCE_S = 5.0
 HOURS = 24.0
@@ -64,30 +63,15 @@ def _iss_with_epoch_today() -> str:
 
 def _services(tle: str, stations: dict[str, dict[str, Any]]) -> Services:
     line1, line2 = tle.splitlines()
-    settings = make_settings()
-    source = FakeSource(
-        {
-            "satellites": [
-                {
-                    "metadata": {"name": "iss"},
-                    "spec": {
-                        "missionRef": {"name": "wildfire"},
-                        "tle": {"line1": line1, "line2": line2},
-                    },
-                }
-            ],
+    satellite = {"missionRef": {"name": "wildfire"}, "tle": {"line1": line1, "line2": line2}}
+    return make_services(
+        objects={
+            "satellites": [{"metadata": {"name": "iss"}, "spec": satellite}],
             "missions": [
                 {"metadata": {"name": "wildfire"}, "spec": {"groundStations": list(stations)}}
             ],
             "groundstations": [{"metadata": {"name": n}, "spec": s} for n, s in stations.items()],
         }
-    )
-    return Services(
-        settings=settings,
-        tokens=tokens_of(settings),
-        directory=Directory(source, mission=settings.mission, ttl_s=60),
-        influx=FakeInflux(),
-        bus=FakeBus(),
     )
 
 
