@@ -19,7 +19,6 @@ from mpcs.operator.kafka_topics import TopicSpec
 from mpcs.operator.settings import OperatorSettings
 
 COMMAND_API_PORT = 8000
-METRICS_PORT = 9090
 INGEST = "ingest"
 COMMAND_API = "command-api"
 SIMULATOR = "simulator"
@@ -163,7 +162,7 @@ def _workload_env(
             )
             for role in API_ROLES
         ],
-        {"name": "MPCS_METRICS_PORT", "value": str(METRICS_PORT)},
+        {"name": "MPCS_METRICS_PORT", "value": str(names.METRICS_PORT)},
     ]
 
 
@@ -236,7 +235,7 @@ def mission_workloads(
     sa_name = names.child_name(mission, "workloads")
     base: dict[str, Any] = {"namespace": namespace, "owner": owner, "mission": mission}
     env = _workload_env(namespace, mission, spec, settings)
-    metrics_port = [{"name": "metrics", "containerPort": METRICS_PORT}]
+    metrics_port = [{"name": "metrics", "containerPort": names.METRICS_PORT}]
     api_meta = _meta(name=names.child_name(mission, COMMAND_API), component=COMMAND_API, **base)
     return [
         {
@@ -345,7 +344,7 @@ def satellite_children(
             "valueFrom": {"configMapKeyRef": {"name": name, "key": SIMULATOR_CONFIG_KEY}},
         },
         # The probes below ask this port; the simulator serves /healthz, /readyz, /metrics there.
-        {"name": "MPCS_METRICS_PORT", "value": str(METRICS_PORT)},
+        {"name": "MPCS_METRICS_PORT", "value": str(names.METRICS_PORT)},
     ]
     return [
         {
@@ -362,7 +361,7 @@ def satellite_children(
             env=env,
             settings=settings,
             service_account=None,
-            ports=[{"name": "metrics", "containerPort": METRICS_PORT}],
+            ports=[{"name": "metrics", "containerPort": names.METRICS_PORT}],
             annotations={SPEC_HASH_ANNOTATION: spec_hash(wire)},
         ),
     ]

@@ -26,11 +26,21 @@ def run(
 
     import kopf
 
-    # Importing the handlers registers them, and reads the settings they run with.
-    from mpcs.operator.handlers import SETTINGS as settings
+    from mpcs.kit.settings import SettingsError
+
+    try:
+        # Importing the handlers registers them, and reads the settings they run with.
+        from mpcs.operator.handlers import SETTINGS as settings
+    except SettingsError as exc:
+        typer.echo(f"error: invalid operator settings: {exc}", err=True)
+        raise typer.Exit(code=2) from None
 
     namespaces = namespace or settings.watched_namespaces()
+    # Kopf's JSON log format, not the kit's: Kopf's per-object records carry extra fields (the
+    # object reference, its whole settings object) that only its own formatter knows to drop.
     kopf.configure(verbose=verbose, log_format=kopf.LogFormat.JSON)
+    if not verbose:
+        logging.getLogger().setLevel(settings.log_level)
     # Per-request and per-handler success lines would drown the log at 1,000 objects.
     for noisy in ("aiokafka", "httpx", "kopf.objects"):
         logging.getLogger(noisy).setLevel(logging.INFO if verbose else logging.WARNING)

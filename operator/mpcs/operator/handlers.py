@@ -15,6 +15,7 @@ import kopf
 
 from mpcs.core.names import GROUP, VERSION
 from mpcs.core.resources import COMMAND_PLAN, GROUND_STATION, MISSION, SATELLITE
+from mpcs.kit.settings import load_settings
 from mpcs.operator import indexes
 from mpcs.operator.indexes import Indexes
 from mpcs.operator.objects import Satellite
@@ -23,7 +24,7 @@ from mpcs.operator.services import services_of, start
 from mpcs.operator.settings import OperatorSettings
 
 #: Read once, when the handlers are registered: timer intervals are fixed at registration.
-SETTINGS = OperatorSettings()
+SETTINGS = load_settings(OperatorSettings)
 
 MISSIONS, SATELLITES = MISSION.plural, SATELLITE.plural
 STATIONS, PLANS = GROUND_STATION.plural, COMMAND_PLAN.plural

@@ -1,4 +1,8 @@
-"""Prometheus metrics of the operator, plus the /healthz and /readyz it serves beside /metrics."""
+"""Prometheus metrics of the operator, and the readiness its /readyz reports beside /metrics.
+
+The counters live in the default registry; `mpcs.kit.health.HealthServer` serves them with the
+probes, as it does for every MPCS process.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +10,9 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+from prometheus_client import REGISTRY, Counter, Histogram
+
+from mpcs.kit.health import HealthServer, Readiness
 
 RECONCILES = Counter(
     "mpcs_operator_reconciles_total", "Reconciles by kind and result", ["kind", "result"]
@@ -42,7 +47,7 @@ def observe(kind: str) -> Iterator[None]:
 
 
 class Health:
-    """Readiness as last observed by the handlers (Kafka and InfluxDB reachable)."""
+    """Readiness as last observed by the reconciles (Kafka and InfluxDB reachable)."""
 
     def __init__(self) -> None:
         self.dependencies: dict[str, bool] = {"kafka": False, "influxdb": False}
@@ -50,25 +55,16 @@ class Health:
     def mark(self, dependency: str, ok: bool) -> None:
         self.dependencies[dependency] = ok
 
-
-async def serve(health: Health, port: int) -> web.AppRunner:
-    async def metrics(_: web.Request) -> web.Response:
-        return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
-
-    async def healthz(_: web.Request) -> web.Response:
-        return web.json_response({"status": "ok"})
-
-    async def readyz(_: web.Request) -> web.Response:
-        ready = all(health.dependencies.values())
-        return web.json_response(
-            {"ready": ready, "dependencies": health.dependencies}, status=200 if ready else 503
+    def readiness(self) -> Readiness:
+        """`/readyz`: unready while a dependency failed at the last reconcile that used it."""
+        down = sorted(name for name, ok in self.dependencies.items() if not ok)
+        return Readiness(
+            ready=not down,
+            reason=f"unreachable at the last reconcile: {', '.join(down)}" if down else "",
+            detail={"dependencies": dict(self.dependencies)},
         )
 
-    app = web.Application()
-    app.router.add_get("/metrics", metrics)
-    app.router.add_get("/healthz", healthz)
-    app.router.add_get("/readyz", readyz)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    await web.TCPSite(runner, "0.0.0.0", port).start()
-    return runner
+
+def health_server(health: Health, port: int) -> HealthServer:
+    """The probe and metrics server every MPCS process runs, over the operator's counters."""
+    return HealthServer(readiness=health.readiness, registry=REGISTRY, port=port)

@@ -14,14 +14,14 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 import kopf
-from aiohttp import web
 
 from mpcs.core import names
+from mpcs.kit.health import HealthServer
 from mpcs.operator.caches import LastTelemetry, PassCache
 from mpcs.operator.influx_buckets import InfluxBuckets
 from mpcs.operator.kafka_topics import KafkaTopics
 from mpcs.operator.kube import Kube, PeeringMissing, load_client
-from mpcs.operator.metrics import Health, serve
+from mpcs.operator.metrics import Health, health_server
 from mpcs.operator.settings import OperatorSettings
 
 log = logging.getLogger("mpcs.operator")
@@ -41,13 +41,12 @@ class Services:
     health: Health
     passes: PassCache
     last_telemetry: LastTelemetry
-    metrics: web.AppRunner | None
+    probes: HealthServer
 
     async def close(self) -> None:
         await self.topics.close()
         await self.influx.close()
-        if self.metrics is not None:
-            await self.metrics.cleanup()
+        await self.probes.stop()
 
 
 def services_of(memo: kopf.Memo) -> Services:
@@ -107,6 +106,8 @@ async def start(
         url=settings.influx_url, org=settings.influx_org, token=await _influx_token(kube, settings)
     )
     health = Health()
+    probes = health_server(health, settings.metrics_port)
+    await probes.start()
     memo.services = Services(
         settings=settings,
         kube=kube,
@@ -117,7 +118,7 @@ async def start(
             horizon_s=settings.pass_horizon_hours * 3600, refresh_s=settings.status_refresh_seconds
         ),
         last_telemetry=LastTelemetry(influx),
-        metrics=await serve(health, settings.metrics_port) if settings.metrics_port else None,
+        probes=probes,
     )
     log.info(
         "operator started",

@@ -1,21 +1,24 @@
 """Operator settings, one object filled from `MPCS_*` environment variables.
 
-The Helm chart's values map onto these variables one to one; every field says what it is for.
+The base (`mpcs.kit.settings.ServiceSettings`) gives every MPCS process the same
+`MPCS_KAFKA_BOOTSTRAP`, `MPCS_LOG_LEVEL` and `MPCS_METRICS_PORT`; the fields below are the
+operator's own. The Helm chart's values map onto these variables one to one; every field says
+what it is for.
 """
 
 from __future__ import annotations
 
 from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from mpcs.kit.settings import ServiceSettings
 
 
-class OperatorSettings(BaseSettings):
+class OperatorSettings(ServiceSettings):
     """Everything the operator needs to reach Kafka, InfluxDB and Kubernetes."""
 
-    model_config = SettingsConfigDict(env_prefix="MPCS_", extra="ignore")
-
-    #: Kafka bootstrap servers (host:port, comma-separated) where mission topics are created.
-    kafka_bootstrap: str = "127.0.0.1:9092"
+    #: Kafka bootstrap servers (host:port, comma-separated) where mission topics are created; the
+    #: workloads it deploys get the same value.
+    kafka_bootstrap: str = Field(default="127.0.0.1:9092", min_length=1)
     #: InfluxDB 2 URL and organisation that hold the mission buckets.
     influx_url: str = "http://127.0.0.1:8086"
     influx_org: str = "mpcs"
@@ -41,15 +44,14 @@ class OperatorSettings(BaseSettings):
     #: Drift repair: every Mission, Satellite and GroundStation is reconciled again this often
     #: (seconds), so a deleted child, topic or changed config comes back without an event.
     resync_seconds: float = Field(default=60.0, gt=0, le=86_400)
-    #: How often Satellite orbit/next-pass status is refreshed (seconds).
+    #: How long a pass prediction is reused before it is computed again (seconds): next passes
+    #: in Satellite and GroundStation status move on at least this often.
     status_refresh_seconds: float = Field(default=300.0, ge=5)
     #: Horizon for next-pass predictions (hours).
     pass_horizon_hours: float = Field(default=24.0, gt=0, le=168)
     #: Children applied concurrently; bounds the operator's burst against the apiserver (beyond
     #: its in-flight limits every extra request is a 429 and a retry with backoff).
     max_in_flight: int = Field(default=32, ge=1, le=1000)
-    #: Port of the Prometheus /metrics, /healthz and /readyz endpoint (0 disables it).
-    metrics_port: int = 8080
 
     def effective_peering_priority(self, started_at_s: float, jitter: int) -> int:
         """Older replicas rank higher: minus the start time in µs (`jitter` breaks exact ties)."""

@@ -137,8 +137,8 @@ def test_satellite_children_carry_the_simulator_config_and_roll_on_change() -> N
         "key": builders.SIMULATOR_CONFIG_KEY,
     }
     # The simulator is told the port its probes ask.
-    assert env["MPCS_METRICS_PORT"]["value"] == str(builders.METRICS_PORT)
-    assert {p["containerPort"] for p in container["ports"]} == {builders.METRICS_PORT}
+    assert env["MPCS_METRICS_PORT"]["value"] == str(names.METRICS_PORT)
+    assert {p["containerPort"] for p in container["ports"]} == {names.METRICS_PORT}
 
     def spec_hash(deployment: dict[str, Any]) -> str:
         annotations = deployment["spec"]["template"]["metadata"]["annotations"]
