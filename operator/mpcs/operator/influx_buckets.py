@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 
-from mpcs.core.flux import parse_annotated_csv
+from mpcs.kit.influx import parse_annotated_csv
 from mpcs.orbit.timeutil import parse_rfc3339
 
 _TOKEN_DESCRIPTION = "mpcs bucket token: {bucket}"

@@ -15,6 +15,8 @@ from aiokafka.admin import AIOKafkaAdminClient, NewPartitions, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import TopicAlreadyExistsError, UnknownTopicOrPartitionError
 
+from mpcs.kit.kafka import KafkaClients, close_quietly
+
 log = logging.getLogger(__name__)
 
 
@@ -42,16 +44,24 @@ class TopicChanges:
 
 
 class KafkaTopics:
-    """A long-lived admin client shared by all handlers."""
+    """A long-lived admin client shared by all reconciles, built by the kit's client factory.
 
-    def __init__(self, bootstrap_servers: str) -> None:
-        self._bootstrap = bootstrap_servers
+    No retry loop of its own: a reconcile that cannot reach Kafka reports it (TopicsReady=False)
+    and Kopf runs it again later, so the next call simply tries to start a client again.
+    """
+
+    def __init__(self, bootstrap_servers: str, *, client_id: str = "mpcs-operator") -> None:
+        self._clients = KafkaClients(bootstrap_servers, client_id=client_id)
         self._admin: AIOKafkaAdminClient | None = None
 
     async def _client(self) -> AIOKafkaAdminClient:
         if self._admin is None:
-            admin = AIOKafkaAdminClient(bootstrap_servers=self._bootstrap, request_timeout_ms=15000)
-            await admin.start()
+            admin = self._clients.admin(request_timeout_ms=15000)
+            try:
+                await admin.start()
+            except BaseException:
+                await close_quietly(admin)  # a client that failed to start is not reusable
+                raise
             self._admin = admin
         return self._admin
 
