@@ -6,8 +6,9 @@ sky down to `minElevationDeg` between 100° and 200° azimuth) and a segment tha
 north (240° → 60°, interpolated across 0°/360°). The reference is Skyfield's topocentric
 altitude and azimuth, sampled every second, against the same mask interpolated here on its own:
 every AOS and LOS must agree within 5 s. Six satellites in four orbital planes make passes rise
-and set in both the gap and the wrapped segment, whatever the time of day the test runs
-(checked for 1,800 random start times before it was written this way).
+and set in both the gap and the wrapped segment whatever the time of day the test runs: with the
+three example satellites alone, about one start time in 25 has no AOS or LOS in the gap; with
+these six, none of 1,800 sampled start times lacks either.
 """
 
 from __future__ import annotations
