@@ -19,6 +19,8 @@ import argparse
 import json
 import os
 import platform
+import statistics
+import subprocess
 import time
 from pathlib import Path
 from typing import Any
@@ -76,13 +78,15 @@ def constellation(n: int) -> list[SatelliteConfig]:
     return sats
 
 
-def _best_of(repeats: int, fn: Any) -> float:
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
+def _once(fn: Any) -> float:
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
+
+
+def _stats(values: list[float]) -> dict[str, float]:
+    """Median and spread (min, max) of the repeats: the median is reported, never the best."""
+    return {"median": statistics.median(values), "min": min(values), "max": max(values)}
 
 
 def measure(n: int, steps: int, repeats: int) -> dict[str, Any]:
@@ -112,31 +116,36 @@ def measure(n: int, steps: int, repeats: int) -> dict[str, Any]:
                 encode(message)
         model_messages.elapsed = time.perf_counter() - t0  # type: ignore[attr-defined]
 
-    # Interleave raw and model runs so that load from other processes hits both alike.
-    raw_runs, model_runs = [], []
-    for _ in range(repeats):
-        raw_runs.append(_best_of(1, raw))
-        model_runs.append(_timed(model))
-    raw_s, model_s = min(raw_runs), min(model_runs)
-    messages_s = min(_timed(model_messages) for _ in range(max(1, repeats // 2)))
+    # Raw, model and model+messages take turns within each repeat, so that load from other
+    # processes hits all three alike; each ratio is taken within one repeat.
     samples = n * steps
+    raw_rate, model_rate, messages_rate, model_ratio, messages_ratio = [], [], [], [], []
+    for _ in range(repeats):
+        raw_s, model_s, messages_s = _once(raw), _timed(model), _timed(model_messages)
+        raw_rate.append(samples / raw_s)
+        model_rate.append(samples / model_s)
+        messages_rate.append(samples / messages_s)
+        model_ratio.append(raw_s / model_s)
+        messages_ratio.append(raw_s / messages_s)
     row = {
         "satellites": n,
         "steps": steps,
-        "raw_samples_per_s": samples / raw_s,
-        "model_samples_per_s": samples / model_s,
-        "model_with_messages_samples_per_s": samples / messages_s,
-        "model_vs_raw": raw_s / model_s,
-        "model_with_messages_vs_raw": raw_s / messages_s,
-        "model_step_ms": model_s / steps * 1000,
-        "model_with_messages_step_ms": messages_s / steps * 1000,
+        "repeats": repeats,
+        "raw_samples_per_s": _stats(raw_rate),
+        "model_samples_per_s": _stats(model_rate),
+        "model_with_messages_samples_per_s": _stats(messages_rate),
+        "model_vs_raw": _stats(model_ratio),
+        "model_with_messages_vs_raw": _stats(messages_ratio),
+        "model_step_ms": _stats([steps / r * 1000 * n for r in model_rate]),
+        "model_with_messages_step_ms": _stats([steps / r * 1000 * n for r in messages_rate]),
     }
     r = row
     print(
-        f"N={n:>6}: raw {r['raw_samples_per_s']:>12,.0f}/s"
-        f"  model {r['model_samples_per_s']:>12,.0f}/s ({r['model_vs_raw']:.2f}x)"
-        f"  +messages {r['model_with_messages_samples_per_s']:>10,.0f}/s"
-        f" ({r['model_with_messages_vs_raw']:.3f}x)",
+        f"N={n:>6}: raw {r['raw_samples_per_s']['median']:>12,.0f}/s"
+        f"  model {r['model_samples_per_s']['median']:>12,.0f}/s"
+        f" ({r['model_vs_raw']['median']:.2f}x)"
+        f"  +messages {r['model_with_messages_samples_per_s']['median']:>10,.0f}/s"
+        f" ({r['model_with_messages_vs_raw']['median']:.3f}x)",
         flush=True,
     )
     return row
@@ -154,11 +163,11 @@ def main() -> None:
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})  # one core
     plan = {1: 2000, 100: 400, 1000: 60, 10_000: 8}
-    repeats = 5
+    repeats = 5  # at least 3: the median and spread of 5 interleaved repeats are reported
     load_at_start = os.getloadavg()[0]
     if args.quick:
         plan = {n: max(2, s // 10) for n, s in plan.items()}
-        repeats = 1
+        repeats = 3
     rows = [measure(n, steps, repeats) for n, steps in plan.items()]
     at_1000 = next(r for r in rows if r["satellites"] == 1000)
     result = {
@@ -167,17 +176,26 @@ def main() -> None:
             "platform": platform.platform(),
             "python": platform.python_version(),
             "cpus": os.cpu_count(),
+            "commit": subprocess.run(
+                ["git", "rev-parse", "--short", "HEAD"],
+                capture_output=True,
+                text=True,
+                cwd=Path(__file__).parent,
+                check=False,
+            ).stdout.strip(),
             "load_average_1min_at_start": load_at_start,
             "load_average_1min_at_end": os.getloadavg()[0],
             "note": "pinned to one core; the machine may be shared with other work",
         },
         "rows": rows,
         "targets": {
-            "model_vs_raw_at_1000_ge_0.3": at_1000["model_vs_raw"] >= 0.3,
-            "realtime_1000_sats_at_1hz_with_messages": at_1000["model_with_messages_step_ms"]
+            "model_vs_raw_at_1000_ge_0.3": at_1000["model_vs_raw"]["median"] >= 0.3,
+            "realtime_1000_sats_at_1hz_with_messages": at_1000["model_with_messages_step_ms"][
+                "median"
+            ]
             < 1000.0,
             "max_sats_at_1hz_with_messages_estimate": int(
-                1000.0 / at_1000["model_with_messages_step_ms"] * 1000
+                1000.0 / at_1000["model_with_messages_step_ms"]["median"] * 1000
             ),
         },
     }
@@ -195,7 +213,10 @@ def _markdown(result: dict[str, Any]) -> str:
         " epochs for every column). *model* = `Engine.advance` with every subsystem; *+messages* ="
         " also building and JSON-encoding every telemetry message.",
         "",
-        f"Machine: {result['machine']['platform']}, Python {result['machine']['python']}, "
+        "Each cell: the median of the repeats (5; 3 with --quick), then the spread (min–max).",
+        "",
+        f"Commit {result['machine']['commit']}. Machine: {result['machine']['platform']}, "
+        f"Python {result['machine']['python']}, "
         f"{result['machine']['cpus']} CPUs, 1-min load average "
         f"{result['machine']['load_average_1min_at_start']:.1f} at the start and "
         f"{result['machine']['load_average_1min_at_end']:.1f} at the end of the run (the model's "
@@ -207,10 +228,11 @@ def _markdown(result: dict[str, Any]) -> str:
     ]
     for r in result["rows"]:
         lines.append(
-            f"| {r['satellites']:,} | {r['raw_samples_per_s']:,.0f}"
-            f" | {r['model_samples_per_s']:,.0f} | {r['model_vs_raw']:.2f}"
-            f" | {r['model_with_messages_samples_per_s']:,.0f}"
-            f" | {r['model_with_messages_vs_raw']:.3f} | {r['model_step_ms']:.2f} |"
+            f"| {r['satellites']:,} | {_cell(r['raw_samples_per_s'], ',.0f')}"
+            f" | {_cell(r['model_samples_per_s'], ',.0f')} | {_cell(r['model_vs_raw'], '.2f')}"
+            f" | {_cell(r['model_with_messages_samples_per_s'], ',.0f')}"
+            f" | {_cell(r['model_with_messages_vs_raw'], '.3f')}"
+            f" | {_cell(r['model_step_ms'], '.2f')} |"
         )
     t = result["targets"]
     lines += [
@@ -223,6 +245,10 @@ def _markdown(result: dict[str, Any]) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def _cell(stat: dict[str, float], fmt: str) -> str:
+    return f"{stat['median']:{fmt}} ({stat['min']:{fmt}}–{stat['max']:{fmt}})"
 
 
 if __name__ == "__main__":
