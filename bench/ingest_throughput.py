@@ -31,6 +31,7 @@ import contextlib
 import json
 import os
 import platform
+import subprocess
 import sys
 import tempfile
 import time
@@ -525,6 +526,13 @@ async def main_async(quick: bool, workdir: Path) -> dict[str, Any]:
             "platform": platform.platform(),
             "python": platform.python_version(),
             "cpus": os.cpu_count(),
+            "commit": subprocess.run(
+                ["git", "rev-parse", "--short", "HEAD"],
+                capture_output=True,
+                text=True,
+                cwd=Path(__file__).parent,
+                check=False,
+            ).stdout.strip(),
             "load_before": load_before,
             "load_after": os.getloadavg()[0],
         },
