@@ -65,7 +65,8 @@ def render(result: dict[str, Any]) -> str:
         f"Batches of {result['batch_points']:,} points on the same InfluxDB in the same run; the "
         f"ingest runs with its defaults ({result['write_concurrency']} writes in flight).",
         "",
-        f"Commit {m.get('commit', '?')}. Machine: {m['platform']}, Python {m['python']}, {m['cpus']} CPUs shared by Kafka, "
+        f"Commit {m.get('commit', '?')}. Machine: {m['platform']}, Python {m['python']}, "
+        f"{m['cpus']} CPUs shared by Kafka, "
         f"InfluxDB, the ingest and the bench; 1-min load average {m['load_before']:.1f} before "
         f"and {m['load_after']:.1f} after the run (other engineers' work on the machine "
         "included, hence the spread between rounds).",

@@ -526,17 +526,22 @@ async def main_async(quick: bool, workdir: Path) -> dict[str, Any]:
             "platform": platform.platform(),
             "python": platform.python_version(),
             "cpus": os.cpu_count(),
-            "commit": subprocess.run(
-                ["git", "rev-parse", "--short", "HEAD"],
-                capture_output=True,
-                text=True,
-                cwd=Path(__file__).parent,
-                check=False,
-            ).stdout.strip(),
+            "commit": _commit(),
             "load_before": load_before,
             "load_after": os.getloadavg()[0],
         },
     }
+
+
+def _commit() -> str:
+    """The commit measured (short hash)."""
+    return subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"],
+        capture_output=True,
+        text=True,
+        cwd=Path(__file__).parent,
+        check=False,
+    ).stdout.strip()
 
 
 def main() -> None:
