@@ -20,7 +20,7 @@ from mpcs.operator import indexes
 from mpcs.operator.indexes import Indexes
 from mpcs.operator.objects import Satellite
 from mpcs.operator.reconcile import commandplan, groundstation, mission, refresher, satellite
-from mpcs.operator.services import services_of, start
+from mpcs.operator.services import Services, services_of, start
 from mpcs.operator.settings import OperatorSettings
 
 #: Read once, when the handlers are registered: timer intervals are fixed at registration.
@@ -28,11 +28,19 @@ SETTINGS = load_settings(OperatorSettings)
 
 MISSIONS, SATELLITES = MISSION.plural, SATELLITE.plural
 STATIONS, PLANS = GROUND_STATION.plural, COMMAND_PLAN.plural
-Index = kopf.Index[indexes.Key, Any]
 
 
-def _indexes(mission_index: Index, station_index: Index, satellite_index: Index) -> Indexes:
-    return Indexes(missions=mission_index, stations=station_index, satellites=satellite_index)
+def _services(kwargs: dict[str, Any]) -> Services:
+    return services_of(kwargs["memo"])
+
+
+def _indexes(kwargs: dict[str, Any]) -> Indexes:
+    """Kopf passes every index to every handler, as a keyword named after its function."""
+    return Indexes(
+        missions=kwargs["mission_index"],
+        stations=kwargs["station_index"],
+        satellites=kwargs["satellite_index"],
+    )
 
 
 # --- start-up and clean-up -----------------------------------------------------------------------
@@ -48,7 +56,7 @@ async def cleanup(memo: kopf.Memo, **_: Any) -> None:
     await services_of(memo).close()
 
 
-# --- indexes: every spec parsed into its model once per change ---------------------------------
+# --- indexes: every spec checked against its model once per change -----------------------------
 
 
 @kopf.index(GROUP, VERSION, MISSIONS)
@@ -72,21 +80,8 @@ def satellite_index(body: kopf.Body, **_: Any) -> dict[Any, Satellite]:
 @kopf.on.resume(GROUP, VERSION, MISSIONS)
 @kopf.on.create(GROUP, VERSION, MISSIONS)
 @kopf.on.update(GROUP, VERSION, MISSIONS, field="spec")
-async def mission_changed(
-    body: kopf.Body,
-    patch: kopf.Patch,
-    memo: kopf.Memo,
-    mission_index: Index,
-    station_index: Index,
-    satellite_index: Index,
-    **_: Any,
-) -> None:
-    await mission.on_change(
-        body,
-        patch=patch,
-        services=services_of(memo),
-        indexes=_indexes(mission_index, station_index, satellite_index),
-    )
+async def mission_changed(body: kopf.Body, patch: kopf.Patch, **kw: Any) -> None:
+    await mission.on_change(body, patch=patch, services=_services(kw), indexes=_indexes(kw))
 
 
 @kopf.timer(
@@ -96,59 +91,26 @@ async def mission_changed(
     interval=SETTINGS.resync_seconds,
     initial_delay=SETTINGS.resync_seconds,
 )
-async def mission_resync(
-    body: kopf.Body,
-    patch: kopf.Patch,
-    memo: kopf.Memo,
-    mission_index: Index,
-    station_index: Index,
-    satellite_index: Index,
-    **_: Any,
-) -> None:
+async def mission_resync(body: kopf.Body, patch: kopf.Patch, **kw: Any) -> None:
     """Drift repair: deleted topics, children or changed configs come back."""
-    await mission.on_change(
-        body,
-        patch=patch,
-        services=services_of(memo),
-        indexes=_indexes(mission_index, station_index, satellite_index),
-    )
+    await mission.on_change(body, patch=patch, services=_services(kw), indexes=_indexes(kw))
 
 
 @kopf.on.delete(GROUP, VERSION, MISSIONS)
-async def mission_deleted(
-    body: kopf.Body,
-    patch: kopf.Patch,
-    memo: kopf.Memo,
-    mission_index: Index,
-    station_index: Index,
-    satellite_index: Index,
-    **_: Any,
-) -> None:
-    await mission.on_delete(
-        body,
-        patch=patch,
-        services=services_of(memo),
-        indexes=_indexes(mission_index, station_index, satellite_index),
-    )
+async def mission_deleted(body: kopf.Body, patch: kopf.Patch, **kw: Any) -> None:
+    await mission.on_delete(body, patch=patch, services=_services(kw), indexes=_indexes(kw))
 
 
 @kopf.daemon(GROUP, VERSION, MISSIONS, cancellation_timeout=5)
 async def mission_satellites_refresher(
-    name: str,
-    namespace: str,
-    stopped: kopf.DaemonStopped,
-    memo: kopf.Memo,
-    mission_index: Index,
-    station_index: Index,
-    satellite_index: Index,
-    **_: Any,
+    name: str, namespace: str, stopped: kopf.DaemonStopped, **kw: Any
 ) -> None:
     await refresher.run(
         namespace=namespace,
         mission=name,
         stopped=stopped,
-        services=services_of(memo),
-        indexes=_indexes(mission_index, station_index, satellite_index),
+        services=_services(kw),
+        indexes=_indexes(kw),
     )
 
 
@@ -158,42 +120,17 @@ async def mission_satellites_refresher(
 @kopf.on.resume(GROUP, VERSION, SATELLITES)
 @kopf.on.create(GROUP, VERSION, SATELLITES)
 @kopf.on.update(GROUP, VERSION, SATELLITES, field="spec")
-async def satellite_changed(
-    body: kopf.Body,
-    patch: kopf.Patch,
-    memo: kopf.Memo,
-    mission_index: Index,
-    station_index: Index,
-    satellite_index: Index,
-    **_: Any,
-) -> None:
-    await satellite.on_change(
-        body,
-        patch=patch,
-        services=services_of(memo),
-        indexes=_indexes(mission_index, station_index, satellite_index),
-    )
+async def satellite_changed(body: kopf.Body, patch: kopf.Patch, **kw: Any) -> None:
+    await satellite.on_change(body, patch=patch, services=_services(kw), indexes=_indexes(kw))
 
 
 # --- GroundStation -------------------------------------------------------------------------------
 
 
 @kopf.timer(GROUP, VERSION, STATIONS, interval=SETTINGS.resync_seconds, initial_delay=1)
-async def station_passes(
-    body: kopf.Body,
-    patch: kopf.Patch,
-    memo: kopf.Memo,
-    mission_index: Index,
-    station_index: Index,
-    satellite_index: Index,
-    **_: Any,
-) -> None:
-    await groundstation.on_timer(
-        body,
-        patch=patch,
-        services=services_of(memo),
-        indexes=_indexes(mission_index, station_index, satellite_index),
-    )
+async def station_passes(body: kopf.Body, patch: kopf.Patch, **kw: Any) -> None:
+    """Upcoming passes of the satellites of every mission that uses the station."""
+    await groundstation.on_timer(body, patch=patch, services=_services(kw), indexes=_indexes(kw))
 
 
 # --- CommandPlan ---------------------------------------------------------------------------------
@@ -202,18 +139,5 @@ async def station_passes(
 @kopf.on.resume(GROUP, VERSION, PLANS)
 @kopf.on.create(GROUP, VERSION, PLANS)
 @kopf.on.update(GROUP, VERSION, PLANS, field="spec")
-async def plan_changed(
-    body: kopf.Body,
-    patch: kopf.Patch,
-    memo: kopf.Memo,
-    mission_index: Index,
-    station_index: Index,
-    satellite_index: Index,
-    **_: Any,
-) -> None:
-    await commandplan.on_change(
-        body,
-        patch=patch,
-        services=services_of(memo),
-        indexes=_indexes(mission_index, station_index, satellite_index),
-    )
+async def plan_changed(body: kopf.Body, patch: kopf.Patch, **kw: Any) -> None:
+    await commandplan.on_change(body, patch=patch, services=_services(kw), indexes=_indexes(kw))

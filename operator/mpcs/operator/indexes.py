@@ -42,7 +42,7 @@ def station_entry(namespace: str, name: str, spec: Mapping[str, Any]) -> dict[Ke
 
 def satellite_entry(body: Mapping[str, Any]) -> dict[Key, Satellite]:
     """Index entry of a Satellite, under its mission: `(namespace, mission)` → the Satellite."""
-    satellite = read_satellite(body)
+    satellite = read_satellite(body).lean()
     return {(satellite.meta.namespace, satellite.mission): satellite}
 
 

@@ -97,6 +97,11 @@ def test_a_satellite_is_parsed_once_tle_included() -> None:
     assert satellite.tle.line1 == doc["spec"]["tle"]["line1"]
     assert (satellite.mission, satellite.meta.generation) == ("wildfire", 4)
     assert satellite.meta.reference()["metadata"]["uid"] == f"uid-{doc['metadata']['name']}"
+    # The index keeps it without the parsed spec (memory); a reconcile parses it again, equal.
+    indexed = satellite_entry(_body(doc))[(NS, "wildfire")]
+    assert indexed.spec is None
+    assert indexed.tle == satellite.tle
+    assert indexed.model() == satellite.model() == satellite.spec
 
 
 def test_a_bad_tle_checksum_names_the_field() -> None:

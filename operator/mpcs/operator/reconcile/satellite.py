@@ -48,7 +48,8 @@ async def on_change(
 async def reconcile(satellite: Satellite, *, services: Services, indexes: Indexes) -> Outcome:
     meta = satellite.meta
     conditions = ConditionSet(satellite.status.get("conditions"), generation=meta.generation)
-    if satellite.spec is None or satellite.tle is None:
+    spec = satellite.model()
+    if spec is None or satellite.tle is None:
         # What CEL cannot check (e.g. the TLE checksum): a condition and an Event, no retry.
         problem = satellite.problem or "spec: invalid"
         if conditions.set("Ready", False, "InvalidSpec", problem):
@@ -78,7 +79,7 @@ async def reconcile(satellite: Satellite, *, services: Services, indexes: Indexe
         )
 
     stations, unusable = indexes.stations_of(meta.namespace, mission)
-    config = SimulatorConfig(satellite=meta.name, spec=satellite.spec, ground_stations=stations)
+    config = SimulatorConfig(satellite=meta.name, spec=spec, ground_stations=stations)
     await services.kube.apply_all(
         builders.satellite_children(
             namespace=meta.namespace,
@@ -88,7 +89,7 @@ async def reconcile(satellite: Satellite, *, services: Services, indexes: Indexe
             settings=services.settings,
         )
     )
-    enabled = satellite.spec.simulator.enabled
+    enabled = spec.simulator.enabled
     conditions.set(
         "SimulatorReady",
         True,
@@ -99,7 +100,7 @@ async def reconcile(satellite: Satellite, *, services: Services, indexes: Indexe
     last = await services.last_telemetry.of(meta.namespace, satellite.mission, meta.name)
     flowing, reason, message = telemetry_flowing(
         last,
-        interval_s=satellite.spec.telemetry_interval_seconds,
+        interval_s=spec.telemetry_interval_seconds,
         now=dt.datetime.now(dt.UTC),
     )
     conditions.set("TelemetryFlowing", flowing, reason, message)
