@@ -30,8 +30,6 @@ import asyncio
 import contextlib
 import json
 import os
-import platform
-import subprocess
 import sys
 import tempfile
 import time
@@ -43,6 +41,7 @@ import psutil
 from aiokafka import AIOKafkaProducer
 from influxdb_client.client.influxdb_client_async import InfluxDBClientAsync
 from ingest_report import render, summarise
+from machine import machine
 from profiling import start_py_spy, stop_py_spy
 
 from mpcs.core.names import Topic, bucket, topic
@@ -523,25 +522,11 @@ async def main_async(quick: bool, workdir: Path) -> dict[str, Any]:
         "summary": summary,
         "freshness": fresh,
         "machine": {
-            "platform": platform.platform(),
-            "python": platform.python_version(),
-            "cpus": os.cpu_count(),
-            "commit": _commit(),
+            **machine(),
             "load_before": load_before,
             "load_after": os.getloadavg()[0],
         },
     }
-
-
-def _commit() -> str:
-    """The commit measured (short hash)."""
-    return subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"],
-        capture_output=True,
-        text=True,
-        cwd=Path(__file__).parent,
-        check=False,
-    ).stdout.strip()
 
 
 def main() -> None:

@@ -20,7 +20,6 @@ import os
 import platform
 import re
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -32,6 +31,7 @@ import psutil
 import yaml
 from kubernetes import client as k8s
 from kubernetes import config as k8s_config
+from machine import commit
 from profiling import start_py_spy, stop_py_spy
 
 from mpcs.core import names
@@ -273,13 +273,7 @@ def main() -> None:
         "load_avg_before": load_before,
         "load_avg": os.getloadavg(),
         "python": platform.python_version(),
-        "git": subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],
-            capture_output=True,
-            text=True,
-            cwd=ROOT,
-            check=False,
-        ).stdout.strip(),
+        "git": commit(),
         "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "runs_per_size": args.runs,
     }

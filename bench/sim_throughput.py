@@ -18,14 +18,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
-import subprocess
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from machine import machine
 from sgp4.api import SatrecArray
 
 from mpcs.core.resources import SatelliteSpec
@@ -173,16 +172,7 @@ def main() -> None:
     result = {
         "benchmark": "sim_throughput",
         "machine": {
-            "platform": platform.platform(),
-            "python": platform.python_version(),
-            "cpus": os.cpu_count(),
-            "commit": subprocess.run(
-                ["git", "rev-parse", "--short", "HEAD"],
-                capture_output=True,
-                text=True,
-                cwd=Path(__file__).parent,
-                check=False,
-            ).stdout.strip(),
+            **machine(),
             "load_average_1min_at_start": load_at_start,
             "load_average_1min_at_end": os.getloadavg()[0],
             "note": "pinned to one core; the machine may be shared with other work",
