@@ -24,11 +24,11 @@ from rich.live import Live
 from rich.table import Table
 
 from mpcs.core import names
-from mpcs.core.flux import parse_annotated_csv
 from mpcs.dev import cluster, tools
 from mpcs.dev.process import spawn, stop_group
 from mpcs.dev.runner import LocalRunner
 from mpcs.dev.stack import ConnectionInfo, DevStack
+from mpcs.kit.influx import parse_annotated_csv
 
 NAMESPACE = "mpcs-demo"
 MISSION = "wildfire"

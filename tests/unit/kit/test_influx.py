@@ -82,3 +82,8 @@ async def test_an_unreachable_influxdb_is_unavailable_not_rejected() -> None:
             await bucket.query("buckets()")
     finally:
         await bucket.close()
+
+
+def test_quoted_cells_keep_their_commas() -> None:
+    text = ',result,table,fdir_reason\r\n,_result,1,"low battery, safe"\r\n\r\n'
+    assert parse_annotated_csv(text)[0]["fdir_reason"] == "low battery, safe"
