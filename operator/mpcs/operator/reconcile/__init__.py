@@ -8,10 +8,19 @@ update, resume and every resync run the same function.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import kopf
+
+from mpcs.operator.conditions import ConditionSet
+from mpcs.operator.metrics import observe
+from mpcs.operator.objects import ObjectMeta
+
+if TYPE_CHECKING:
+    from mpcs.operator.indexes import Indexes
+    from mpcs.operator.services import Services
 
 
 @dataclass(frozen=True)
@@ -28,3 +37,59 @@ class Outcome:
         patch.status.update(self.status)
         if self.retry is not None:
             raise kopf.TemporaryError(self.retry, delay=self.retry_delay_s)
+
+
+@dataclass(frozen=True)
+class Observed:
+    """One object as its reconcile reads it: who it is, the spec as written and the status."""
+
+    meta: ObjectMeta
+    raw_spec: Mapping[str, Any]
+    status: Mapping[str, Any]
+
+    @classmethod
+    def of(cls, body: Mapping[str, Any]) -> Observed:
+        """From an object as the API server returns it (a Kopf body included)."""
+        return cls(
+            meta=ObjectMeta.of(body),
+            raw_spec=body.get("spec") or {},
+            status=body.get("status") or {},
+        )
+
+
+class ObservedReconcile(Protocol):
+    """A kind's `reconcile` that needs only the object's metadata, spec and status."""
+
+    async def __call__(
+        self, observed: Observed, *, services: Services, indexes: Indexes
+    ) -> Outcome: ...
+
+
+async def reconcile_body(
+    kind: str,
+    reconcile: ObservedReconcile,
+    body: kopf.Body,
+    *,
+    patch: kopf.Patch,
+    services: Services,
+    indexes: Indexes,
+) -> None:
+    """Run `reconcile` on a Kopf body, counted and timed under `kind`, and write it into `patch`."""
+    with observe(kind):
+        outcome = await reconcile(Observed.of(body), services=services, indexes=indexes)
+        outcome.apply(patch)
+
+
+def invalid_spec(
+    meta: ObjectMeta, conditions: ConditionSet, *, problem: str, status: Mapping[str, Any]
+) -> Outcome:
+    """Ready=False (InvalidSpec) with `status`; a warning Event only when the problem is new.
+
+    No retry: a spec the model refuses stays refused until it changes, and a change runs the
+    reconcile again.
+    """
+    if conditions.set("Ready", False, "InvalidSpec", problem):
+        kopf.warn(meta.reference(), reason="InvalidSpec", message=problem)
+    return Outcome(
+        {**status, "conditions": conditions.items, "observedGeneration": meta.generation}
+    )

@@ -9,18 +9,16 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from collections.abc import Mapping
-from typing import Any
+import functools
 
 import kopf
 
 from mpcs.core.resources import CommandPlanSpec, MissionSpec, PlanPhase
 from mpcs.operator.conditions import ConditionSet
 from mpcs.operator.indexes import Indexes
-from mpcs.operator.metrics import observe
-from mpcs.operator.objects import InvalidSpec, ObjectMeta, parse_spec
+from mpcs.operator.objects import InvalidSpec, parse_spec
 from mpcs.operator.planner import PlanError, build_schedule, resolve_start
-from mpcs.operator.reconcile import Outcome
+from mpcs.operator.reconcile import Observed, Outcome, reconcile_body
 from mpcs.operator.services import Services
 from mpcs.orbit.timeutil import format_rfc3339
 
@@ -30,32 +28,12 @@ EXECUTOR_PHASES = frozenset(
 )
 
 
-async def on_change(
-    body: kopf.Body, *, patch: kopf.Patch, services: Services, indexes: Indexes
-) -> None:
-    with observe("CommandPlan"):
-        outcome = await reconcile(
-            ObjectMeta.of(body),
-            body.get("spec") or {},
-            status=body.get("status") or {},
-            services=services,
-            indexes=indexes,
-        )
-        outcome.apply(patch)
-
-
-async def reconcile(
-    meta: ObjectMeta,
-    raw_spec: Mapping[str, Any],
-    *,
-    status: Mapping[str, Any],
-    services: Services,
-    indexes: Indexes,
-) -> Outcome:
+async def reconcile(observed: Observed, *, services: Services, indexes: Indexes) -> Outcome:
     """Validate and schedule; a plan the executor already runs is left to it."""
-    if status.get("phase") in EXECUTOR_PHASES:
+    meta = observed.meta
+    if observed.status.get("phase") in EXECUTOR_PHASES:
         return Outcome()
-    conditions = ConditionSet(status.get("conditions"), generation=meta.generation)
+    conditions = ConditionSet(observed.status.get("conditions"), generation=meta.generation)
 
     def failed(reason: str, message: str) -> Outcome:
         kopf.warn(meta.reference(), reason=reason, message=message)
@@ -80,7 +58,7 @@ async def reconcile(
         )
 
     try:
-        plan = parse_spec(CommandPlanSpec, raw_spec)
+        plan = parse_spec(CommandPlanSpec, observed.raw_spec)
     except InvalidSpec as exc:
         return failed("InvalidSpec", str(exc))
     problems = plan.validate_commands()
@@ -143,3 +121,7 @@ async def reconcile(
             "observedGeneration": meta.generation,
         }
     )
+
+
+#: Kopf's create, update and resume handler: `reconcile`, counted and timed as "CommandPlan".
+on_change = functools.partial(reconcile_body, "CommandPlan", reconcile)

@@ -9,18 +9,15 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from collections.abc import Mapping
+import functools
 from typing import Any
-
-import kopf
 
 from mpcs.core.resources import GroundStationSpec
 from mpcs.operator.caches import PassCache
 from mpcs.operator.conditions import ConditionSet
 from mpcs.operator.indexes import Indexes
-from mpcs.operator.metrics import observe
-from mpcs.operator.objects import InvalidSpec, ObjectMeta, Satellite, parse_spec
-from mpcs.operator.reconcile import Outcome
+from mpcs.operator.objects import InvalidSpec, Satellite, parse_spec
+from mpcs.operator.reconcile import Observed, Outcome, invalid_spec, reconcile_body
 from mpcs.operator.services import Services
 from mpcs.orbit.passes import Station
 from mpcs.orbit.timeutil import format_rfc3339
@@ -30,41 +27,13 @@ PASSES_PER_SATELLITE = 3
 PASSES_LISTED = 20
 
 
-async def on_timer(
-    body: kopf.Body, *, patch: kopf.Patch, services: Services, indexes: Indexes
-) -> None:
-    with observe("GroundStation"):
-        outcome = await reconcile(
-            ObjectMeta.of(body),
-            body.get("spec") or {},
-            status=body.get("status") or {},
-            services=services,
-            indexes=indexes,
-        )
-        outcome.apply(patch)
-
-
-async def reconcile(
-    meta: ObjectMeta,
-    raw_spec: Mapping[str, Any],
-    *,
-    status: Mapping[str, Any],
-    services: Services,
-    indexes: Indexes,
-) -> Outcome:
-    conditions = ConditionSet(status.get("conditions"), generation=meta.generation)
+async def reconcile(observed: Observed, *, services: Services, indexes: Indexes) -> Outcome:
+    meta = observed.meta
+    conditions = ConditionSet(observed.status.get("conditions"), generation=meta.generation)
     try:
-        station = parse_spec(GroundStationSpec, raw_spec).station(meta.name)
+        station = parse_spec(GroundStationSpec, observed.raw_spec).station(meta.name)
     except InvalidSpec as exc:
-        if conditions.set("Ready", False, "InvalidSpec", str(exc)):
-            kopf.warn(meta.reference(), reason="InvalidSpec", message=str(exc))
-        return Outcome(
-            {
-                "nextPasses": [],
-                "conditions": conditions.items,
-                "observedGeneration": meta.generation,
-            }
-        )
+        return invalid_spec(meta, conditions, problem=str(exc), status={"nextPasses": []})
     missions = indexes.missions_using(meta.namespace, meta.name)
     satellites = [
         s
@@ -89,6 +58,10 @@ async def reconcile(
             "observedGeneration": meta.generation,
         }
     )
+
+
+#: Kopf's resync timer: `reconcile`, counted and timed as "GroundStation".
+on_timer = functools.partial(reconcile_body, "GroundStation", reconcile)
 
 
 def upcoming_passes(

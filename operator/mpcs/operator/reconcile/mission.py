@@ -8,7 +8,6 @@ mission's Satellites, then applies the deletion policy to the topics and the buc
 from __future__ import annotations
 
 import secrets
-from collections.abc import Mapping
 from typing import Any
 
 import httpx
@@ -22,9 +21,8 @@ from mpcs.operator.conditions import ConditionSet
 from mpcs.operator.indexes import Indexes
 from mpcs.operator.influx_buckets import InfluxError
 from mpcs.operator.kube import Kube
-from mpcs.operator.metrics import observe
 from mpcs.operator.objects import InvalidSpec, ObjectMeta, parse_spec
-from mpcs.operator.reconcile import Outcome
+from mpcs.operator.reconcile import Observed, Outcome, invalid_spec, reconcile_body
 from mpcs.operator.services import Services
 
 SECONDS_PER_DAY = 86_400
@@ -36,38 +34,19 @@ async def on_change(
     """Create, update, resume and resync: reconcile, unless the Mission is being deleted."""
     if body["metadata"].get("deletionTimestamp"):
         return
-    with observe("Mission"):
-        meta = ObjectMeta.of(body)
-        status = body.get("status") or {}
-        outcome = await reconcile(
-            meta, body.get("spec") or {}, status=status, services=services, indexes=indexes
-        )
-        outcome.apply(patch)
+    await reconcile_body(
+        "Mission", reconcile, body, patch=patch, services=services, indexes=indexes
+    )
 
 
-async def reconcile(
-    meta: ObjectMeta,
-    raw_spec: Mapping[str, Any],
-    *,
-    status: Mapping[str, Any],
-    services: Services,
-    indexes: Indexes,
-) -> Outcome:
-    conditions = ConditionSet(status.get("conditions"), generation=meta.generation)
+async def reconcile(observed: Observed, *, services: Services, indexes: Indexes) -> Outcome:
+    meta = observed.meta
+    conditions = ConditionSet(observed.status.get("conditions"), generation=meta.generation)
     try:
-        spec = parse_spec(MissionSpec, raw_spec)
+        spec = parse_spec(MissionSpec, observed.raw_spec)
     except InvalidSpec as exc:
-        # What CEL cannot check (e.g. an unknown alert channel): a condition and an Event; the
-        # next spec change runs the reconcile again, so no retry.
-        if conditions.set("Ready", False, "InvalidSpec", str(exc)):
-            kopf.warn(meta.reference(), reason="InvalidSpec", message=str(exc))
-        return Outcome(
-            {
-                "phase": "Pending",
-                "conditions": conditions.items,
-                "observedGeneration": meta.generation,
-            }
-        )
+        # What CEL cannot check, e.g. an unknown alert channel.
+        return invalid_spec(meta, conditions, problem=str(exc), status={"phase": "Pending"})
     owner = builders.owner_reference(meta.reference())
     namespace, name = meta.namespace, meta.name
     failures: list[str] = []

@@ -22,7 +22,7 @@ from mpcs.operator.conditions import ConditionSet
 from mpcs.operator.indexes import Indexes
 from mpcs.operator.metrics import observe
 from mpcs.operator.objects import Satellite, read_satellite
-from mpcs.operator.reconcile import Outcome
+from mpcs.operator.reconcile import Outcome, invalid_spec
 from mpcs.operator.services import MISSION_LABEL, Services
 from mpcs.orbit.passes import Pass
 from mpcs.orbit.timeutil import format_rfc3339
@@ -50,16 +50,12 @@ async def reconcile(satellite: Satellite, *, services: Services, indexes: Indexe
     conditions = ConditionSet(satellite.status.get("conditions"), generation=meta.generation)
     spec = satellite.model()
     if spec is None or satellite.tle is None:
-        # What CEL cannot check (e.g. the TLE checksum): a condition and an Event, no retry.
-        problem = satellite.problem or "spec: invalid"
-        if conditions.set("Ready", False, "InvalidSpec", problem):
-            kopf.warn(meta.reference(), reason="InvalidSpec", message=problem)
-        return Outcome(
-            {
-                "phase": "Invalid",
-                "conditions": conditions.items,
-                "observedGeneration": meta.generation,
-            }
+        # What CEL cannot check, e.g. the TLE checksum.
+        return invalid_spec(
+            meta,
+            conditions,
+            problem=satellite.problem or "spec: invalid",
+            status={"phase": "Invalid"},
         )
     mission = indexes.mission(meta.namespace, satellite.mission)
     if not isinstance(mission, MissionSpec):
