@@ -1,13 +1,6 @@
-"""Kubernetes-style status conditions, merged so that lastTransitionTime only moves on a change.
+"""The conditions one reconcile builds up, merged by `mpcs.core.resources.common.set_condition`.
 
->>> c = set_condition([], type="Ready", status=True, reason="Provisioned", message="ok",
-...                   generation=1, now="2026-01-01T00:00:00.000Z")
->>> c[0]["status"], c[0]["lastTransitionTime"]
-('True', '2026-01-01T00:00:00.000Z')
->>> c = set_condition(c, type="Ready", status=True, reason="Provisioned", message="still ok",
-...                   generation=2, now="2026-01-02T00:00:00.000Z")
->>> c[0]["lastTransitionTime"], c[0]["message"], c[0]["observedGeneration"]
-('2026-01-01T00:00:00.000Z', 'still ok', 2)
+`ConditionSet.set` also says whether a condition changed, so a reconcile raises an Event only then.
 """
 
 from __future__ import annotations
@@ -16,44 +9,8 @@ import datetime as dt
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from mpcs.orbit.timeutil import format_rfc3339
-
-
-def _status_word(status: bool | None) -> str:
-    return "Unknown" if status is None else ("True" if status else "False")
-
-
-def set_condition(
-    conditions: Iterable[Mapping[str, Any]] | None,
-    *,
-    type: str,
-    status: bool | None,
-    reason: str,
-    message: str,
-    generation: int,
-    now: str | None = None,
-) -> list[dict[str, Any]]:
-    """A new list with `type` set; other conditions are kept in order."""
-    word = _status_word(status)
-    stamp = now or format_rfc3339(dt.datetime.now(dt.UTC))
-    result = [dict(c) for c in (conditions or [])]
-    for cond in result:
-        if cond.get("type") == type:
-            if cond.get("status") != word:
-                cond["lastTransitionTime"] = stamp
-            cond.update(status=word, reason=reason, message=message, observedGeneration=generation)
-            return result
-    result.append(
-        {
-            "type": type,
-            "status": word,
-            "reason": reason,
-            "message": message,
-            "lastTransitionTime": stamp,
-            "observedGeneration": generation,
-        }
-    )
-    return result
+from mpcs.core.resources import ConditionStatus
+from mpcs.core.resources.common import set_condition
 
 
 class ConditionSet:
@@ -82,9 +39,10 @@ class ConditionSet:
             reason=reason,
             message=message,
             generation=self.generation,
+            now=dt.datetime.now(dt.UTC),
         )
         return before is None or (
             before.get("status"),
             before.get("reason"),
             before.get("message"),
-        ) != (_status_word(status), reason, message)
+        ) != (ConditionStatus.of(status).value, reason, message)

@@ -1,5 +1,8 @@
 """Building blocks shared by the four kinds: the model base, references, conditions, name patterns.
 
+`set_condition` is the one condition merge: the operator and the CommandPlan executor both write
+conditions with it, so lastTransitionTime means the same in every status.
+
 Every model parses the camelCase wire form (`model_validate(obj["spec"])`) and also accepts the
 snake_case Python names; `to_wire()` gives back the camelCase dict the API server stores.
 """
@@ -7,12 +10,14 @@ snake_case Python names; `to_wire()` gives back the camelCase dict the API serve
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
+
+from mpcs.orbit.timeutil import format_rfc3339
 
 #: A DNS-1123 label: what Kubernetes accepts as the name of most objects (and a plan step).
 DNS_LABEL_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
@@ -57,6 +62,15 @@ class ConditionStatus(enum.StrEnum):
     FALSE = "False"
     UNKNOWN = "Unknown"
 
+    @classmethod
+    def of(cls, status: bool | None) -> ConditionStatus:
+        """True or False, and Unknown for None.
+
+        >>> ConditionStatus.of(None).value
+        'Unknown'
+        """
+        return cls.UNKNOWN if status is None else (cls.TRUE if status else cls.FALSE)
+
 
 class Condition(Resource):
     """The latest observation of one aspect of the object's state (Kubernetes convention)."""
@@ -80,6 +94,51 @@ CONDITIONS_LIST: dict[str, Any] = {
     "x-kubernetes-list-type": "map",
     "x-kubernetes-list-map-keys": ["type"],
 }
+
+
+def set_condition(
+    conditions: Iterable[Mapping[str, Any]] | None,
+    *,
+    type: str,
+    status: bool | None,
+    reason: str,
+    message: str,
+    generation: int,
+    now: datetime,
+) -> list[dict[str, Any]]:
+    """A new list with `type` set, the others kept in order; lastTransitionTime moves only when
+    the status changes, so it tells how long the object has been in that state.
+
+    >>> import datetime as dt
+    >>> day1 = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+    >>> c = set_condition([], type="Ready", status=True, reason="Provisioned", message="ok",
+    ...                   generation=1, now=day1)
+    >>> c[0]["status"], c[0]["lastTransitionTime"]
+    ('True', '2026-01-01T00:00:00.000Z')
+    >>> c = set_condition(c, type="Ready", status=True, reason="Provisioned", message="still ok",
+    ...                   generation=2, now=day1 + dt.timedelta(days=1))
+    >>> c[0]["lastTransitionTime"], c[0]["message"], c[0]["observedGeneration"]
+    ('2026-01-01T00:00:00.000Z', 'still ok', 2)
+    """
+    word = ConditionStatus.of(status).value
+    result = [dict(c) for c in (conditions or [])]
+    for cond in result:
+        if cond.get("type") == type:
+            if cond.get("status") != word:
+                cond["lastTransitionTime"] = format_rfc3339(now)
+            cond.update(status=word, reason=reason, message=message, observedGeneration=generation)
+            return result
+    result.append(
+        {
+            "type": type,
+            "status": word,
+            "reason": reason,
+            "message": message,
+            "lastTransitionTime": format_rfc3339(now),
+            "observedGeneration": generation,
+        }
+    )
+    return result
 
 
 def Conditions() -> Any:

@@ -35,6 +35,7 @@ from typing import Any
 
 from mpcs.core.commands import Ack, AckState, CommandError, validate_args
 from mpcs.core.resources.commandplan import OnFailure, PlanPhase, StepState
+from mpcs.core.resources.common import set_condition
 from mpcs.orbit.timeutil import format_rfc3339, parse_rfc3339
 
 #: Namespace of the deterministic command ids: uuid5(EXECUTOR_NAMESPACE, "<plan uid>/<step>").
@@ -190,39 +191,6 @@ def apply_ack(step: dict[str, Any], received: ReceivedAck) -> bool:
             message=f"rejected by the spacecraft: {ack.reason or 'no reason given'}",
         )
     return True
-
-
-def set_condition(
-    conditions: Sequence[Mapping[str, Any]],
-    *,
-    type: str,
-    status: str,
-    reason: str,
-    message: str,
-    generation: int,
-    now: dt.datetime,
-) -> list[dict[str, Any]]:
-    """A new list with condition `type` set; lastTransitionTime moves only when status changes."""
-    result = [dict(c) for c in conditions]
-    for cond in result:
-        if cond.get("type") == type:
-            if cond.get("status") != status:
-                cond["lastTransitionTime"] = format_rfc3339(now)
-            cond.update(
-                status=status, reason=reason, message=message, observedGeneration=generation
-            )
-            return result
-    result.append(
-        {
-            "type": type,
-            "status": status,
-            "reason": reason,
-            "message": message,
-            "lastTransitionTime": format_rfc3339(now),
-            "observedGeneration": generation,
-        }
-    )
-    return result
 
 
 def reconcile(
@@ -400,22 +368,25 @@ def _finish(
     conditions = list(status.get("conditions") or [])
     summary = _summary(schedule, phase)
     gen = plan.generation
+    # (status, reason) of each condition the executor owns.
+    running: tuple[bool | None, str]
+    succeeded: tuple[bool | None, str]
     if phase is PlanPhase.RUNNING:
-        running = ("True", "StepsInProgress")
-        succeeded = ("Unknown", "Running")
+        running = (True, "StepsInProgress")
+        succeeded = (None, "Running")
     elif phase is PlanPhase.SCHEDULED:
-        running = ("False", "WaitingForFirstStep")
-        succeeded = ("Unknown", "NotStarted")
+        running = (False, "WaitingForFirstStep")
+        succeeded = (None, "NotStarted")
     elif phase is PlanPhase.SUCCEEDED:
-        running = ("False", "Completed")
-        succeeded = ("True", "AllStepsExecuted")
+        running = (False, "Completed")
+        succeeded = (True, "AllStepsExecuted")
     elif phase is PlanPhase.CANCELLED:
-        running = ("False", "Cancelled")
-        succeeded = ("False", "Cancelled")
+        running = (False, "Cancelled")
+        succeeded = (False, "Cancelled")
     else:
-        running = ("False", "Completed")
+        running = (False, "Completed")
         aborted = on_failure(plan.spec) is OnFailure.ABORT
-        succeeded = ("False", "Aborted" if aborted else "StepFailed")
+        succeeded = (False, "Aborted" if aborted else "StepFailed")
     conditions = set_condition(
         conditions,
         type=RUNNING_CONDITION,
