@@ -31,17 +31,10 @@ def serve(
     import uvicorn
 
     from mpcs.kit.health import HealthServer
-    from mpcs.kit.logs import configure_logging
-    from mpcs.kit.settings import SettingsError, load_settings
     from mpcs.workloads.api import create_app
-    from mpcs.workloads.settings import WorkloadSettings
+    from mpcs.workloads.settings import WorkloadSettings, command_settings
 
-    try:
-        settings = load_settings(WorkloadSettings)
-    except SettingsError as exc:
-        typer.echo(f"error: invalid API settings: {exc}", err=True)
-        raise typer.Exit(code=2) from None
-    configure_logging(settings.log_level)
+    settings = command_settings(WorkloadSettings, what="API")
     application = create_app(settings)
     services = application.state.services
 

@@ -20,16 +20,9 @@ def run() -> None:
     MPCS_INFLUX_TOKEN; optional MPCS_INFLUX_BUCKET, MPCS_METRICS_PORT, MPCS_LOG_LEVEL and the
     MPCS_INGEST_* tuning variables (docs/ingest.md).
     """
-    from mpcs.kit.logs import configure_logging
     from mpcs.kit.service import run_service
-    from mpcs.kit.settings import SettingsError, load_settings
     from mpcs.workloads.ingest import Ingest, IngestSettings
+    from mpcs.workloads.settings import command_settings
 
-    try:
-        settings = load_settings(IngestSettings)
-    except SettingsError as exc:
-        typer.echo(f"error: invalid ingest settings: {exc}", err=True)
-        raise typer.Exit(code=2) from None
-    configure_logging(settings.log_level)
-
+    settings = command_settings(IngestSettings, what="ingest")
     run_service(lambda: Ingest(settings))

@@ -14,10 +14,15 @@ The fields every MPCS process shares (Kafka, mission, log level, metrics port) c
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 from pydantic import Field, SecretStr
 
 from mpcs.core import names
-from mpcs.kit.settings import MissionSettings
+from mpcs.kit.logs import configure_logging
+from mpcs.kit.settings import MissionSettings, SettingsError, load_settings
+
+W = TypeVar("W", bound="WorkloadSettings")
 
 
 class WorkloadSettings(MissionSettings):
@@ -94,3 +99,20 @@ class WorkloadSettings(MissionSettings):
     def bucket(self) -> str:
         """The mission bucket: MPCS_INFLUX_BUCKET, else the name derived from the mission."""
         return self.influx_bucket or names.bucket(self.namespace, self.mission)
+
+
+def command_settings(cls: type[W], *, what: str) -> W:
+    """`cls` from the environment for a command line, with logging configured at its level.
+
+    A missing or bad variable is a usage error: its name on stderr and exit status 2, no
+    traceback. `what` names the settings in that message ("API", "ingest").
+    """
+    import typer  # only the command lines need it, not every process that reads the settings
+
+    try:
+        settings = load_settings(cls)
+    except SettingsError as exc:
+        typer.echo(f"error: invalid {what} settings: {exc}", err=True)
+        raise typer.Exit(code=2) from None
+    configure_logging(settings.log_level)
+    return settings
