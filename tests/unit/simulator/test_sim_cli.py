@@ -9,7 +9,7 @@ from pathlib import Path
 import orjson
 import pytest
 from simdata import ISS, TOULOUSE
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 from utils.orbit import skyfield_windows
 
 from mpcs.cli import app
@@ -26,26 +26,21 @@ def tle_file(tmp_path: Path) -> Path:
     return path
 
 
+#: The epoch of the ISS TLE, as `--start`.
+START = ("--start", "2008-09-20T12:00:00Z")
+
+
+def _sim(command: str, tle: Path | str, *args: str, stdin: str | None = None) -> Result:
+    """`mpcs sim <command> --tle <tle> <args>`; `tle` "-" reads `stdin`."""
+    return runner.invoke(app, ["sim", command, "--tle", str(tle), *args], input=stdin)
+
+
 def _lines(output: str) -> list[dict]:
     return [orjson.loads(line) for line in output.splitlines()]
 
 
 def test_propagate(tle_file: Path) -> None:
-    result = runner.invoke(
-        app,
-        [
-            "sim",
-            "propagate",
-            "--tle",
-            str(tle_file),
-            "--start",
-            "2008-09-20T12:00:00Z",
-            "--duration",
-            "600",
-            "--step",
-            "60",
-        ],
-    )
+    result = _sim("propagate", tle_file, *START, "--duration", "600", "--step", "60")
     assert result.exit_code == 0, result.output
     rows = _lines(result.stdout)
     assert len(rows) == 11
@@ -58,23 +53,17 @@ def test_propagate(tle_file: Path) -> None:
 
 
 def test_passes_from_stdin() -> None:
-    result = runner.invoke(
-        app,
-        [
-            "sim",
-            "passes",
-            "--tle",
-            "-",
-            "--station",
-            "43.56,1.48,150",
-            "--min-elevation",
-            "10",
-            "--start",
-            "2008-09-20T12:00:00Z",
-            "--duration",
-            "86400",
-        ],
-        input=ISS,
+    result = _sim(
+        "passes",
+        "-",
+        "--station",
+        "43.56,1.48,150",
+        "--min-elevation",
+        "10",
+        *START,
+        "--duration",
+        "86400",
+        stdin=ISS,
     )
     assert result.exit_code == 0, result.output
     rows = _lines(result.stdout)
@@ -93,27 +82,20 @@ def test_passes_default_minimum_elevation_is_the_ground_stations(tle_file: Path)
 
 
 def test_telemetry_is_what_goes_to_kafka(tle_file: Path) -> None:
-    result = runner.invoke(
-        app,
-        [
-            "sim",
-            "telemetry",
-            "--tle",
-            str(tle_file),
-            "--start",
-            "2008-09-20T12:00:00Z",
-            "--duration",
-            "120",
-            "--step",
-            "30",
-            "--seed",
-            "3",
-            "--fault",
-            "radioDropout@0",
-            "--station",
-            "43.56,1.48,150",
-        ],
+    args = (
+        *START,
+        "--duration",
+        "120",
+        "--step",
+        "30",
+        "--seed",
+        "3",
+        "--fault",
+        "radioDropout@0",
+        "--station",
+        "43.56,1.48,150",
     )
+    result = _sim("telemetry", tle_file, *args)
     assert result.exit_code == 0, result.output
     rows = _lines(result.stdout)
     assert [r["seq"] for r in rows] == [0, 1, 2, 3, 4]
@@ -121,27 +103,7 @@ def test_telemetry_is_what_goes_to_kafka(tle_file: Path) -> None:
         validate_message(row)
         assert row["satellite"] == "iss-zarya"
         assert row["comms"]["radio_ok"] is False
-    again = runner.invoke(
-        app,
-        [
-            "sim",
-            "telemetry",
-            "--tle",
-            str(tle_file),
-            "--start",
-            "2008-09-20T12:00:00Z",
-            "--duration",
-            "120",
-            "--step",
-            "30",
-            "--seed",
-            "3",
-            "--fault",
-            "radioDropout@0",
-            "--station",
-            "43.56,1.48,150",
-        ],
-    )
+    again = _sim("telemetry", tle_file, *args)
     assert again.stdout == result.stdout  # deterministic
 
 
@@ -149,93 +111,35 @@ def test_telemetry_is_what_goes_to_kafka(tle_file: Path) -> None:
 def test_malformed_tle_exits_non_zero_naming_line_and_column(tmp_path: Path, command: str) -> None:
     bad = tmp_path / "bad.tle"
     bad.write_text(ISS[:-1] + "8\n")  # wrong checksum on line 3 of the file
-    args = [
-        "sim",
-        command,
-        "--tle",
-        str(bad),
-        "--start",
-        "2008-09-20T12:00:00Z",
-        "--duration",
-        "60",
-    ]
-    if command == "passes":
-        args += ["--station", "0,0,0"]
-    result = runner.invoke(app, args)
+    station = ("--station", "0,0,0") if command == "passes" else ()
+    result = _sim(command, bad, *START, "--duration", "60", *station)
     assert result.exit_code == 2
     assert "TLE line 3, column 69: checksum is 8, the line sums to 7" in result.stderr
 
 
-def test_bad_arguments_are_explained(tle_file: Path) -> None:
-    result = runner.invoke(
-        app,
-        [
-            "sim",
-            "passes",
-            "--tle",
-            str(tle_file),
-            "--station",
-            "north",
-            "--start",
-            "yesterday",
-            "--duration",
-            "60",
-        ],
-    )
+@pytest.mark.parametrize(
+    ("command", "args", "explained"),
+    [
+        ("passes", ("--station", "north", "--start", "yesterday"), ""),
+        ("propagate", ("--start", "2008-09-20T12:00:00"), "no timezone"),
+        ("telemetry", (*START, "--fault", "gremlins"), "batteryAgeing"),
+    ],
+    ids=["station-and-start", "start-without-timezone", "unknown-fault"],
+)
+def test_bad_arguments_are_explained(
+    tle_file: Path, command: str, args: tuple[str, ...], explained: str
+) -> None:
+    result = _sim(command, tle_file, *args, "--duration", "60")
     assert result.exit_code == 2
-    result = runner.invoke(
-        app,
-        [
-            "sim",
-            "propagate",
-            "--tle",
-            str(tle_file),
-            "--start",
-            "2008-09-20T12:00:00",
-            "--duration",
-            "60",
-        ],
-    )
-    assert result.exit_code == 2
-    assert "no timezone" in result.stderr
-    result = runner.invoke(
-        app,
-        [
-            "sim",
-            "telemetry",
-            "--tle",
-            str(tle_file),
-            "--start",
-            "2008-09-20T12:00:00Z",
-            "--duration",
-            "60",
-            "--fault",
-            "gremlins",
-        ],
-    )
-    assert result.exit_code == 2
-    assert "batteryAgeing" in result.stderr
+    assert explained in result.stderr
 
 
 PASS_TIME_TOLERANCE_S = 5.0
 
 
 def _passes(tle_file: Path, *extra: str) -> list[dict]:
-    result = runner.invoke(
-        app,
-        [
-            "sim",
-            "passes",
-            "--tle",
-            str(tle_file),
-            "--station",
-            "43.56,1.48,150",
-            "--start",
-            "2008-09-20T12:00:00Z",
-            "--duration",
-            "86400",
-            *extra,
-        ],
+    result = _sim(
+        "passes", tle_file, "--station", "43.56,1.48,150", *START, "--duration", "86400", *extra
     )
     assert result.exit_code == 0, result.output
     return _lines(result.stdout)
@@ -287,22 +191,16 @@ def test_passes_over_a_horizon_mask_match_skyfield(tle_file: Path, mask: str) ->
 )
 def test_bad_horizon_mask_names_the_item(tle_file: Path, mask: str, message: str) -> None:
     for command in ("passes", "telemetry"):
-        result = runner.invoke(
-            app,
-            [
-                "sim",
-                command,
-                "--tle",
-                str(tle_file),
-                "--station",
-                "43.56,1.48,150",
-                "--start",
-                "2008-09-20T12:00:00Z",
-                "--duration",
-                "60",
-                "--horizon-mask",
-                mask,
-            ],
+        result = _sim(
+            command,
+            tle_file,
+            "--station",
+            "43.56,1.48,150",
+            *START,
+            "--duration",
+            "60",
+            "--horizon-mask",
+            mask,
         )
         assert result.exit_code == 2, result.output
         assert message in result.stderr
