@@ -12,9 +12,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from kubernetes import client as k8s
 from kubernetes import config
 from kubernetes.client import ApiClient
+from utils.kube import temporary_namespace
 from utils.logs import EXTRA_LOGS, register_log
 from utils.operator import OperatorProcess
 
@@ -130,13 +130,8 @@ def kube_client(kubeconfig: Path) -> Iterator[ApiClient]:
 @pytest.fixture
 def namespace(kube_client: ApiClient, unique: str) -> Iterator[str]:
     """A fresh namespace per test; deleted afterwards (tests isolate by namespace)."""
-    name = f"t-{unique}"
-    core = k8s.CoreV1Api(kube_client)
-    core.create_namespace(k8s.V1Namespace(metadata=k8s.V1ObjectMeta(name=name)))
-    try:
+    with temporary_namespace(kube_client, f"t-{unique}") as name:
         yield name
-    finally:
-        core.delete_namespace(name)
 
 
 @pytest.fixture(scope="session")

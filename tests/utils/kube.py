@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -37,6 +38,17 @@ def eventually(check: Callable[[], T | None], *, timeout_s: float = 60.0, what: 
 
 
 install_crds = cluster.install_crds  # re-exported for the tests
+
+
+@contextmanager
+def temporary_namespace(kube_client: ApiClient, name: str) -> Iterator[str]:
+    """Namespace `name`, created on entry and deleted on exit (tests isolate by namespace)."""
+    core = k8s.CoreV1Api(kube_client)
+    core.create_namespace(k8s.V1Namespace(metadata=k8s.V1ObjectMeta(name=name)))
+    try:
+        yield name
+    finally:
+        core.delete_namespace(name)
 
 
 def examples() -> list[dict[str, Any]]:

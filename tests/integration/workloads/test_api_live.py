@@ -26,10 +26,10 @@ import orjson
 import pytest
 import yaml
 from aiokafka import AIOKafkaConsumer
-from kubernetes import client as k8s
 from kubernetes.client import ApiClient
-from utils.kube import EXAMPLES, Custom, install_crds
+from utils.kube import EXAMPLES, Custom, install_crds, temporary_namespace
 from utils.logs import register_log
+from utils.waiting import eventually_async
 
 from mpcs.core.names import Topic, bucket, topic
 from mpcs.core.resources import MissionSpec
@@ -103,13 +103,8 @@ def _auth(token: str) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def api_namespace(kube_client: ApiClient) -> Iterator[str]:
-    name = f"t-api-{uuid.uuid4().hex[:8]}"
-    core = k8s.CoreV1Api(kube_client)
-    core.create_namespace(k8s.V1Namespace(metadata=k8s.V1ObjectMeta(name=name)))
-    try:
+    with temporary_namespace(kube_client, f"t-api-{uuid.uuid4().hex[:8]}") as name:
         yield name
-    finally:
-        core.delete_namespace(name)
 
 
 @pytest.fixture(scope="module")
@@ -273,17 +268,6 @@ async def http(api: Api) -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
-async def _eventually(check: Any, *, timeout_s: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout_s
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = await check()
-        if last:
-            return last
-        await asyncio.sleep(0.25)
-    raise AssertionError(f"not within {timeout_s} s: {what}; last: {last!r}")
-
-
 # --- tests --------------------------------------------------------------------------------------
 
 
@@ -324,7 +308,7 @@ async def test_set_mode_round_trip_to_the_simulator(
         response = await http.get(latest_url, headers=_auth(VIEWER))
         return response.json() if response.status_code == 200 else None
 
-    before = await _eventually(latest, timeout_s=60, what="first telemetry")
+    before = await eventually_async(latest, timeout_s=60, what="first telemetry")
     assert before["source"] == "stream"
     assert "power.battery_soc_pct" in before["channels"]
     target = "SAFE" if before["mode"] != "SAFE" else "NOMINAL"
@@ -352,7 +336,7 @@ async def test_set_mode_round_trip_to_the_simulator(
         now = await latest()
         return bool(now and now["mode"] == target)
 
-    await _eventually(mode_changed, timeout_s=15, what=f"telemetry mode {target}")
+    await eventually_async(mode_changed, timeout_s=15, what=f"telemetry mode {target}")
 
     listed = (
         await http.get(
@@ -376,7 +360,7 @@ async def test_set_mode_round_trip_to_the_simulator(
         rows = await _flux(mission, flux)
         return rows if {r["state"] for r in rows} >= {"sent", "accepted", "executed"} else []
 
-    rows = await _eventually(audit_points, timeout_s=15, what="audit points")
+    rows = await eventually_async(audit_points, timeout_s=15, what="audit points")
     assert {r["_value"] for r in rows} == {"operator"}
 
 
@@ -486,7 +470,7 @@ async def test_idempotency_key_survives_a_restart(
         response = await http.get(f"/api/v1/commands/{command_id}", headers=_auth(VIEWER))
         return response.json() if response.status_code == 200 else None
 
-    body = await _eventually(restored, timeout_s=20, what="restored command")
+    body = await eventually_async(restored, timeout_s=20, what="restored command")
     assert [e["state"] for e in body["history"]] == ["sent", "accepted", "executed"]
     replay = await http.post(url, json={"name": "PING"}, headers=headers)
     assert replay.status_code == 200
@@ -510,7 +494,7 @@ async def test_telemetry_series_and_the_influxdb_fallback(
         data: list[dict[str, Any]] = response.json()["data"]
         return data if all(len(c["points"]) >= 2 for c in data) else []
 
-    data = await _eventually(series, timeout_s=60, what="stored telemetry series")
+    data = await eventually_async(series, timeout_s=60, what="stored telemetry series")
     assert data[0]["unit"] == "%"
     assert all(0 <= p["value"] <= 100 for p in data[0]["points"])
     assert data[1]["fn"] == "last"

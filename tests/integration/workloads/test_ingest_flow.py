@@ -25,6 +25,7 @@ import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from utils.logs import register_log
+from utils.waiting import eventually_async
 
 from mpcs.core.names import SUBSYSTEM_MEASUREMENTS, Topic, bucket, topic
 from mpcs.core.resources import KafkaSettings, SatelliteSpec
@@ -137,7 +138,9 @@ class IngestProcess:
             status, body = await self.readyz()
             return body if status == 200 and body.get("partitions") else None
 
-        return await eventually(ready, timeout_s, f"ingest ready (log {self.log})")
+        return await eventually_async(
+            ready, timeout_s=timeout_s, what=f"ingest ready (log {self.log})"
+        )
 
     async def metric(self, name: str) -> float:
         text = (await self.get("/metrics")).text
@@ -165,17 +168,6 @@ def new_ingest(
     process.start()
     started.append(process)
     return process
-
-
-async def eventually(check: Any, timeout_s: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout_s
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = await check()
-        if last:
-            return last
-        await asyncio.sleep(0.25)
-    raise AssertionError(f"not within {timeout_s:.0f} s: {what}; last: {last!r}")
 
 
 # --------------------------------------------------------------------------- telemetry
@@ -283,7 +275,7 @@ async def wait_stored(mission: Mission, fleet: Fleet, timeout_s: float = 120.0) 
         return await stored_seqs(mission) == want
 
     try:
-        await eventually(check, timeout_s, "every produced message stored")
+        await eventually_async(check, timeout_s=timeout_s, what="every produced message stored")
     except AssertionError:
         got = await stored_seqs(mission)
         summary = {k: (len(v), len(got.get(k, []))) for k, v in want.items()}
@@ -365,7 +357,7 @@ async def test_every_message_of_two_satellites_is_stored_once(
     async def lag_zero() -> bool:
         return await ingest.metric("mpcs_ingest_consumer_lag_total") == 0
 
-    await eventually(lag_zero, 30, "consumer lag 0")
+    await eventually_async(lag_zero, timeout_s=30, what="consumer lag 0")
     assert ingest.terminate() == 0  # SIGTERM: flush, commit, clean exit
 
 
@@ -440,7 +432,7 @@ async def test_kill_9_mid_stream_then_restart_loses_and_duplicates_nothing(
         async def some_stored() -> bool:
             return await first.metric('mpcs_ingest_messages_total{result="stored"}') >= 600
 
-        await eventually(some_stored, 60, "first ingest stored some messages")
+        await eventually_async(some_stored, timeout_s=60, what="first ingest stored some messages")
         first.kill9()  # no flush, no commit, no leaving the group
         assert not streaming.done()
         await asyncio.sleep(2)
@@ -480,7 +472,9 @@ async def test_influxdb_outage_turns_unready_then_catches_up_without_loss(
                 status, body = await ingest.readyz()
                 return body if status == 503 else None
 
-            body = await eventually(unready, 20, "/readyz 503 while InfluxDB is down")
+            body = await eventually_async(
+                unready, timeout_s=20, what="/readyz 503 while InfluxDB is down"
+            )
             assert body["status"] == "unready"
             assert "InfluxDB" in body["reason"]
             assert body["kafka"] == "ok"
@@ -517,7 +511,9 @@ async def test_two_ingests_in_one_group_split_the_partitions(
             return None
         return mine, theirs
 
-    mine, theirs = await eventually(split, 90, "both ingests own disjoint partitions")
+    mine, theirs = await eventually_async(
+        split, timeout_s=90, what="both ingests own disjoint partitions"
+    )
     assert sorted(mine + theirs) == [0, 1, 2]
     async with Producer(mission.conn.kafka_bootstrap_servers) as producer:
         await produce(producer, mission, fleet, rounds=200, partitions=True)
