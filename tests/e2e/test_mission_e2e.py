@@ -30,28 +30,12 @@ pytestmark = pytest.mark.integration
 SATELLITES = ("firewatch-1", "firewatch-2", "firewatch-3")
 
 
-def _flux(conn: ConnectionInfo, query: str) -> str:
-    response = httpx.post(
-        f"{conn.influx_url}/api/v2/query",
-        params={"org": conn.influx_org},
-        headers={
-            "Authorization": f"Token {conn.influx_token}",
-            "Content-Type": "application/vnd.flux",
-            "Accept": "application/csv",
-        },
-        content=query,
-        timeout=20,
-    )
-    response.raise_for_status()
-    return response.text
-
-
 def _satellites_with_points(conn: ConnectionInfo, bucket: str) -> set[str]:
-    text = _flux(
-        conn,
+    text = conn.flux_csv(
         f'from(bucket: "{bucket}") |> range(start: -1h) '
         '|> filter(fn: (r) => r._measurement == "power") '
         '|> keep(columns: ["satellite"]) |> distinct(column: "satellite")',
+        timeout_s=20,
     )
     return {sat for sat in SATELLITES if f",{sat}" in text or f"{sat}\r" in text}
 

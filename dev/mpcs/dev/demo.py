@@ -71,19 +71,7 @@ def apply_examples(kubeconfig: Path) -> None:
 
 def flux(conn: ConnectionInfo, query: str) -> list[dict[str, str]]:
     """Rows of a Flux query as dicts."""
-    response = httpx.post(
-        f"{conn.influx_url}/api/v2/query",
-        params={"org": conn.influx_org},
-        headers={
-            "Authorization": f"Token {conn.influx_token}",
-            "Content-Type": "application/vnd.flux",
-            "Accept": "application/csv",
-        },
-        content=query,
-        timeout=10,
-    )
-    response.raise_for_status()
-    return parse_annotated_csv(response.text)
+    return parse_annotated_csv(conn.flux_csv(query))
 
 
 def wait_first_point(conn: ConnectionInfo, bucket: str, timeout_s: float = 300) -> float:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import psutil
 
 from mpcs.dev.process import pid_alive, stop_group, tail
@@ -59,6 +60,22 @@ class ConnectionInfo:
             "AWS_ACCESS_KEY_ID": "testing",
             "AWS_SECRET_ACCESS_KEY": "testing",
         }
+
+    def flux_csv(self, query: str, *, timeout_s: float = 10.0) -> str:
+        """The annotated CSV InfluxDB answers to a Flux `query` (blocking: the demo, the tests)."""
+        response = httpx.post(
+            f"{self.influx_url}/api/v2/query",
+            params={"org": self.influx_org},
+            headers={
+                "Authorization": f"Token {self.influx_token}",
+                "Content-Type": "application/vnd.flux",
+                "Accept": "application/csv",
+            },
+            content=query,
+            timeout=timeout_s,
+        )
+        response.raise_for_status()
+        return response.text
 
 
 class DevStack:
