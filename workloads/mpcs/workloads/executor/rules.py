@@ -387,24 +387,19 @@ def _finish(
         running = (False, "Completed")
         aborted = on_failure(plan.spec) is OnFailure.ABORT
         succeeded = (False, "Aborted" if aborted else "StepFailed")
-    conditions = set_condition(
-        conditions,
-        type=RUNNING_CONDITION,
-        status=running[0],
-        reason=running[1],
-        message=summary,
-        generation=gen,
-        now=now,
-    )
-    conditions = set_condition(
-        conditions,
-        type=SUCCEEDED_CONDITION,
-        status=succeeded[0],
-        reason=succeeded[1],
-        message=summary,
-        generation=gen,
-        now=now,
-    )
+    for condition, (condition_status, reason) in (
+        (RUNNING_CONDITION, running),
+        (SUCCEEDED_CONDITION, succeeded),
+    ):
+        conditions = set_condition(
+            conditions,
+            type=condition,
+            status=condition_status,
+            reason=reason,
+            message=summary,
+            generation=gen,
+            now=now,
+        )
     status.update(
         phase=phase.value,
         schedule=schedule,
