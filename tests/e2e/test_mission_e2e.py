@@ -119,14 +119,19 @@ def test_mission_end_to_end(
     base = _api_url(runner, namespace)
     tokens = _tokens(kube_client, namespace)
     operator_auth = {"Authorization": f"Bearer {tokens['operator']}"}
-    response = httpx.post(
-        f"{base}/api/v1/satellites/firewatch-1/commands",
-        json={"name": "SET_MODE", "args": {"mode": "SAFE"}},
-        headers=operator_auth,
-        timeout=10,
-    )
-    assert response.status_code == 202, response.text
-    command_id = response.json()["id"]
+
+    def set_mode(mode: str) -> str:
+        """POST SET_MODE `mode` to firewatch-1; the id of the accepted command."""
+        response = httpx.post(
+            f"{base}/api/v1/satellites/firewatch-1/commands",
+            json={"name": "SET_MODE", "args": {"mode": mode}},
+            headers=operator_auth,
+            timeout=10,
+        )
+        assert response.status_code == 202, response.text
+        return str(response.json()["id"])
+
+    command_id = set_mode("SAFE")
 
     def executed() -> dict[str, Any] | None:
         body = httpx.get(
@@ -146,14 +151,7 @@ def test_mission_end_to_end(
         return latest.status_code == 200 and '"SAFE"' in latest.text
 
     eventually(in_safe_mode, timeout_s=30, what="telemetry shows mode SAFE")
-    back = httpx.post(
-        f"{base}/api/v1/satellites/firewatch-1/commands",
-        json={"name": "SET_MODE", "args": {"mode": "NOMINAL"}},
-        headers=operator_auth,
-        timeout=10,
-    )
-    assert back.status_code == 202, back.text
-    command_id = back.json()["id"]
+    command_id = set_mode("NOMINAL")
     eventually(executed, timeout_s=60, what="SET_MODE NOMINAL executed")
 
     # Bad requests get a 4xx with a reason, and nothing accepted is lost.
