@@ -121,6 +121,14 @@ CATALOGUE = [
         "horizonMask azimuths must be unique",
         cel=True,
     ),
+    Invalid(
+        "gs-mask-north-twice",
+        _GS,
+        _set("horizonMask.4.azimuthDeg", 360),
+        "spec.horizonMask",
+        "horizonMask azimuths must be unique (0 and 360 are both north)",
+        cel=True,
+    ),
     # Mission
     Invalid(
         "msn-stations-repeated",

@@ -50,7 +50,11 @@ class GroundStationSpec(Resource):
             cel(
                 "self.all(p, self.exists_one(q, q.azimuthDeg == p.azimuthDeg))",
                 "horizonMask azimuths must be unique",
-            )
+            ),
+            cel(
+                "!(self.exists(p, p.azimuthDeg == 0.0) && self.exists(p, p.azimuthDeg == 360.0))",
+                "horizonMask azimuths must be unique (0 and 360 are both north)",
+            ),
         ),
     )
     """Optional terrain mask: usable elevation per azimuth (linear between points); the effective
