@@ -103,7 +103,7 @@ def test_mission_end_to_end(
     )
     first_points_s = time.monotonic() - applied
     record_property(
-        "measured: first points of every satellite after kubectl apply (the product promises ≤ 30 s)",
+        "measured: first points of every satellite after kubectl apply (promised: ≤ 30 s)",
         f"{first_points_s:.1f} s",
     )
 

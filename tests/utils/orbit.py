@@ -129,6 +129,9 @@ class Window(NamedTuple):
     max_elevation_deg: float
 
 
+_STEP_S = 0.1
+
+
 def skyfield_windows(
     text: str, station: Station, start_ns: int, duration_s: float
 ) -> tuple[list[Window], tuple[float, float]]:
@@ -136,7 +139,7 @@ def skyfield_windows(
 
     Skyfield's `find_events` at the station's minimum elevation finds the passes (the mask never
     lowers the usable sky below it); within each complete pass the satellite's altitude and
-    azimuth are sampled every second, and every sign change of altitude − usable elevation
+    azimuth are sampled every 0.1 s, and every sign change of altitude − usable elevation
     (`reference_min_elevation`) is bisected to a millisecond. A window's highest elevation is the
     highest of its samples and its two ends. Also returns the span from the first complete pass's
     rise to the last one's set: only windows inside it are comparable.
@@ -182,13 +185,14 @@ def skyfield_windows(
         return np.asarray(alt.degrees - np.array(usable)), np.asarray(alt.degrees)
 
     # Two seconds beyond each end the satellite is below the minimum elevation, so below the mask.
-    samples = np.concatenate([np.arange(r - 2.0, s + 2.0, 1.0) for r, s in passes])
+    # Sampled every 0.1 s: a narrow spike of the mask can hide a satellite for well under a second.
+    samples = np.concatenate([np.arange(r - 2.0, s + 2.0, _STEP_S) for r, s in passes])
     margin, altitude = look(samples)
     up = margin >= 0.0
-    edges = np.flatnonzero((up[1:] != up[:-1]) & (np.diff(samples) < 1.5))
+    edges = np.flatnonzero((up[1:] != up[:-1]) & (np.diff(samples) < 1.5 * _STEP_S))
     lo, hi = samples[edges], samples[edges + 1]
     rising = ~up[edges]
-    for _ in range(10):  # 1 s / 2¹⁰ ≈ 1 ms
+    for _ in range(7):  # 0.1 s / 2⁷ < 1 ms
         mid = (lo + hi) / 2.0
         towards_hi = (look(mid)[0] >= 0.0) == rising
         lo, hi = np.where(towards_hi, lo, mid), np.where(towards_hi, mid, hi)
