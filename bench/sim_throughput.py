@@ -135,8 +135,8 @@ def measure(n: int, steps: int, repeats: int) -> dict[str, Any]:
         "model_with_messages_samples_per_s": _stats(messages_rate),
         "model_vs_raw": _stats(model_ratio),
         "model_with_messages_vs_raw": _stats(messages_ratio),
-        "model_step_ms": _stats([steps / r * 1000 * n for r in model_rate]),
-        "model_with_messages_step_ms": _stats([steps / r * 1000 * n for r in messages_rate]),
+        "model_step_ms": _stats([n / r * 1000 for r in model_rate]),
+        "model_with_messages_step_ms": _stats([n / r * 1000 for r in messages_rate]),
     }
     r = row
     print(
