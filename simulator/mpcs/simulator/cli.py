@@ -273,7 +273,7 @@ def run(
 
     try:
         settings = RuntimeSettings()
-        config = load_spec(spec_file)
+        config = load_spec(spec_file, settings.satellite_spec)
     except ValueError as exc:
         raise _fail(str(exc)) from None
     main(settings, config)

@@ -27,7 +27,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import signal
 import time
 import uuid
@@ -84,8 +83,9 @@ class RuntimeSettings(MissionSettings):
     )
 
 
-def load_spec(path: Path | None) -> SimulatorConfig:
-    """What to fly, from a YAML/JSON file, else from $MPCS_SATELLITE_SPEC (JSON).
+def load_spec(path: Path | None, inline: str | None = None) -> SimulatorConfig:
+    """What to fly, from a YAML/JSON file, else from `inline` JSON (`settings.satellite_spec`,
+    i.e. $MPCS_SATELLITE_SPEC, which the operator fills from the simulator's ConfigMap).
 
     Either a SimulatorConfig (what the operator writes) or a Satellite manifest (flown without
     ground stations).
@@ -98,11 +98,10 @@ def load_spec(path: Path | None) -> SimulatorConfig:
         except (OSError, yaml.YAMLError) as exc:
             raise ValueError(f"cannot read spec file {path}: {exc}") from None
     else:
-        raw = os.environ.get("MPCS_SATELLITE_SPEC")
-        if not raw:
+        if not inline:
             raise ValueError("no simulator spec: pass --spec FILE or set MPCS_SATELLITE_SPEC")
         try:
-            data = orjson.loads(raw)
+            data = orjson.loads(inline)
         except orjson.JSONDecodeError as exc:
             raise ValueError(f"MPCS_SATELLITE_SPEC is not JSON: {exc}") from None
     if not isinstance(data, dict):
