@@ -140,6 +140,10 @@ class InfluxBucket:
         self.bucket = bucket
         self._gzip = use_gzip
         self._write_params = {"org": org, "bucket": bucket, "precision": "ns"}
+        # Per request, not on the client: a query's JSON body needs its own Content-Type.
+        self._write_headers = {"Content-Type": "text/plain; charset=utf-8"}
+        if use_gzip:
+            self._write_headers["Content-Encoding"] = "gzip"
         self._http = httpx.AsyncClient(
             base_url=url.rstrip("/"),
             headers={"Authorization": f"Token {token}"},
@@ -154,13 +158,14 @@ class InfluxBucket:
 
         Raises InfluxRejected (the data) or InfluxUnavailable (anything else).
         """
-        headers = {"Content-Type": "text/plain; charset=utf-8"}
         if self._gzip:
             body = await asyncio.to_thread(gzip.compress, body, 1)
-            headers["Content-Encoding"] = "gzip"
         try:
             response = await self._http.post(
-                "/api/v2/write", params=self._write_params, content=body, headers=headers
+                "/api/v2/write",
+                params=self._write_params,
+                content=body,
+                headers=self._write_headers,
             )
         except httpx.TimeoutException as exc:
             raise InfluxUnavailable(f"InfluxDB write timed out ({exc!r})") from None
