@@ -23,7 +23,7 @@ from pydantic import ValidationError
 from mpcs.core import names
 from mpcs.core.resources import SatelliteSpec
 from mpcs.core.resources.common import Resource
-from mpcs.orbit.tle import Tle, TleError, parse_tle
+from mpcs.orbit.tle import Tle
 
 SpecT = TypeVar("SpecT", bound=Resource)
 
@@ -128,11 +128,10 @@ def read_satellite(body: Mapping[str, Any]) -> Satellite:
     problem: str | None = None
     try:
         spec = parse_spec(SatelliteSpec, raw)
-        tle = parse_tle(f"{spec.tle.line1}\n{spec.tle.line2}")
+        # Validating the spec parsed (and checked) the TLE already: reuse it.
+        tle = spec.tle.parsed()
     except InvalidSpec as exc:
         problem = str(exc)
-    except TleError as exc:
-        problem = f"spec.tle: {exc}"
     return Satellite(
         meta=ObjectMeta.of(body),
         mission=str((raw.get("missionRef") or {}).get("name", "")),
