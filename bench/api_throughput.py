@@ -35,7 +35,7 @@ from command_latency import (
     RESULTS,
     TOKENS,
     MissionHarness,
-    machine,
+    machine_now,
     pct,
     wait_http,
 )
@@ -178,7 +178,7 @@ async def main() -> None:
             raise
         finally:
             harness.stop()
-    write({"benchmark": "api_throughput", "machine": machine(), "rounds": rounds})
+    write({"benchmark": "api_throughput", "machine": machine_now(), "rounds": rounds})
 
 
 def write(result: dict[str, Any]) -> None:
@@ -219,6 +219,7 @@ def write(result: dict[str, Any]) -> None:
         "same settings), load from a separate httpx process "
         f"({rounds[0]['concurrency']} requests in flight) (`bench/api_throughput.py`).",
         "",
+        f"Commit {result['machine']['commit']}. "
         f"Machine: {result['machine']['cpus']} CPUs (server and load generator share them), load "
         f"average (1 min) {result['machine']['load_average_1m']:.2f} at the end of the run.",
         "",

@@ -23,9 +23,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
 import os
-import platform
 import statistics
 import sys
 import tempfile
@@ -41,6 +41,7 @@ import yaml
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from kubernetes import client as k8s
 from kubernetes import config as k8s_config
+from machine import machine
 
 from mpcs.core.commands import Command
 from mpcs.core.names import GROUP, VERSION, Topic, bucket, topic
@@ -61,13 +62,9 @@ MISSION_SPEC: dict[str, Any] = {
 }
 
 
-def machine() -> dict[str, Any]:
-    return {
-        "cpus": os.cpu_count(),
-        "load_average_1m": os.getloadavg()[0],
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-    }
+def machine_now() -> dict[str, Any]:
+    """The machine and commit (bench/machine.py) with the load average at the end of the run."""
+    return {**machine(), "load_average_1m": os.getloadavg()[0]}
 
 
 def pct(values: list[float], q: float) -> float:
@@ -174,11 +171,15 @@ class MissionHarness:
         self.procs.append(proc)
 
     def start_simulator(self) -> None:
-        spec = satellite_spec(self.satellite, self.mission)
+        config = {"satellite": self.satellite, "spec": satellite_spec(self.satellite, self.mission)}
         self.spawn(
             "simulator",
             [sys.executable, "-m", "mpcs.cli", "sim", "run"],
-            {"MPCS_SATELLITE": self.satellite, "MPCS_SATELLITE_SPEC": orjson.dumps(spec).decode()},
+            {
+                "MPCS_SATELLITE": self.satellite,
+                "MPCS_SATELLITE_SPEC": orjson.dumps(config).decode(),
+                "MPCS_METRICS_PORT": str(free_port()),
+            },
         )
 
     async def start_api(self) -> str:
@@ -355,6 +356,7 @@ async def run_rate(
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="fewer commands (smoke run)")
+    parser.add_argument("--runs", type=int, default=3, help="runs of every rate and path")
     opts = parser.parse_args()
     seconds = {10: 10 if opts.quick else 30, 100: 5 if opts.quick else 15}
     with tempfile.TemporaryDirectory(prefix="mpcs-bench-cmd-") as tmp:
@@ -363,7 +365,7 @@ async def main() -> None:
             await harness.start()
             harness.start_simulator()
             url = await harness.start_api()
-            result = await measure(harness, url, seconds)
+            result = await measure(harness, url, seconds, opts.runs)
         except BaseException:
             print(harness.log_tails(), file=sys.stderr)
             raise
@@ -372,7 +374,9 @@ async def main() -> None:
     write(result, name="command_latency_quick" if opts.quick else "command_latency")
 
 
-async def measure(harness: MissionHarness, url: str, seconds: dict[int, int]) -> dict[str, Any]:
+async def measure(
+    harness: MissionHarness, url: str, seconds: dict[int, int], runs: int
+) -> dict[str, Any]:
     env = harness.env
     watcher = AckWatcher(env["MPCS_KAFKA_BOOTSTRAP"], harness.topic(Topic.ACKS))
     await watcher.start()
@@ -447,10 +451,12 @@ async def measure(harness: MissionHarness, url: str, seconds: dict[int, int]) ->
 
         post_url_template = 'route="/api/v1/satellites/{sat}/commands"'
         rounds = []
-        for rate, duration in seconds.items():
+        # Runs interleave rates and paths, so that a busy moment of the machine hits one round of
+        # each rather than every round of one.
+        for run, (rate, duration) in itertools.product(range(runs), seconds.items()):
             count = rate * duration
             for name, fire in (("api", via_api), ("kafka baseline", via_kafka)):
-                print(f"[bench] {name}: {count} commands at {rate}/s", flush=True)
+                print(f"[bench] run {run}, {name}: {count} commands at {rate}/s", flush=True)
                 sum0, count0 = await server_post_stats()
                 summary = await run_rate(rate=rate, count=count, fire=fire)
                 sum1, count1 = await server_post_stats()
@@ -461,13 +467,52 @@ async def measure(harness: MissionHarness, url: str, seconds: dict[int, int]) ->
                         (sum1 - sum0) / (count1 - count0) * 1000, 2
                     )
                 summary["path"] = name
+                summary["run"] = run
                 rounds.append(summary)
                 print(json.dumps(summary), flush=True)
     finally:
         await http.aclose()
     await producer.stop()
     await watcher.stop()
-    return {"benchmark": "command_latency", "machine": machine(), "rounds": rounds}
+    return {
+        "benchmark": "command_latency",
+        "machine": machine_now(),
+        "runs": runs,
+        "rounds": rounds,
+        "summary": summarise(rounds),
+    }
+
+
+MEASURES = ("api_to_ack", "api_to_get_executed", "post_response", "kafka_to_ack")
+
+
+def summarise(rounds: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per path, rate and measure: the median over the runs of p50, p99 and max (p99 spread too)."""
+    rows = []
+    keys = sorted({(r["path"], r["rate_per_s"]) for r in rounds}, key=lambda k: (k[1], k[0]))
+    for path, rate in keys:
+        same = [r for r in rounds if r["path"] == path and r["rate_per_s"] == rate]
+        for key in MEASURES:
+            of_runs = [r[key] for r in same if key in r]
+            if not of_runs:
+                continue
+            p99s = [m["p99_ms"] for m in of_runs]
+            rows.append(
+                {
+                    "path": path,
+                    "rate_per_s": rate,
+                    "measure": key,
+                    "runs": len(of_runs),
+                    "commands": sum(r["commands"] for r in same),
+                    "errors": sum(r["errors"] for r in same),
+                    "p50_ms": round(statistics.median(m["p50_ms"] for m in of_runs), 2),
+                    "p99_ms": round(statistics.median(p99s), 2),
+                    "p99_min_ms": min(p99s),
+                    "p99_max_ms": max(p99s),
+                    "max_ms": round(statistics.median(m["max_ms"] for m in of_runs), 2),
+                }
+            )
+    return rows
 
 
 def write(result: dict[str, Any], *, name: str = "command_latency") -> None:
@@ -482,31 +527,37 @@ def write(result: dict[str, Any], *, name: str = "command_latency") -> None:
         "`GET /commands/{id}?wait=10` until it reports `executed`; `kafka → ack` (baseline): the "
         "same Command produced straight to Kafka (no API).",
         "",
-        f"Machine: {result['machine']['cpus']} CPUs, load average (1 min) "
-        f"{result['machine']['load_average_1m']:.2f} at the end of the run (the machine is "
-        "shared).",
+        f"Commit {result['machine']['commit']}. Machine: {result['machine']['cpus']} CPUs, load "
+        f"average (1 min) {result['machine']['load_average_1m']:.2f} at the end of the run (the "
+        "machine is shared).",
+        "",
+        f"Each row: the median over {result['runs']} runs (rates and paths interleaved) of each "
+        "run's p50, p99 and max; p99's spread over the runs in brackets. Commands and errors are "
+        "totals over the runs.",
         "",
         "| Path | Rate (/s) | Commands | Errors | Measure | p50 (ms) | p99 (ms) | max (ms) |",
         "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
-    for r in result["rounds"]:
-        for key in ("api_to_ack", "api_to_get_executed", "post_response", "kafka_to_ack"):
-            if key in r:
-                m = r[key]
-                lines.append(
-                    f"| {r['path']} | {r['rate_per_s']} | {r['commands']} | {r['errors']} | "
-                    f"{key.replace('_', ' ')} | {m['p50_ms']} | {m['p99_ms']} | {m['max_ms']} |"
-                )
+    for row in result["summary"]:
+        lines.append(
+            f"| {row['path']} | {row['rate_per_s']} | {row['commands']} | {row['errors']} | "
+            f"{row['measure'].replace('_', ' ')} | {row['p50_ms']} | {row['p99_ms']} "
+            f"({row['p99_min_ms']}–{row['p99_max_ms']}) | {row['max_ms']} |"
+        )
     lines += ["", "Mean time of a POST inside the API (its own `mpcs_api_request_seconds`):", ""]
     for r in result["rounds"]:
         if "server_post_mean_ms" in r:
-            lines.append(f"- {r['rate_per_s']}/s: {r['server_post_mean_ms']} ms")
-    at_10 = [r for r in result["rounds"] if r["path"] == "api" and r["rate_per_s"] == 10]
-    p99 = at_10[0]["api_to_ack"]["p99_ms"] if at_10 and "api_to_ack" in at_10[0] else None
+            lines.append(f"- run {r['run']}, {r['rate_per_s']}/s: {r['server_post_mean_ms']} ms")
+    at_10 = [
+        row
+        for row in result["summary"]
+        if row["path"] == "api" and row["rate_per_s"] == 10 and row["measure"] == "api_to_ack"
+    ]
+    p99 = at_10[0]["p99_ms"] if at_10 else None
     verdict = "not measured" if p99 is None else ("met" if p99 < 50 else "NOT met")
     lines += [
         "",
-        f"Target: api → ack p99 < 50 ms at 10 commands/s: **{verdict}**"
+        f"Target: api → ack p99 < 50 ms at 10 commands/s (median of the runs): **{verdict}**"
         + ("" if p99 is None else f" ({p99} ms)")
         + ".",
         "",
