@@ -96,3 +96,33 @@ def labels(
     if satellite is not None:
         result[f"{GROUP}/satellite"] = satellite
     return result
+
+
+#: InfluxDB measurement of predicted contact windows, written by the operator (tags: satellite,
+#: station; one point at AOS with `visible=1` and one at LOS with `visible=0`).
+PASSES_MEASUREMENT = "passes"
+STATION_TAG = "station"
+
+#: Labels every MPCS scrape target carries in Prometheus (the dev stack's file discovery sets them;
+#: the Helm chart's ServiceMonitor relabels the pod labels onto them): the pipeline dashboard
+#: filters on these and nothing else.
+PROMETHEUS_LABELS = ("namespace", "mission", "component")
+
+#: Grafana limits a dashboard or datasource uid to 40 characters.
+_MAX_GRAFANA_UID = 40
+
+
+def grafana_uid(namespace: str, mission: str, kind: str) -> str:
+    """The uid of a mission's Grafana object (`kind`: a dashboard slug, or `influxdb`).
+
+    >>> grafana_uid("ops", "wildfire", "overview")
+    'mpcs-ops-wildfire-overview'
+    """
+    uid = f"mpcs-{namespace}-{mission}-{kind}"
+    if len(uid) <= _MAX_GRAFANA_UID:
+        return uid
+    import hashlib
+
+    digest = hashlib.sha256(uid.encode()).hexdigest()[:8]
+    keep = _MAX_GRAFANA_UID - len(kind) - len(digest) - 2  # room for "-<digest>-<kind>"
+    return f"{uid[:keep].rstrip('-')}-{digest}-{kind}"
