@@ -15,7 +15,7 @@ import orjson
 
 from .context import MissionContext
 
-#: A dashboard as Grafana's JSON model (what `GET /api/dashboards/uid/<uid>` returns as `dashboard`).
+#: A dashboard as Grafana's JSON model (the `dashboard` of `GET /api/dashboards/uid/<uid>`).
 DashboardModel = dict[str, Any]
 
 
