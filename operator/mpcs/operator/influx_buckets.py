@@ -13,9 +13,11 @@ from typing import Any
 import httpx
 
 from mpcs.kit.influx import parse_annotated_csv
-from mpcs.orbit.timeutil import parse_rfc3339
+from mpcs.orbit.timeutil import format_rfc3339, parse_rfc3339
 
 _TOKEN_DESCRIPTION = "mpcs bucket token: {bucket}"
+#: The dashboards' token: read-only, on the mission's bucket alone (never the ingest's token).
+_READ_TOKEN_DESCRIPTION = "mpcs dashboards read token: {bucket}"
 
 
 class InfluxError(RuntimeError):
@@ -80,13 +82,33 @@ class InfluxBuckets:
             bucket = await self._call(
                 "PATCH", f"/api/v2/buckets/{bucket['id']}", json={"retentionRules": rules}
             )
-        token = await self._ensure_token(bucket_id=bucket["id"], bucket=name)
+        token = await self._ensure_token(
+            bucket_id=bucket["id"],
+            description=_TOKEN_DESCRIPTION.format(bucket=name),
+            actions=("read", "write"),
+        )
         return BucketState(
             id=bucket["id"], name=name, retention_seconds=retention_seconds, token=token
         )
 
-    async def _ensure_token(self, *, bucket_id: str, bucket: str) -> str:
-        description = _TOKEN_DESCRIPTION.format(bucket=bucket)
+    async def ensure_read_token(self, bucket: str) -> str:
+        """A token that can only read `bucket` (the dashboards' datasource); created once."""
+        found = await self.find_bucket(bucket)
+        if found is None:
+            raise InfluxError(f"bucket {bucket} does not exist")
+        return await self._ensure_token(
+            bucket_id=found["id"],
+            description=_READ_TOKEN_DESCRIPTION.format(bucket=bucket),
+            actions=("read",),
+        )
+
+    async def delete_read_token(self, bucket: str) -> bool:
+        """Revoke the dashboards' token of `bucket`; False when there was none."""
+        return await self._delete_tokens(_READ_TOKEN_DESCRIPTION.format(bucket=bucket)) > 0
+
+    async def _ensure_token(
+        self, *, bucket_id: str, description: str, actions: tuple[str, ...]
+    ) -> str:
         org_id = await self.org_id()
         found = await self._call("GET", "/api/v2/authorizations", params={"orgID": org_id})
         for auth in found.get("authorizations", []):
@@ -99,12 +121,48 @@ class InfluxBuckets:
             json={
                 "orgID": org_id,
                 "description": description,
-                "permissions": [
-                    {"action": action, "resource": resource} for action in ("read", "write")
-                ],
+                "permissions": [{"action": action, "resource": resource} for action in actions],
             },
         )
         return str(created["token"])
+
+    async def _delete_tokens(self, description: str) -> int:
+        found = await self._call(
+            "GET", "/api/v2/authorizations", params={"orgID": await self.org_id()}
+        )
+        deleted = 0
+        for auth in found.get("authorizations", []):
+            if auth.get("description") == description:
+                await self._call("DELETE", f"/api/v2/authorizations/{auth['id']}")
+                deleted += 1
+        return deleted
+
+    async def write_lines(self, bucket: str, lines: list[str]) -> None:
+        """Write line-protocol points (nanosecond times) into `bucket`."""
+        if not lines:
+            return
+        await self._call(
+            "POST",
+            "/api/v2/write",
+            params={"org": self._org, "bucket": bucket, "precision": "ns"},
+            content="\n".join(lines).encode(),
+            headers={"Content-Type": "text/plain; charset=utf-8"},
+        )
+
+    async def delete_points(
+        self, bucket: str, *, start: dt.datetime, stop: dt.datetime, predicate: str
+    ) -> None:
+        """Delete the points of `bucket` in [start, stop] matching the delete `predicate`."""
+        await self._call(
+            "POST",
+            "/api/v2/delete",
+            params={"org": self._org, "bucket": bucket},
+            json={
+                "start": format_rfc3339(start),
+                "stop": format_rfc3339(stop),
+                "predicate": predicate,
+            },
+        )
 
     async def last_telemetry(self, bucket: str) -> dict[str, dt.datetime]:
         """Time of the newest stored sample of each satellite in the bucket (last hour)."""
@@ -126,15 +184,10 @@ class InfluxBuckets:
         return _parse_last_times(response.text)
 
     async def delete_bucket(self, name: str) -> bool:
-        """Delete the bucket and its token; False when there was nothing to delete."""
+        """Delete the bucket and its tokens; False when there was nothing to delete."""
         bucket = await self.find_bucket(name)
-        description = _TOKEN_DESCRIPTION.format(bucket=name)
-        found = await self._call(
-            "GET", "/api/v2/authorizations", params={"orgID": await self.org_id()}
-        )
-        for auth in found.get("authorizations", []):
-            if auth.get("description") == description:
-                await self._call("DELETE", f"/api/v2/authorizations/{auth['id']}")
+        await self._delete_tokens(_TOKEN_DESCRIPTION.format(bucket=name))
+        await self._delete_tokens(_READ_TOKEN_DESCRIPTION.format(bucket=name))
         if bucket is None:
             return False
         await self._call("DELETE", f"/api/v2/buckets/{bucket['id']}")
