@@ -28,6 +28,12 @@ KUBE_VERSION = "v1.34.4"
 HELM_VERSION = "v3.19.0"
 KAFKA_VERSION = "3.9.1"
 INFLUXDB_VERSION = "v2.7.12"
+#: The Go module version of Prometheus (v0.3XX.Y is the release v3.XX.Y; the build script reads
+#: the release from the module and stamps it into the binary).
+PROMETHEUS_VERSION = "v0.316.0"
+#: Majors of a `prometheus` on PATH the dev stack accepts instead of building: it uses only
+#: file-based discovery, the scrape config and `/api/v1/query*`, which 2.x and 3.x both serve.
+PROMETHEUS_MAJORS = ("2", "3")
 
 _print_lock = threading.Lock()
 
@@ -128,6 +134,18 @@ def _influxd_on_path() -> Path | None:
     return Path(found).resolve().parent if out.startswith("InfluxDB v2") else None
 
 
+def _prometheus_on_path() -> Path | None:
+    """A `prometheus` on PATH whose `--version` names a release of an accepted major."""
+    found = shutil.which("prometheus")
+    if found is None:
+        return None
+    result = subprocess.run([found, "--version"], capture_output=True, text=True, check=False)
+    words = (result.stdout or result.stderr).split()
+    # "prometheus, version 3.16.0 (branch: …, revision: …)"
+    release = words[2] if len(words) > 2 and words[1] == "version" else ""
+    return Path(found).resolve().parent if release.split(".")[0] in PROMETHEUS_MAJORS else None
+
+
 def _run_script(tool: str, argv: list[str]) -> None:
     """Run a build script, relaying its output as progress lines."""
     env = dict(os.environ)
@@ -210,6 +228,14 @@ TOOLS: dict[str, Tool] = {
             ("influxd",),
             _influxd_on_path,
             _install_with_script("build-influxd.sh", INFLUXDB_VERSION),
+        ),
+        Tool(
+            "prometheus",
+            PROMETHEUS_VERSION,
+            "Go module proxy: go install github.com/prometheus/prometheus/cmd/prometheus",
+            ("prometheus",),
+            _prometheus_on_path,
+            _install_with_script("build-prometheus.sh", PROMETHEUS_VERSION),
         ),
     )
 }
