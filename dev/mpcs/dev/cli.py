@@ -90,6 +90,8 @@ def _print_connection(conn: dict[str, str]) -> None:
                 f"influxdb:         {conn['influx_url']}  org={conn['influx_org']}  "
                 f"token={conn['influx_token']}",
                 f"moto (AWS):       {conn['moto_endpoint_url']}",
+                f"prometheus:       {conn.get('prometheus_url', 'not in this stack')}  "
+                f"targets={conn.get('prometheus_targets_dir', '-')}",
             ]
         )
     )

@@ -7,15 +7,20 @@ stacks (a `make demo` and a test run) can live side by side on one machine.
 from __future__ import annotations
 
 import json
+import os
+import re
 import ssl
 import subprocess
+import tempfile
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mpcs.core.names import PROMETHEUS_LABELS
 from mpcs.dev import tools
 from mpcs.dev.pki import DevPki
 from mpcs.dev.process import free_port, port_open, spawn, stop_group, tail
@@ -414,6 +419,112 @@ class Moto(Server):
 
     def info(self) -> dict[str, Any]:
         return {"endpoint_url": self.url, "region": "us-east-1"}
+
+
+@dataclass
+class Prometheus(Server):
+    """Prometheus scraping whatever MPCS processes announce in `targets_dir` (file discovery).
+
+    The dev stack has no pods to discover: the local runner and the test operator write one file
+    per process instead (`ScrapeTargets`). A short scrape interval lets a test see two scrapes,
+    which `rate()` needs, within seconds.
+    """
+
+    port: int = field(default_factory=free_port)
+    scrape_interval_s: int = 2
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def targets_dir(self) -> Path:
+        return self.root / "prometheus-targets"
+
+    @property
+    def _config(self) -> Path:
+        return self.root / "prometheus.yml"
+
+    def prepare(self) -> None:
+        self.targets_dir.mkdir(parents=True, exist_ok=True)
+        interval = f"{self.scrape_interval_s}s"
+        config = {
+            "global": {
+                "scrape_interval": interval,
+                "scrape_timeout": interval,
+                "evaluation_interval": interval,
+            },
+            "scrape_configs": [
+                {
+                    "job_name": "mpcs",
+                    "file_sd_configs": [
+                        # Prometheus also watches the directory; the refresh is the fallback.
+                        {"files": [str(self.targets_dir / "*.json")], "refresh_interval": "5s"}
+                    ],
+                }
+            ],
+        }
+        self._config.write_text(json.dumps(config, indent=2))  # JSON is valid YAML
+
+    def command(self) -> tuple[list[str], dict[str, str]]:
+        return [
+            str(tools.binary("prometheus")),
+            f"--config.file={self._config}",
+            f"--storage.tsdb.path={self.data_dir}",
+            "--storage.tsdb.retention.time=1d",
+            f"--web.listen-address=127.0.0.1:{self.port}",
+            "--web.enable-lifecycle",
+            "--log.level=warn",
+        ], {}
+
+    def healthy(self) -> bool:
+        return _http_ok(f"{self.url}/-/ready")
+
+    def info(self) -> dict[str, Any]:
+        return {"url": self.url, "targets_dir": str(self.targets_dir)}
+
+
+@dataclass(frozen=True)
+class ScrapeTargets:
+    """A directory of Prometheus file-discovery files, one per scraped process.
+
+    Each file is written to a hidden temporary name and renamed into place, so Prometheus (which
+    re-reads the directory whenever it changes) never sees half a file. The only labels allowed
+    are `PROMETHEUS_LABELS`, the ones the dashboards filter on.
+    """
+
+    directory: Path
+
+    def path(self, key: str) -> Path:
+        """The file of `key` (e.g. `namespace/deployment/replica`); `/` and the like become `_`."""
+        return self.directory / (re.sub(r"[^A-Za-z0-9.-]", "_", key) + ".json")
+
+    def publish(self, key: str, *, port: int, labels: Mapping[str, str]) -> Path:
+        """Announce a process serving /metrics on loopback `port`; replaces an earlier file."""
+        unknown = sorted(set(labels) - set(PROMETHEUS_LABELS))
+        if unknown:
+            raise ValueError(
+                f"scrape target {key!r}: labels {unknown} are not scrape labels; "
+                f"allowed: {list(PROMETHEUS_LABELS)}"
+            )
+        group = [{"targets": [f"127.0.0.1:{port}"], "labels": dict(sorted(labels.items()))}]
+        final = self.path(key)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(
+            dir=self.directory, prefix=f".{final.stem}.", suffix=".tmp"
+        )
+        try:
+            with os.fdopen(handle, "w") as out:
+                json.dump(group, out)
+            os.replace(temporary, final)
+        except BaseException:
+            Path(temporary).unlink(missing_ok=True)
+            raise
+        return final
+
+    def withdraw(self, key: str) -> None:
+        """Stop scraping `key` (nothing to do if it was never published)."""
+        self.path(key).unlink(missing_ok=True)
 
 
 def write_kubeconfig(

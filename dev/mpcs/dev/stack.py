@@ -25,6 +25,7 @@ from mpcs.dev.servers import (
     Kafka,
     KubeApiserver,
     Moto,
+    Prometheus,
     Server,
 )
 
@@ -46,6 +47,9 @@ class ConnectionInfo:
     influx_org: str
     influx_token: str
     moto_endpoint_url: str
+    prometheus_url: str
+    #: Where a process announces its /metrics port to Prometheus (`servers.ScrapeTargets`).
+    prometheus_targets_dir: str
 
     def as_env(self) -> dict[str, str]:
         """The `MPCS_*`/client variables a component or a shell needs to use this stack."""
@@ -79,7 +83,7 @@ class ConnectionInfo:
 
 
 class DevStack:
-    """etcd + kube-apiserver + kube-controller-manager + Kafka + InfluxDB 2 + moto."""
+    """etcd + kube-apiserver + kube-controller-manager + Kafka + InfluxDB 2 + moto + Prometheus."""
 
     def __init__(self, root: Path, *, die_with_parent: bool) -> None:
         self.root = root
@@ -91,6 +95,7 @@ class DevStack:
         self.kafka = Kafka("kafka", **common)
         self.influx = InfluxDB("influxdb", **common)
         self.moto = Moto("moto", **common)
+        self.prometheus = Prometheus("prometheus", **common)
         self.start_seconds: dict[str, float] = {}
 
     @property
@@ -102,6 +107,7 @@ class DevStack:
             self.kafka,
             self.influx,
             self.moto,
+            self.prometheus,
         ]
 
     def start(self) -> ConnectionInfo:
@@ -121,11 +127,13 @@ class DevStack:
         # fires when the spawning *thread* ends, so a worker thread must never spawn one.
         self.apiserver.prepare()
         self.kafka.prepare()
-        for server in (self.etcd, self.kafka, self.influx, self.moto):
+        self.prometheus.prepare()
+        independent = (self.kafka, self.influx, self.moto, self.prometheus)
+        for server in (self.etcd, *independent):
             _say(f"starting {server.name}")
             server.start()
-        with concurrent.futures.ThreadPoolExecutor(max_workers=3) as pool:
-            waits = [pool.submit(self._wait, s) for s in (self.kafka, self.influx, self.moto)]
+        with concurrent.futures.ThreadPoolExecutor(max_workers=len(independent)) as pool:
+            waits = [pool.submit(self._wait, s) for s in independent]
             self._start_control_plane()
             for future in waits:
                 future.result()
@@ -160,6 +168,8 @@ class DevStack:
             influx_org=self.influx.org,
             influx_token=self.influx.token,
             moto_endpoint_url=self.moto.url,
+            prometheus_url=self.prometheus.url,
+            prometheus_targets_dir=str(self.prometheus.targets_dir),
         )
 
     def log_tails(self, names: list[str] | None = None, lines: int = 30) -> dict[str, str]:
