@@ -18,6 +18,7 @@ def runner(stack: DevStack, kube_client: ApiClient, operator: object) -> Iterato
         api=kube_client,
         kubeconfig=stack.apiserver.kubeconfig,
         log_dir=stack.root / "logs" / "workloads",
+        targets_dir=stack.prometheus.targets_dir,
     )
     thread = local.start_in_thread()
     try:

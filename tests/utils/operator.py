@@ -14,9 +14,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mpcs.dev.process import spawn, stop_group
+from mpcs.dev.servers import ScrapeTargets
 from mpcs.dev.stack import DevStack
 
 RESYNC_SECONDS = "3"
+#: The operator's scrape labels: no namespace (it runs in none here, and serves all of them) and
+#: no mission (it serves every mission).
+SCRAPE_LABELS = {"component": "operator"}
 
 
 @dataclass
@@ -32,6 +36,11 @@ class OperatorProcess:
     namespaces: list[str] = field(default_factory=list)
     extra_env: dict[str, str] = field(default_factory=dict)
     proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def scrape_key(self) -> str:
+        """Its file in the dev stack's Prometheus targets (one per operator process)."""
+        return f"operator-{self.metrics_port}"
 
     def start(self) -> None:
         conn = self.stack.connection_info()
@@ -56,8 +65,12 @@ class OperatorProcess:
             env={**os.environ, **env},
             die_with_parent=True,
         )
+        ScrapeTargets(self.stack.prometheus.targets_dir).publish(
+            self.scrape_key, port=self.metrics_port, labels=SCRAPE_LABELS
+        )
 
     def stop(self, *, hard: bool = False) -> None:
+        ScrapeTargets(self.stack.prometheus.targets_dir).withdraw(self.scrape_key)
         if self.proc is not None:
             if hard:
                 self.proc.kill()

@@ -184,7 +184,10 @@ def run(*, root: Path, duration_s: float | None, live: bool) -> None:
         _step("starting the operator (logs: .cache/demo/logs/operator.log)")
         operator = start_operator(stack, op_kubeconfig)
         runner = LocalRunner(
-            api=admin, kubeconfig=Path(conn.kubeconfig), log_dir=root / "logs" / "workloads"
+            api=admin,
+            kubeconfig=Path(conn.kubeconfig),
+            log_dir=root / "logs" / "workloads",
+            targets_dir=Path(conn.prometheus_targets_dir),
         )
         runner_thread = runner.start_in_thread()
         _step(f"kubectl apply --server-side -n {NAMESPACE} -f examples/")
@@ -232,6 +235,10 @@ def _print_access(conn: ConnectionInfo, admin: Any, runner: LocalRunner, bucket:
         f"{conn.influx_url}  org {conn.influx_org}  bucket {bucket}  token {conn.influx_token}",
     )
     table.add_row("Kafka", conn.kafka_bootstrap_servers)
+    table.add_row(
+        "Prometheus",
+        f"{conn.prometheus_url}/api/v1/query?query=up  (scrapes every MPCS workload)",
+    )
     console.print(table)
     if api_port:
         console.print(

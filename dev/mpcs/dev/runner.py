@@ -6,7 +6,9 @@ Deployments and runs each replica as `python -m mpcs.cli <args>` with the contai
 `secretKeyRef`/`configMapKeyRef` resolved from the apiserver — restarts a replica that crashes
 (with backoff), restarts all replicas when the pod template changes, and stops them when their
 Deployment goes away or scales to zero. Ports the container would own (`--port`, MPCS_METRICS_PORT)
-are remapped to free loopback ports, recorded in `endpoints`.
+are remapped to free loopback ports, recorded in `endpoints`. Given a `targets_dir`, it announces
+each replica's metrics port to the dev stack's Prometheus (file discovery) with the labels a
+cluster's scrape config would give the pod: namespace, mission and component.
 
 It is a development tool: product code never imports it.
 """
@@ -20,6 +22,7 @@ import logging
 import sys
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,13 +31,34 @@ from kubernetes import client as k8s
 from kubernetes.client import ApiClient
 from kubernetes.client.exceptions import ApiException
 
-from mpcs.core.names import MANAGED_BY
+from mpcs.core.names import GROUP, MANAGED_BY
 from mpcs.dev.process import free_port, spawn, stop_group
+from mpcs.dev.servers import ScrapeTargets
 
 log = logging.getLogger("mpcs.dev.runner")
 
 SELECTOR = f"app.kubernetes.io/managed-by={MANAGED_BY}"
 _MAX_BACKOFF_S = 30.0
+#: Pod labels that become the scrape labels `component` and `mission` (names.PROMETHEUS_LABELS).
+COMPONENT_LABEL = "app.kubernetes.io/component"
+MISSION_LABEL = f"{GROUP}/mission"
+
+
+def scrape_labels(namespace: str, pod_labels: Mapping[str, str]) -> dict[str, str]:
+    """The Prometheus labels of a replica, from its pod template's labels.
+
+    A pod label that is absent leaves its scrape label out rather than empty: an empty label
+    value is no label at all to Prometheus, and a mission-less pod has no mission.
+
+    >>> scrape_labels("ops", {COMPONENT_LABEL: "ingest", MISSION_LABEL: "wildfire"})
+    {'namespace': 'ops', 'component': 'ingest', 'mission': 'wildfire'}
+    """
+    labels = {"namespace": namespace}
+    if pod_labels.get(COMPONENT_LABEL):
+        labels["component"] = pod_labels[COMPONENT_LABEL]
+    if pod_labels.get(MISSION_LABEL):
+        labels["mission"] = pod_labels[MISSION_LABEL]
+    return labels
 
 
 @dataclass
@@ -47,14 +71,22 @@ class Replica:
     log_path: Path
     template_hash: str
     ports: dict[str, int]
+    #: Where to announce the metrics port (None: no Prometheus is told), and with which labels.
+    scrape: ScrapeTargets | None = None
+    scrape_labels: dict[str, str] = field(default_factory=dict)
     proc: Any = None
     restarts: int = 0
     next_start: float = 0.0
 
     def start(self) -> None:
         self.proc = spawn(self.argv, log=self.log_path, env=self.env, die_with_parent=True)
+        if self.scrape is not None and "metrics" in self.ports:
+            # Kept through crash restarts (same port), as a pod's target outlives its restarts.
+            self.scrape.publish(self.key, port=self.ports["metrics"], labels=self.scrape_labels)
 
     def stop(self) -> None:
+        if self.scrape is not None:
+            self.scrape.withdraw(self.key)
         if self.proc is not None:
             stop_group(self.proc.pid, proc=self.proc, timeout_s=10)
             self.proc = None
@@ -69,6 +101,8 @@ class LocalRunner:
     log_dir: Path
     interval_s: float = 1.0
     extra_env: dict[str, str] = field(default_factory=dict)
+    #: The dev stack's Prometheus file-discovery directory; None announces nothing.
+    targets_dir: Path | None = None
     replicas: dict[str, Replica] = field(default_factory=dict)
     _stop: threading.Event = field(default_factory=threading.Event)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -180,6 +214,10 @@ class LocalRunner:
             log_path=self.log_dir / f"{safe}.log",
             template_hash=template_hash,
             ports=ports,
+            scrape=ScrapeTargets(self.targets_dir) if self.targets_dir is not None else None,
+            scrape_labels=scrape_labels(
+                namespace, (template.get("metadata") or {}).get("labels") or {}
+            ),
         )
 
     def _env_value(self, namespace: str, var: dict[str, Any]) -> str:
