@@ -127,6 +127,13 @@ async def satellite_changed(body: kopf.Body, patch: kopf.Patch, **kw: Any) -> No
 # --- GroundStation -------------------------------------------------------------------------------
 
 
+@kopf.on.create(GROUP, VERSION, STATIONS)
+@kopf.on.update(GROUP, VERSION, STATIONS, field="spec")
+async def station_changed(namespace: str, name: str, **kw: Any) -> None:
+    """The missions using the station follow it (their dashboards mark it)."""
+    await mission.on_station_change(namespace, name, services=_services(kw), indexes=_indexes(kw))
+
+
 @kopf.timer(GROUP, VERSION, STATIONS, interval=SETTINGS.resync_seconds, initial_delay=1)
 async def station_passes(body: kopf.Body, patch: kopf.Patch, **kw: Any) -> None:
     """Upcoming passes of the satellites of every mission that uses the station."""

@@ -34,6 +34,15 @@ _PATHS: dict[tuple[str, str], tuple[str, str]] = {
         "/apis/rbac.authorization.k8s.io/v1",
         "rolebindings",
     ),
+    # grafana-operator's kinds, written only where its CRDs are served.
+    ("grafana.integreatly.org/v1beta1", "GrafanaDashboard"): (
+        "/apis/grafana.integreatly.org/v1beta1",
+        "grafanadashboards",
+    ),
+    ("grafana.integreatly.org/v1beta1", "GrafanaDatasource"): (
+        "/apis/grafana.integreatly.org/v1beta1",
+        "grafanadatasources",
+    ),
 }
 
 
@@ -188,6 +197,16 @@ class Kube:
                     raise
 
         await asyncio.to_thread(_ensure)
+
+    async def served_resources(self, group_version: str) -> set[str]:
+        """The resources (plurals) the apiserver serves under `group_version`; empty if none."""
+        try:
+            found = await asyncio.to_thread(self._request, "GET", f"/apis/{group_version}")
+        except ApiException as exc:
+            if exc.status == 404:
+                return set()
+            raise
+        return {str(r["name"]) for r in found.get("resources", []) if "/" not in r["name"]}
 
     async def delete(self, obj: dict[str, Any]) -> None:
         def _delete() -> None:

@@ -52,6 +52,13 @@ RULES: list[dict[str, Any]] = [
         "resources": ["deployments"],
         "verbs": ["get", "patch", "create", "delete"],
     },
+    # A Mission's dashboards for grafana-operator, where its CRDs are installed (discovery reads
+    # the group's resource list, which needs no rule).
+    {
+        "apiGroups": ["grafana.integreatly.org"],
+        "resources": ["grafanadashboards", "grafanadatasources"],
+        "verbs": ["get", "patch", "create", "delete"],
+    },
     # Granting a Role requires holding its permissions; the workloads' Role is a subset of these
     # plus reading the mission's token Secret.
     {

@@ -18,6 +18,7 @@ import kopf
 from mpcs.core import names
 from mpcs.kit.health import HealthServer
 from mpcs.operator.caches import LastTelemetry, PassCache
+from mpcs.operator.discovery import Discovery
 from mpcs.operator.influx_buckets import InfluxBuckets
 from mpcs.operator.kafka_topics import KafkaTopics
 from mpcs.operator.kube import Kube, PeeringMissing, load_client
@@ -42,6 +43,7 @@ class Services:
     passes: PassCache
     last_telemetry: LastTelemetry
     probes: HealthServer
+    discovery: Discovery
 
     async def close(self) -> None:
         await self.topics.close()
@@ -119,6 +121,7 @@ async def start(
         ),
         last_telemetry=LastTelemetry(influx),
         probes=probes,
+        discovery=Discovery(kube),
     )
     log.info(
         "operator started",

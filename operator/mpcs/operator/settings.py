@@ -49,6 +49,18 @@ class OperatorSettings(ServiceSettings):
     status_refresh_seconds: float = Field(default=300.0, ge=5)
     #: Horizon for next-pass predictions (hours).
     pass_horizon_hours: float = Field(default=24.0, gt=0, le=168)
+    #: InfluxDB URL as Grafana reaches it, written into each mission's Grafana datasource; unset
+    #: means `influx_url`.
+    grafana_influx_url: str | None = None
+    #: Where Grafana finds each mission's datasource token Secret mounted
+    #: (`<dir>/<secret name>/token`); the sidecar-provisioned datasource reads it with `$__file{}`.
+    grafana_secrets_dir: str = "/etc/grafana/secrets"
+    #: Labels (`key=value,…`) of the Grafana instances that grafana-operator should give the
+    #: missions' GrafanaDashboard and GrafanaDatasource objects to (their `instanceSelector`).
+    grafana_instance_selector: str = Field(
+        default="dashboards=grafana",
+        pattern=r"^[A-Za-z0-9._/-]+=[A-Za-z0-9._-]*(,[A-Za-z0-9._/-]+=[A-Za-z0-9._-]*)*$",
+    )
     #: Children applied concurrently; bounds the operator's burst against the apiserver (beyond
     #: its in-flight limits every extra request is a 429 and a retry with backoff).
     max_in_flight: int = Field(default=32, ge=1, le=1000)
@@ -58,6 +70,11 @@ class OperatorSettings(ServiceSettings):
         if self.peering_priority is not None:
             return self.peering_priority
         return -(int(started_at_s * 1_000_000) + jitter)
+
+    def grafana_match_labels(self) -> dict[str, str]:
+        """`grafana_instance_selector` as a label selector's matchLabels."""
+        pairs = (item.split("=", 1) for item in self.grafana_instance_selector.split(","))
+        return {key: value for key, value in pairs}
 
     def watched_namespaces(self) -> list[str]:
         return [ns.strip() for ns in self.namespaces.split(",") if ns.strip()]

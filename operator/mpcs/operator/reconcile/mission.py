@@ -1,4 +1,5 @@
-"""Mission: Kafka topics, the InfluxDB bucket and its token, API tokens, ingest and command API.
+"""Mission: Kafka topics, the InfluxDB bucket and its token, API tokens, ingest, command API and
+Grafana dashboards.
 
 Each external resource goes through its own converging adapter, so a failing one (Kafka down)
 leaves the others provisioned, marks the Mission Degraded and retries. Deletion waits for the
@@ -15,14 +16,15 @@ import kopf
 from aiokafka.errors import KafkaError
 
 from mpcs.core import names
-from mpcs.core.resources import DeletionPolicy, MissionSpec
+from mpcs.core.resources import MISSION, DeletionPolicy, MissionSpec
 from mpcs.operator import builders
 from mpcs.operator.conditions import ConditionSet
 from mpcs.operator.indexes import Indexes
 from mpcs.operator.influx_buckets import InfluxError
 from mpcs.operator.kube import Kube
+from mpcs.operator.metrics import observe
 from mpcs.operator.objects import InvalidSpec, ObjectMeta, parse_spec
-from mpcs.operator.reconcile import Observed, Outcome, invalid_spec, reconcile_body
+from mpcs.operator.reconcile import Observed, Outcome, dashboards, invalid_spec, reconcile_body
 from mpcs.operator.services import Services
 
 SECONDS_PER_DAY = 86_400
@@ -115,6 +117,18 @@ async def reconcile(observed: Observed, *, services: Services, indexes: Indexes)
         f"Deployment and Service {names.child_name(name, builders.COMMAND_API)} applied",
     )
 
+    shown = await dashboards.converge(
+        namespace=namespace,
+        mission=name,
+        owner=owner,
+        spec=spec,
+        services=services,
+        indexes=indexes,
+    )
+    conditions.set("DashboardsReady", shown.ready, shown.reason, shown.message)
+    if shown.failure:
+        failures.append(f"Dashboards: {shown.failure}")
+
     ready = not failures
     conditions.set(
         "Ready",
@@ -134,6 +148,28 @@ async def reconcile(observed: Observed, *, services: Services, indexes: Indexes)
         },
         retry="; ".join(failures) if failures else None,
     )
+
+
+async def on_station_change(
+    namespace: str, station: str, *, services: Services, indexes: Indexes
+) -> None:
+    """Reconcile the missions that use a created or edited GroundStation now, not at the next
+    resync: their dashboards mark the station where it now is."""
+    for name in indexes.missions_using(namespace, station):
+        body = await services.kube.get_custom(
+            group=names.GROUP,
+            version=names.VERSION,
+            plural=MISSION.plural,
+            namespace=namespace,
+            name=name,
+        )
+        if body is None or body["metadata"].get("deletionTimestamp"):
+            continue
+        with observe("Mission"):
+            outcome = await reconcile(Observed.of(body), services=services, indexes=indexes)
+        await services.kube.patch_status(
+            plural=MISSION.plural, namespace=namespace, name=name, status=outcome.status
+        )
 
 
 async def _ensure_api_tokens(
@@ -171,6 +207,8 @@ async def on_delete(
         Outcome({"phase": "Deleting"}, retry=message, retry_delay_s=5).apply(patch)
     topics = list(names.mission_topics(meta.namespace, meta.name).values())
     bucket = names.bucket(meta.namespace, meta.name)
+    # The dashboards' token goes with the dashboards, whatever happens to the data.
+    await services.influx.delete_read_token(bucket)
     try:
         policy = parse_spec(MissionSpec, body.get("spec") or {}).deletion_policy
         kept_because = "deletionPolicy Retain"
