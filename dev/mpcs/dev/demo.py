@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import json
 import shutil
 import subprocess
 import sys
@@ -201,6 +202,7 @@ def run(*, root: Path, duration_s: float | None, live: bool) -> None:
             f"apply[/] (total {time.monotonic() - applied:.1f} s)"
         )
         _print_access(conn, admin, runner, bucket)
+        _print_dashboards(admin)
         _follow(admin, conn, bucket, duration_s=duration_s, live=live)
     except KeyboardInterrupt:
         console.print("\nstopping …")
@@ -246,6 +248,37 @@ def _print_access(conn: ConnectionInfo, admin: Any, runner: LocalRunner, bucket:
             f"http://127.0.0.1:{api_port}/api/v1/satellites/firewatch-1/commands "
             "-H 'Content-Type: application/json' -d '{\"name\": \"PING\"}'"
         )
+
+
+def _print_dashboards(admin: Any) -> None:
+    """Where the operator put the mission's dashboards, and how a Grafana picks them up."""
+    core = k8s.CoreV1Api(admin)
+    selector = "grafana_dashboard=1"
+    deadline = time.monotonic() + 30
+    maps: list[Any] = []
+    while not maps and time.monotonic() < deadline:
+        maps = core.list_namespaced_config_map(NAMESPACE, label_selector=selector).items
+        if not maps:
+            time.sleep(1)
+    table = Table(title=f"Grafana dashboards of mission {MISSION}", show_header=True)
+    table.add_column("ConfigMap (label grafana_dashboard=1)")
+    table.add_column("dashboard")
+    table.add_column("folder (annotation grafana_folder)")
+    for cm in sorted(maps, key=lambda m: m.metadata.name):
+        [(key, text)] = (cm.data or {"?": "{}"}).items()
+        title = json.loads(text).get("title", key)
+        table.add_row(
+            cm.metadata.name, title, (cm.metadata.annotations or {}).get("grafana_folder")
+        )
+    console.print(table)
+    console.print(
+        f"A Grafana with the dashboard sidecar (Grafana Helm chart: sidecar.dashboards.enabled and "
+        f"sidecar.datasources.enabled) loads these ConfigMaps and the datasource ConfigMap "
+        f"{names.child_name(MISSION, 'grafana-datasource')}; mount Secret "
+        f"{names.child_name(MISSION, 'grafana-token')} for its read-only token "
+        "(docs/dashboards.md). With grafana-operator installed, GrafanaDashboard objects are created as well. To look "
+        "at one without a cluster, import grafana/dashboards/*.json into any Grafana 11."
+    )
 
 
 def _follow(

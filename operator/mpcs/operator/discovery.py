@@ -1,7 +1,8 @@
 """Whether optional APIs (grafana-operator's CRDs) are served, asked again every `ttl_s`.
 
-Installing or removing grafana-operator is noticed without restarting the operator: the next
-Mission reconcile after the answer expires (at most `ttl_s` later, within a resync) sees it.
+Installing or removing grafana-operator is noticed without restarting the operator: the operator
+sets `ttl_s` to its resync period, so the Missions' resync after the answer expires (within two
+periods) sees it, and a Mission changed in between asks at most one stale answer.
 """
 
 from __future__ import annotations

@@ -121,7 +121,7 @@ async def start(
         ),
         last_telemetry=LastTelemetry(influx),
         probes=probes,
-        discovery=Discovery(kube),
+        discovery=Discovery(kube, ttl_s=settings.resync_seconds),
     )
     log.info(
         "operator started",
