@@ -276,8 +276,9 @@ def _print_dashboards(admin: Any) -> None:
         f"sidecar.datasources.enabled) loads these ConfigMaps and the datasource ConfigMap "
         f"{names.child_name(MISSION, 'grafana-datasource')}; mount Secret "
         f"{names.child_name(MISSION, 'grafana-token')} for its read-only token "
-        "(docs/dashboards.md). With grafana-operator installed, GrafanaDashboard objects are created as well. To look "
-        "at one without a cluster, import grafana/dashboards/*.json into any Grafana 11."
+        "(docs/dashboards.md). With grafana-operator installed, GrafanaDashboard objects are "
+        "created as well. To look at one without a cluster, import grafana/dashboards/*.json "
+        "into any Grafana 11."
     )
 
 
