@@ -97,7 +97,8 @@ class DashboardSettings(Resource):
     """Grafana dashboards of the mission."""
 
     enabled: bool = True
-    """Generate the mission's dashboard ConfigMaps."""
+    """Provision the mission's Grafana dashboards and datasource (docs/dashboards.md); false
+    removes them."""
 
 
 class DeletionPolicy(enum.StrEnum):
