@@ -157,6 +157,56 @@ def _format(value: str, fmt: str | None, name: str) -> str:
     raise ValueError(f"variable {name!r}: format {fmt!r} is not one substitute() knows")
 
 
+#: Grafana's "nice" query intervals: a raw interval up to the first bound becomes the second.
+_NICE_INTERVALS_S = (
+    (0.015, 0.01),
+    (0.035, 0.02),
+    (0.075, 0.05),
+    (0.15, 0.1),
+    (0.35, 0.2),
+    (0.75, 0.5),
+    (1.5, 1),
+    (3.5, 2),
+    (7.5, 5),
+    (12.5, 10),
+    (17.5, 15),
+    (25, 20),
+    (45, 30),
+    (90, 60),
+    (210, 120),
+    (450, 300),
+    (750, 600),
+    (1050, 900),
+    (1500, 1200),
+    (2700, 1800),
+    (5400, 3600),
+    (9000, 7200),
+    (16200, 10800),
+    (32400, 21600),
+    (86400, 43200),
+    (604800, 86400),
+    (1814400, 604800),
+    (3628800, 2592000),
+)
+
+
+def query_interval_s(
+    range_s: float, *, max_data_points: int = 1000, min_interval_s: float = 0.0
+) -> float:
+    """The interval Grafana gives a query (`v.windowPeriod`, `$__interval`): the time range over
+    the panel's maximum data points (by default its width in pixels, ~1000 on a wide screen),
+    rounded to a "nice" interval, never below the panel's or datasource's minimum interval.
+
+    >>> query_interval_s(6 * 3600), query_interval_s(6000, max_data_points=200)
+    (20, 30)
+    """
+    raw = range_s / max(1, max_data_points)
+    nice: float = next((to for bound, to in _NICE_INTERVALS_S if raw <= bound), 31536000)
+    if raw <= 0.01:
+        nice = 0.001
+    return max(nice, min_interval_s)
+
+
 def _rfc3339(moment: datetime) -> str:
     """Grafana's Go backend writes time.RFC3339Nano: no trailing zeros, `Z` for UTC."""
     moment = moment.astimezone(UTC)

@@ -177,3 +177,25 @@ def test_panel_queries_lists_targets_nested_panels_variables_and_annotations() -
 
 def test_panel_queries_of_an_empty_model() -> None:
     assert panel_queries({}) == []
+
+
+@pytest.mark.parametrize(
+    ("range_s", "points", "expected"),
+    [
+        (3600, 1000, 5),  # 3.6 s → 5 s
+        (6 * 3600, 1000, 20),  # 21.6 s → 20 s
+        (9 * 3600, 1000, 30),  # 32.4 s → 30 s
+        (24 * 3600, 1000, 60),  # 86.4 s → 1 min
+        (100 * 60, 200, 30),  # the map: 100 min over 200 points
+        (7 * 86400, 1000, 600),  # 604.8 s → 10 min
+        (5, 1000, 0.001),
+        (1e12, 1, 31536000),
+    ],
+)
+def test_query_interval_rounds_like_grafana(range_s: float, points: int, expected: float) -> None:
+    assert queries.query_interval_s(range_s, max_data_points=points) == expected
+
+
+def test_query_interval_respects_the_minimum() -> None:
+    assert queries.query_interval_s(3600, min_interval_s=10) == 10
+    assert queries.query_interval_s(24 * 3600, min_interval_s=10) == 60
