@@ -26,7 +26,7 @@ from grafana_foundation_sdk.models import common
 from grafana_foundation_sdk.models import dashboard as dm
 
 from mpcs.core.resources import AlertRule
-from mpcs.core.resources.mission import ComparisonOperator, Severity
+from mpcs.core.resources.mission import AlertKind, ComparisonOperator, Severity
 from mpcs.core.telemetry import CHANNEL_INDEX, Channel
 
 from .catalog import DashboardModel
@@ -110,25 +110,38 @@ class FluxTarget(cogbuilder.Builder[FluxQuery]):
 
 
 def rules_by_channel(rules: Iterable[AlertRule]) -> dict[str, list[AlertRule]]:
-    """The rules of each channel that has any, in the Mission's order."""
+    """The threshold rules of each channel that has any, in the Mission's order.
+
+    Only kind threshold compares the channel's value: a rateOfChange threshold is in unit per
+    second and a stale rule has none, so neither is drawn on a value panel.
+    """
     found: dict[str, list[AlertRule]] = {}
     for rule in rules:
-        found.setdefault(rule.channel, []).append(rule)
+        if rule.kind == AlertKind.THRESHOLD and rule.channel is not None:
+            found.setdefault(rule.channel, []).append(rule)
     return found
 
 
+def _limit(rule: AlertRule) -> tuple[ComparisonOperator, float]:
+    """A threshold rule's operator and threshold (the model requires both for that kind)."""
+    if rule.operator is None or rule.threshold is None:
+        raise ValueError(f"alert rule {rule.name!r} has no operator/threshold to draw")
+    return rule.operator, rule.threshold
+
+
 def _fires(rule: AlertRule, value: float) -> bool:
-    match rule.operator:
+    operator, threshold = _limit(rule)
+    match operator:
         case ComparisonOperator.LT:
-            return value < rule.threshold
+            return value < threshold
         case ComparisonOperator.LE:
-            return value <= rule.threshold
+            return value <= threshold
         case ComparisonOperator.GT:
-            return value > rule.threshold
+            return value > threshold
         case ComparisonOperator.GE:
-            return value >= rule.threshold
+            return value >= threshold
         case _:
-            return value == rule.threshold
+            return value == threshold
 
 
 def threshold_steps(rules: Sequence[AlertRule], *, ok_color: str) -> list[tuple[float | None, str]]:
@@ -146,7 +159,7 @@ def threshold_steps(rules: Sequence[AlertRule], *, ok_color: str) -> list[tuple[
     """
     if not rules:
         raise ValueError("threshold_steps: no rule")
-    values = sorted({rule.threshold for rule in rules})
+    values = sorted({_limit(rule)[1] for rule in rules})
 
     def color(probe: float, start: float | None) -> str:
         firing = [
@@ -189,8 +202,8 @@ def channel_description(channel: Channel, rules: Sequence[AlertRule] = ()) -> st
         text += f" Unit: {channel.unit}."
     for rule in rules:
         text += (
-            f" Alert rule `{rule.name}` ({rule.severity.value}): {rule.operator.value} "
-            f"{rule.threshold:g}."
+            f" Alert rule `{rule.name}` ({rule.severity.value}): {_limit(rule)[0].value} "
+            f"{_limit(rule)[1]:g}."
         )
     return text
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from typing import Annotated
 
-from pydantic import Field, field_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from mpcs.core.telemetry import CHANNEL_INDEX
 
@@ -70,27 +70,149 @@ class Severity(enum.StrEnum):
     CRITICAL = "critical"
 
 
+class AlertKind(enum.StrEnum):
+    """What an alert rule watches (docs/alerts.md)."""
+
+    THRESHOLD = "threshold"
+    STALE = "stale"
+    RATE_OF_CHANGE = "rateOfChange"
+
+
+_STALE = "has(self.kind) && self.kind == 'stale'"
+_CLEAR_SAFE_SIDE = (
+    "!has(self.clearThreshold) || (has(self.operator) && has(self.threshold) && "
+    "((self.operator in ['<', '<='] && self.clearThreshold >= self.threshold) || "
+    "(self.operator in ['>', '>='] && self.clearThreshold <= self.threshold)))"
+)
+#: The rules that tie the fields of one AlertRule together, as (CEL, message, field); the API server
+#: evaluates the CEL, `AlertRule._consistent` the same conditions, with the same messages.
+_RULE_CHECKS = (
+    (
+        f"({_STALE}) || has(self.channel)",
+        "Required value: channel (unless kind is stale)",
+        "channel",
+    ),
+    (
+        f"({_STALE}) || has(self.operator)",
+        "Required value: operator (unless kind is stale)",
+        "operator",
+    ),
+    (
+        f"({_STALE}) || has(self.threshold)",
+        "Required value: threshold (unless kind is stale)",
+        "threshold",
+    ),
+    (
+        f"has(self.staleSeconds) == ({_STALE})",
+        "staleSeconds is required for kind stale and not allowed for other kinds",
+        "staleSeconds",
+    ),
+    (
+        "!has(self.windowSeconds) || (has(self.kind) && self.kind == 'rateOfChange')",
+        "windowSeconds is only allowed for kind rateOfChange",
+        "windowSeconds",
+    ),
+    (
+        f"!({_STALE}) || !has(self.forSeconds) || self.forSeconds == 0",
+        "forSeconds is not allowed for kind stale (staleSeconds is its hold)",
+        "forSeconds",
+    ),
+    (
+        _CLEAR_SAFE_SIDE,
+        "clearThreshold must be on the safe side of threshold: >= threshold for < and <=, "
+        "<= threshold for > and >=, and is not allowed with == or kind stale",
+        "clearThreshold",
+    ),
+)
+
+
 class AlertRule(Resource):
-    """Raise an alert when a telemetry channel crosses a threshold."""
+    """Raise an alert when telemetry crosses a threshold, changes too fast, or stops arriving.
+
+    `kind` threshold (the default) compares the channel's value, rateOfChange the absolute rate of
+    change of the channel in unit per second, stale fires when no sample of the satellite arrived
+    for `staleSeconds`. docs/alerts.md describes the state machine the alerts handler runs.
+    """
+
+    model_config = ConfigDict(
+        json_schema_extra=validations(
+            *(cel(rule, message, f".{field}") for rule, message, field in _RULE_CHECKS)
+        )
+    )
 
     name: LabelName
     """Rule name, unique within the mission."""
-    channel: str = Field(min_length=3, max_length=128, pattern=r"^[a-z]+\.[a-z0-9_]+$")
-    """Telemetry channel `subsystem.name`, e.g. `power.battery_soc_pct` (see docs/telemetry.md)."""
-    operator: ComparisonOperator
-    """Comparison: value <operator> threshold raises the alert."""
-    threshold: float
-    """Threshold in the channel's unit (booleans: 1 = true, 0 = false)."""
+    kind: AlertKind = AlertKind.THRESHOLD
+    """threshold (value <operator> threshold), rateOfChange (|d value/dt| <operator> threshold,
+    unit per second, over windowSeconds) or stale (no sample for staleSeconds)."""
+    channel: (
+        Annotated[str, Field(min_length=3, max_length=128, pattern=r"^[a-z]+\.[a-z0-9_]+$")] | None
+    ) = None
+    """Telemetry channel `subsystem.name`, e.g. `power.battery_soc_pct` (see docs/telemetry.md);
+    required unless kind is stale (where it only labels the notification)."""
+    operator: ComparisonOperator | None = None
+    """Comparison: value <operator> threshold raises the alert; required unless kind is stale."""
+    threshold: float | None = None
+    """Threshold in the channel's unit (booleans: 1 = true, 0 = false); for rateOfChange in unit
+    per second. Required unless kind is stale."""
+    clear_threshold: float | None = None
+    """Hysteresis: once firing, the alert resolves only when value <operator> clearThreshold no
+    longer holds. On the safe side of threshold (>= it for < and <=, <= it for > and >=); absent =
+    threshold."""
+    for_seconds: int = Field(default=0, ge=0, le=86_400)
+    """Hold: the condition must hold this long in spacecraft time before the alert fires (one noisy
+    sample pages nobody); 0 fires on the first sample that crosses."""
+    stale_seconds: int | None = Field(default=None, ge=1, le=86_400)
+    """kind stale: fire when no sample of the satellite arrived for this many seconds."""
+    window_seconds: int | None = Field(default=None, ge=1, le=3_600)
+    """kind rateOfChange: the rate is (value - reference value) / (time - reference time) with a
+    reference sample at least this many seconds older; absent = 60."""
     severity: Severity = Severity.WARNING
     """info, warning or critical."""
 
     @field_validator("channel")
     @classmethod
-    def _known_channel(cls, channel: str) -> str:
+    def _known_channel(cls, channel: str | None) -> str | None:
         # CEL cannot see the telemetry catalogue, so an unknown channel is the operator's to report.
-        if channel not in CHANNEL_INDEX:
+        if channel is not None and channel not in CHANNEL_INDEX:
             raise ValueError(f"unknown telemetry channel {channel!r} (see docs/telemetry.md)")
         return channel
+
+    @model_validator(mode="after")
+    def _consistent(self) -> AlertRule:
+        stale = self.kind == AlertKind.STALE
+        problems = {
+            "channel": not stale and self.channel is None,
+            "operator": not stale and self.operator is None,
+            "threshold": not stale and self.threshold is None,
+            "staleSeconds": (self.stale_seconds is not None) != stale,
+            "windowSeconds": self.window_seconds is not None
+            and self.kind != AlertKind.RATE_OF_CHANGE,
+            "forSeconds": stale and self.for_seconds != 0,
+            "clearThreshold": self.clear_threshold is not None
+            and not _clear_on_safe_side(self.operator, self.threshold, self.clear_threshold),
+        }
+        messages = [f"{message} ({field})" for _, message, field in _RULE_CHECKS if problems[field]]
+        if messages:
+            raise ValueError("; ".join(messages))
+        return self
+
+    @property
+    def effective_window_seconds(self) -> int:
+        """windowSeconds, or its default of 60 s."""
+        return 60 if self.window_seconds is None else self.window_seconds
+
+
+def _clear_on_safe_side(
+    operator: ComparisonOperator | None, threshold: float | None, clear: float
+) -> bool:
+    if operator is None or threshold is None:
+        return False
+    if operator in (ComparisonOperator.LT, ComparisonOperator.LE):
+        return clear >= threshold
+    if operator in (ComparisonOperator.GT, ComparisonOperator.GE):
+        return clear <= threshold
+    return False
 
 
 class DashboardSettings(Resource):
