@@ -1,0 +1,144 @@
+"""Lambda's Kafka event, both ways: parse what the event source mapping sends, build the same.
+
+Lambda delivers Kafka records as one JSON document per invocation (docs/alerts.md#events):
+`eventSource` is `aws:kafka` (Amazon MSK, with `eventSourceArn`) or `SelfManagedKafka`;
+`bootstrapServers` is a comma-separated string; `records` maps `"<topic>-<partition>"` to records
+with base64 `key` and `value`, `headers` as a list of `{name: [byte, …]}`, a millisecond
+`timestamp`, `timestampType` and `offset`. `parse_kafka_event` reads it with aws-lambda-powertools'
+event models; the in-cluster runner calls `build_kafka_event` with what it polled so the handler
+sees exactly what Lambda would send.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from aws_lambda_powertools.utilities.parser.models import (
+    KafkaMskEventModel,
+    KafkaSelfManagedEventModel,
+)
+
+from mpcs.core.names import Topic
+
+MSK = "aws:kafka"
+SELF_MANAGED = "SelfManagedKafka"
+EventSource = Literal["aws:kafka", "SelfManagedKafka"]
+#: Some write-ups spell the self-managed source `aws:SelfManagedKafka`; AWS sends and powertools
+#: parses `SelfManagedKafka`, and we accept both.
+_SOURCE_ALIASES = {"aws:SelfManagedKafka": SELF_MANAGED}
+
+
+@dataclass(frozen=True)
+class KafkaRecord:
+    """One Kafka record as the handler sees it (decoded key, value and headers)."""
+
+    topic: str
+    partition: int
+    offset: int
+    value: bytes
+    key: bytes | None = None
+    timestamp_ms: int = 0
+    timestamp_type: str = "CREATE_TIME"
+    headers: tuple[tuple[str, bytes], ...] = field(default=())
+
+    @property
+    def item_identifier(self) -> dict[str, Any]:
+        """This record in a `batchItemFailures` entry (the shape powertools' batch utility
+        reports for Kafka: the `"<topic>-<partition>"` group and the offset)."""
+        return {"partition": f"{self.topic}-{self.partition}", "offset": self.offset}
+
+
+def is_kafka_event(event: Mapping[str, Any]) -> bool:
+    """Whether `event` came from a Kafka event source mapping."""
+    source = event.get("eventSource")
+    return source in (MSK, SELF_MANAGED) or source in _SOURCE_ALIASES
+
+
+def parse_kafka_event(event: Mapping[str, Any]) -> list[KafkaRecord]:
+    """The records of an MSK or self-managed Kafka event, in event order (pydantic error if the
+    document is not one)."""
+    source = event.get("eventSource")
+    if source in _SOURCE_ALIASES:
+        event = {**event, "eventSource": _SOURCE_ALIASES[str(source)]}
+    model = KafkaMskEventModel if event.get("eventSource") == MSK else KafkaSelfManagedEventModel
+    parsed = model.model_validate(event)
+    out: list[KafkaRecord] = []
+    for group in parsed.records.values():
+        for r in group:
+            value = r.value
+            out.append(
+                KafkaRecord(
+                    topic=r.topic,
+                    partition=r.partition,
+                    offset=r.offset,
+                    value=str(value).encode(),  # the model decodes base64 to text
+                    key=r.key,
+                    timestamp_ms=round(r.timestamp.timestamp() * 1000),
+                    timestamp_type=r.timestampType,
+                    headers=tuple((k, bytes(v)) for h in r.headers for k, v in h.items()),
+                )
+            )
+    return out
+
+
+def build_kafka_event(
+    records: Iterable[KafkaRecord],
+    *,
+    source: EventSource = "SelfManagedKafka",
+    bootstrap_servers: str | Sequence[str],
+    event_source_arn: str | None = None,
+) -> dict[str, Any]:
+    """The event Lambda's Kafka event source mapping would deliver for `records`.
+
+    MSK events carry the cluster's `event_source_arn` (required for `aws:kafka`).
+    """
+    if source == MSK and not event_source_arn:
+        raise ValueError("build_kafka_event: an aws:kafka (MSK) event needs event_source_arn")
+    servers = (
+        bootstrap_servers if isinstance(bootstrap_servers, str) else ",".join(bootstrap_servers)
+    )
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for r in records:
+        entry: dict[str, Any] = {
+            "topic": r.topic,
+            "partition": r.partition,
+            "offset": r.offset,
+            "timestamp": r.timestamp_ms,
+            "timestampType": r.timestamp_type,
+            "value": base64.b64encode(r.value).decode(),
+            "headers": [{name: list(value)} for name, value in r.headers],
+        }
+        if r.key is not None:
+            entry["key"] = base64.b64encode(r.key).decode()
+        groups.setdefault(f"{r.topic}-{r.partition}", []).append(entry)
+    event: dict[str, Any] = {"eventSource": source}
+    if source == MSK:
+        event["eventSourceArn"] = event_source_arn
+    event["bootstrapServers"] = servers
+    event["records"] = groups
+    return event
+
+
+def mission_of_topic(topic: str) -> str | None:
+    """`<namespace>/<mission>` of a telemetry topic `mpcs.<ns>.<mission>.telemetry`, else None.
+
+    A namespace is a DNS label (no dots); a mission name may hold dots, so the namespace is the
+    first dotted part after `mpcs.`.
+
+    >>> mission_of_topic("mpcs.ops.wildfire.telemetry")
+    'ops/wildfire'
+    >>> mission_of_topic("mpcs.ops.wild.fire.telemetry")
+    'ops/wild.fire'
+    >>> mission_of_topic("mpcs.ops.wildfire.commands") is None
+    True
+    """
+    prefix, suffix = "mpcs.", f".{Topic.TELEMETRY.value}"
+    if not (topic.startswith(prefix) and topic.endswith(suffix)):
+        return None
+    namespace, _, mission = topic[len(prefix) : -len(suffix)].partition(".")
+    if not namespace or not mission:
+        return None
+    return f"{namespace}/{mission}"

@@ -1,0 +1,361 @@
+"""The alerts Lambda: Kafka telemetry in, alert state in DynamoDB, transitions on SNS.
+
+`handler(event, context)` is the function's entry point (`mpcs.lambdas.alerts.handler.handler`):
+a Kafka event (MSK or self-managed) is evaluated against the missions' rules and answered with
+`batchItemFailures`; an EventBridge scheduled event runs the staleness sweep. The in-cluster
+runner calls `process(records, now=…)` with the records of one poll and forwards
+`Result.transitions` (docs/alerts.md).
+
+Per invocation: records are decoded (invalid telemetry is counted, logged and skipped — it is not
+an alert matter and never fails the batch), grouped by mission and satellite, sorted by spacecraft
+time; the touched items are read once with BatchGetItem; every rule runs over the samples in
+memory; only items whose state changed are written, each conditionally on the version read and
+carrying the transitions still to notify; those are published, then the marker is cleared; last,
+each satellite's watermark moves forward. A satellite whose write or publication fails has all
+its records of the batch reported as failures (and its watermark stays), so Lambda redelivers them
+and they are evaluated again; every other record succeeds.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import boto3
+
+from mpcs.core.resources.mission import AlertKind, AlertRule
+from mpcs.core.telemetry import CHANNEL_INDEX, TelemetryError, decode
+from mpcs.orbit.timeutil import format_time_ns
+
+from ..settings import AlertsSettings, MissionAlerts, load
+from . import rules as R
+from .events import KafkaRecord, is_kafka_event, mission_of_topic, parse_kafka_event
+from .model import Edge, RuleState, Sample, Transition, alert_id
+from .notify import Notifier, satellite_link
+from .store import AlertStore, Conflict, RuleItem, SatelliteItem
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Result:
+    """What one batch did: transitions notified, records to redeliver, records skipped."""
+
+    transitions: list[Transition] = field(default_factory=list)
+    failed: list[KafkaRecord] = field(default_factory=list)
+    invalid: int = 0
+    unrouted: int = 0
+    writes: int = 0
+
+    def response(self) -> dict[str, Any]:
+        """Lambda's partial batch response for a Kafka event."""
+        return {"batchItemFailures": [{"itemIdentifier": r.item_identifier} for r in self.failed]}
+
+
+@dataclass
+class _Satellite:
+    samples: list[tuple[Sample, KafkaRecord]] = field(default_factory=list)
+
+
+def _is_scheduled(event: Mapping[str, Any]) -> bool:
+    return event.get("source") == "aws.events" or event.get("detail-type") == "Scheduled Event"
+
+
+class AlertsProcessor:
+    """The handler's work, with its settings and AWS clients made explicit (tests, the runner)."""
+
+    def __init__(self, settings: AlertsSettings, *, dynamodb: Any, sns: Any) -> None:
+        self.settings = settings
+        self.store = AlertStore(dynamodb, settings.alerts_table)
+        self.notifier = Notifier(sns, settings.alerts_topic_arn)
+        self._channels = {
+            m: R.needed_channels(cfg.rules) for m, cfg in settings.alerts_missions.items()
+        }
+
+    @classmethod
+    def from_settings(cls, settings: AlertsSettings) -> AlertsProcessor:
+        """A processor with boto3 clients for the settings' region and endpoint."""
+        kwargs: dict[str, Any] = {}
+        if settings.aws_region:
+            kwargs["region_name"] = settings.aws_region
+        if settings.aws_endpoint_url:
+            kwargs["endpoint_url"] = settings.aws_endpoint_url
+        return cls(
+            settings,
+            dynamodb=boto3.client("dynamodb", **kwargs),
+            sns=boto3.client("sns", **kwargs),
+        )
+
+    # -- Kafka batches ---------------------------------------------------------------------------
+
+    def process(self, records: Sequence[KafkaRecord], *, now: float) -> Result:
+        """Evaluate a batch of telemetry records; `now` (Unix s) stands in for a missing record
+        timestamp."""
+        result = Result()
+        by_mission: dict[str, dict[str, _Satellite]] = defaultdict(lambda: defaultdict(_Satellite))
+        for record in records:
+            mission = mission_of_topic(record.topic)
+            if mission is None or mission not in self.settings.alerts_missions:
+                result.unrouted += 1
+                continue
+            try:
+                message = decode(record.value)
+            except TelemetryError as exc:
+                result.invalid += 1
+                log.warning(
+                    "skipping invalid telemetry",
+                    extra={"topic": record.topic, "offset": record.offset, "reason": str(exc)},
+                )
+                continue
+            seen_s = record.timestamp_ms / 1000 if record.timestamp_ms else now
+            sample = R.sample_from_message(message, seen_s=seen_s, channels=self._channels[mission])
+            by_mission[mission][sample.satellite].samples.append((sample, record))
+        for mission, satellites in by_mission.items():
+            self._process_mission(mission, satellites, result)
+        return result
+
+    def _process_mission(
+        self, mission: str, satellites: Mapping[str, _Satellite], result: Result
+    ) -> None:
+        config = self.settings.alerts_missions[mission]
+        try:
+            sat_items, rule_items = self.store.load(
+                mission, satellites, (r.name for r in config.rules)
+            )
+        except Exception:
+            log.exception("cannot read alert state", extra={"mission": mission})
+            result.failed += [rec for s in satellites.values() for _, rec in s.samples]
+            return
+        for name, sat in satellites.items():
+            sat.samples.sort(key=lambda pair: (pair[0].time_ns, pair[1].offset))
+            try:
+                self._process_satellite(mission, config, sat_items[name], sat, rule_items, result)
+            except Exception:
+                log.exception("satellite batch not stored", extra={"satellite": name})
+                result.failed += [rec for _, rec in sat.samples]
+
+    def _process_satellite(
+        self,
+        mission: str,
+        config: MissionAlerts,
+        sat_item: SatelliteItem,
+        sat: _Satellite,
+        rule_items: Mapping[str, RuleItem],
+        result: Result,
+    ) -> None:
+        saved: list[tuple[RuleItem, int, list[Transition]]] = []
+        for rule in config.rules:
+            item = rule_items[f"{sat_item.satellite}#{rule.name}"]
+            start = item.state
+            if sat_item.last_sample_time > start.last_sample_time:
+                start = replace(start, last_sample_time=sat_item.last_sample_time)
+            state, new = start, []
+            for sample, _record in sat.samples:
+                state, edge = R.evaluate(rule, state, sample)
+                if edge is not None:
+                    state, transition = self._transition(
+                        mission, config, rule, sat_item, state, edge
+                    )
+                    new.append(transition)
+            if new or state.semantic() != item.state.semantic():
+                pending = [*item.pending, *new]
+                version = self.store.save_rule(
+                    mission, item, state, pending=pending, attributes=_alert_attributes(rule)
+                )
+                result.writes += 1
+                saved.append((item, version, pending))
+            elif item.pending:
+                saved.append((item, item.version, item.pending))
+        self._publish(mission, saved, result)
+        last = max(s.time_ns for s, _ in sat.samples)
+        seen = max(s.seen_s for s, _ in sat.samples)
+        if last > sat_item.last_sample_time:
+            self.store.advance_satellite(
+                mission, sat_item.satellite, last_sample_time=last, last_seen=seen
+            )
+            result.writes += 1
+
+    def _publish(
+        self, mission: str, saved: Iterable[tuple[RuleItem, int, list[Transition]]], result: Result
+    ) -> None:
+        for item, version, pending in saved:
+            for transition in pending:
+                self.notifier.publish(transition)
+                result.transitions.append(transition)
+            self.store.clear_pending(mission, item.key, version)
+
+    def _transition(
+        self,
+        mission: str,
+        config: MissionAlerts,
+        rule: AlertRule,
+        sat_item: SatelliteItem,
+        state: RuleState,
+        edge: Edge,
+    ) -> tuple[RuleState, Transition]:
+        satellite = sat_item.satellite
+        if edge == Edge.FIRING or state.alert_id is None:
+            assert state.fired_at is not None
+            state = replace(state, alert_id=alert_id(mission, satellite, rule.name, state.fired_at))
+        assert state.alert_id is not None
+        assert state.since is not None
+        unit = _unit(rule)
+        value = state.value
+        if rule.kind == AlertKind.STALE:
+            what = (
+                f"no telemetry for {value:g} s"
+                if edge == Edge.FIRING and value
+                else "telemetry back"
+            )
+        else:
+            shown = "—" if value is None else f"{value:g}"
+            what = f"{rule.channel} = {shown} {unit} ({rule.operator} {rule.threshold:g})".replace(
+                "  ", " "
+            )
+        transition = Transition(
+            id=f"{state.alert_id}:{edge.value}",
+            alert_id=state.alert_id,
+            mission=mission,
+            satellite=satellite,
+            rule=rule.name,
+            kind=rule.kind.value,
+            channel=rule.channel,
+            transition=edge.value,
+            value=value,
+            threshold=_threshold(rule),
+            unit=unit,
+            severity=rule.severity.value,
+            spacecraft_time=format_time_ns(state.since),
+            message=f"{rule.name} {edge.value} on {satellite}: {what}",
+            link=satellite_link(config.api_url, satellite),
+            extra={} if rule.clear_threshold is None else {"clear_threshold": rule.clear_threshold},
+        )
+        return state, transition
+
+    # -- the scheduled sweep ---------------------------------------------------------------------
+
+    def sweep(self, *, now: float) -> Result:
+        """Fire stale rules of silent satellites and publish notifications a crash left pending."""
+        result = Result()
+        for mission, config in self.settings.alerts_missions.items():
+            items = self.store.query(mission)
+            sats = {
+                d["key"]: SatelliteItem(
+                    satellite=d["key"],
+                    last_sample_time=int(d.get("last_sample_time", 0)),
+                    last_seen=d.get("last_seen"),
+                )
+                for d in items
+                if "#" not in d["key"]
+            }
+            rule_items = {
+                d["key"]: item for d in items if "#" in d["key"] for item in [_item_of(d)]
+            }
+            stale_rules = [r for r in config.rules if r.kind == AlertKind.STALE]
+            saved: list[tuple[RuleItem, int, list[Transition]]] = []
+            for item in rule_items.values():
+                if item.pending:
+                    saved.append((item, item.version, item.pending))
+            for sat in sats.values():
+                for rule in stale_rules:
+                    key = f"{sat.satellite}#{rule.name}"
+                    item = rule_items.get(key) or RuleItem(satellite=sat.satellite, rule=rule.name)
+                    state = item.state
+                    if sat.last_sample_time > state.last_sample_time:
+                        state = replace(state, last_sample_time=sat.last_sample_time)
+                    state, edge = R.sweep_stale(rule, state, last_seen_s=sat.last_seen, now_s=now)
+                    if edge is None:
+                        continue
+                    state, transition = self._transition(mission, config, rule, sat, state, edge)
+                    pending = [*item.pending, transition]
+                    try:
+                        version = self.store.save_rule(
+                            mission,
+                            item,
+                            state,
+                            pending=pending,
+                            attributes=_alert_attributes(rule),
+                        )
+                    except Conflict:
+                        continue  # a batch moved this item meanwhile; the next sweep looks again
+                    result.writes += 1
+                    saved = [s for s in saved if s[0].key != key]
+                    saved.append((item, version, pending))
+            self._publish(mission, saved, result)
+        return result
+
+
+def _item_of(data: Mapping[str, Any]) -> RuleItem:
+    from .store import _rule_item
+
+    return _rule_item(data)
+
+
+def _unit(rule: AlertRule) -> str:
+    if rule.kind == AlertKind.STALE:
+        return "s"
+    assert rule.channel is not None
+    unit = CHANNEL_INDEX[rule.channel].unit
+    return f"{unit}/s" if rule.kind == AlertKind.RATE_OF_CHANGE else unit
+
+
+def _threshold(rule: AlertRule) -> float | None:
+    if rule.kind == AlertKind.STALE and rule.stale_seconds is not None:
+        return float(rule.stale_seconds)
+    return rule.threshold
+
+
+def _alert_attributes(rule: AlertRule) -> dict[str, Any]:
+    return {
+        "kind": rule.kind.value,
+        "channel": rule.channel,
+        "threshold": _threshold(rule),
+        "clear_threshold": rule.clear_threshold,
+        "unit": _unit(rule),
+        "severity": rule.severity.value,
+    }
+
+
+@functools.cache
+def _processor() -> AlertsProcessor:
+    return AlertsProcessor.from_settings(load())
+
+
+def reset() -> None:
+    """Forget the cached settings and clients (a test that changes the environment)."""
+    _processor.cache_clear()
+
+
+def process(records: Sequence[KafkaRecord], *, now: float) -> Result:
+    """`AlertsProcessor.process` with the settings of the environment (the runner's entry)."""
+    return _processor().process(records, now=now)
+
+
+def handler(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
+    """The Lambda entry point: a Kafka event → `batchItemFailures`; a scheduled event → sweep."""
+    now = time.time()
+    if _is_scheduled(event):
+        swept = _processor().sweep(now=now)
+        return {"transitions": len(swept.transitions)}
+    if not is_kafka_event(event):
+        raise ValueError(
+            f"unsupported event (eventSource {event.get('eventSource')!r}, "
+            f"source {event.get('source')!r}): expected Kafka or an EventBridge schedule"
+        )
+    result = process(parse_kafka_event(event), now=now)
+    log.info(
+        "alerts batch",
+        extra={
+            "transitions": len(result.transitions),
+            "failed": len(result.failed),
+            "invalid": result.invalid,
+            "unrouted": result.unrouted,
+            "writes": result.writes,
+        },
+    )
+    return result.response()

@@ -1,0 +1,172 @@
+"""Pure rule evaluation: one sample moves one (satellite, rule) state; no I/O, no AWS type.
+
+The handler calls `evaluate` for every rule on every sample in spacecraft-time order and
+`sweep_stale` from its scheduled invocation; both return the new state and the transition a
+person must hear about, if any (docs/alerts.md draws the state machine):
+
+    ok ──crosses──► pending ──held forSeconds──► firing ──no longer crosses clear level──► ok
+     ▲                 │                         (transition "firing")     (transition "resolved")
+     └───stops crossing┘ (silent)
+
+With forSeconds = 0 a crossing sample goes straight from ok to firing. A sample whose spacecraft
+time is not after the state's watermark (`last_sample_time`) changes nothing: a redelivered or
+out-of-order sample can neither fire nor resolve an alert twice.
+
+>>> from mpcs.core.resources.mission import AlertRule
+>>> rule = AlertRule(name="low", channel="power.battery_soc_pct", operator="<", threshold=25)
+>>> state, edge = evaluate(rule, RuleState(), Sample("sat-a", 10, {"power.battery_soc_pct": 20}, 0))
+>>> state.status.value, edge
+('firing', <Edge.FIRING: 'firing'>)
+>>> evaluate(rule, state, Sample("sat-a", 10, {"power.battery_soc_pct": 90}, 0)) == (state, None)
+True
+"""
+
+from __future__ import annotations
+
+import operator as op
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import replace
+from typing import Any
+
+from mpcs.core.resources.mission import AlertKind, AlertRule, ComparisonOperator
+from mpcs.core.telemetry import CHANNEL_INDEX
+from mpcs.orbit.timeutil import parse_time_ns
+
+from .model import Edge, RuleState, Sample, Status
+
+_NS = 1_000_000_000
+
+_COMPARE: dict[ComparisonOperator, Callable[[float, float], bool]] = {
+    ComparisonOperator.LT: op.lt,
+    ComparisonOperator.LE: op.le,
+    ComparisonOperator.GT: op.gt,
+    ComparisonOperator.GE: op.ge,
+    ComparisonOperator.EQ: op.eq,
+}
+
+
+def crosses(rule: AlertRule, measured: float, *, level: float | None = None) -> bool:
+    """`measured <operator> level` (level: the rule's threshold unless given)."""
+    assert rule.operator is not None  # the model requires operator and threshold unless stale
+    assert rule.threshold is not None
+    return _COMPARE[rule.operator](measured, rule.threshold if level is None else level)
+
+
+def evaluate(rule: AlertRule, state: RuleState, sample: Sample) -> tuple[RuleState, Edge | None]:
+    """The state after `sample` and the transition it caused (None: nobody is told)."""
+    t = sample.time_ns
+    if t <= state.last_sample_time:
+        return state, None
+    state = replace(state, last_sample_time=t)
+    if rule.kind == AlertKind.STALE:
+        if state.status == Status.FIRING:
+            return _resolve(state, t, value=None), Edge.RESOLVED
+        return state, None
+    assert rule.channel is not None  # the model requires a channel unless kind is stale
+    value = sample.values.get(rule.channel)
+    if value is None:  # a text channel: nothing to compare
+        return state, None
+    measured = value
+    if rule.kind == AlertKind.RATE_OF_CHANGE:
+        if state.ref_time is None or state.ref_value is None:
+            return replace(state, ref_value=value, ref_time=t), None
+        dt_s = (t - state.ref_time) / _NS
+        if dt_s < rule.effective_window_seconds:
+            return state, None
+        measured = abs(value - state.ref_value) / dt_s
+        state = replace(state, ref_value=value, ref_time=t)
+    return _step(rule, state, t, measured)
+
+
+def _step(
+    rule: AlertRule, state: RuleState, t: int, measured: float
+) -> tuple[RuleState, Edge | None]:
+    if state.status == Status.FIRING:
+        clear = rule.clear_threshold if rule.clear_threshold is not None else rule.threshold
+        if crosses(rule, measured, level=clear):
+            return state, None
+        return _resolve(state, t, value=measured), Edge.RESOLVED
+    if not crosses(rule, measured):
+        if state.status == Status.PENDING:
+            return replace(state, status=Status.OK, since=t, pending_since=None), None
+        return state, None
+    pending_since = t if state.status == Status.OK else state.pending_since
+    assert pending_since is not None
+    if t - pending_since >= rule.for_seconds * _NS:
+        return _fire(state, t, value=measured), Edge.FIRING
+    if state.status == Status.PENDING:
+        return state, None
+    return replace(state, status=Status.PENDING, since=t, pending_since=t), None
+
+
+def _fire(state: RuleState, t: int, *, value: float) -> RuleState:
+    return replace(
+        state,
+        status=Status.FIRING,
+        since=t,
+        pending_since=None,
+        alert_id=None,  # the handler names the alert (it knows the mission)
+        alert_status=Edge.FIRING,
+        fired_at=t,
+        resolved_at=None,
+        value=value,
+    )
+
+
+def _resolve(state: RuleState, t: int, *, value: float | None) -> RuleState:
+    return replace(
+        state,
+        status=Status.OK,
+        since=t,
+        pending_since=None,
+        alert_status=Edge.RESOLVED,
+        resolved_at=t,
+        value=value,
+    )
+
+
+def is_stale(rule: AlertRule, *, last_seen_s: float, now_s: float) -> bool:
+    """No sample of the satellite for more than the rule's staleSeconds (wall clock)."""
+    assert rule.stale_seconds is not None  # the model requires it for kind stale
+    return now_s - last_seen_s > rule.stale_seconds
+
+
+def sweep_stale(
+    rule: AlertRule, state: RuleState, *, last_seen_s: float | None, now_s: float
+) -> tuple[RuleState, Edge | None]:
+    """Fire a stale rule whose satellite has been silent too long (the scheduled sweep).
+
+    `last_seen_s` is the wall-clock time of the satellite's latest sample (None: never seen, so it
+    cannot be stale: the handler only knows satellites that once sent something). The alert's time
+    is the spacecraft time of that latest sample, its value the silence in seconds; the next sample
+    resolves it (`evaluate`).
+    """
+    if rule.kind != AlertKind.STALE or last_seen_s is None or state.status == Status.FIRING:
+        return state, None
+    if not is_stale(rule, last_seen_s=last_seen_s, now_s=now_s):
+        return state, None
+    fired = _fire(state, state.last_sample_time, value=round(now_s - last_seen_s, 3))
+    return replace(fired, fired_at=int(now_s * _NS)), Edge.FIRING
+
+
+def needed_channels(rules: Iterable[AlertRule]) -> tuple[tuple[str, str, str], ...]:
+    """(subsystem, name, key) of each numeric channel some rule reads, for `sample_from_message`."""
+    keys = sorted({r.channel for r in rules if r.channel is not None and r.kind != AlertKind.STALE})
+    return tuple(
+        (CHANNEL_INDEX[k].subsystem, CHANNEL_INDEX[k].name, k)
+        for k in keys
+        if CHANNEL_INDEX[k].type != "str"
+    )
+
+
+def sample_from_message(
+    message: Mapping[str, Any], *, seen_s: float, channels: Iterable[tuple[str, str, str]]
+) -> Sample:
+    """A validated telemetry message (mpcs.core.telemetry.decode) as a Sample of `channels`."""
+    values = {key: float(message[sub][name]) for sub, name, key in channels}
+    return Sample(
+        satellite=message["satellite"],
+        time_ns=parse_time_ns(message["time"]),
+        values=values,
+        seen_s=seen_s,
+    )

@@ -1,0 +1,394 @@
+"""Alert state in one DynamoDB table: conditional writes so no transition is stored twice.
+
+Items (docs/alerts.md#dynamodb): partition key `mission` (`<namespace>/<mission>`), sort key
+`key`. A rule item (`<satellite>#<rule>`) holds the rule's state, its latest alert and, between a
+transition's write and its publication, the transitions still to notify (`pending`). A satellite
+item (`<satellite>`, no `#`) holds the satellite's watermark (`last_sample_time`, spacecraft ns)
+and `last_seen` (wall-clock seconds of its latest sample, what stale rules compare with).
+
+Every rule-item write is conditional on the `version` read (or on the item's absence), so of two
+invocations that evaluated the same samples only one stores — and therefore notifies — a
+transition; the loser gets `Conflict`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from mpcs.orbit.timeutil import format_time_ns
+
+from .model import Edge, RuleState, Status, Transition
+
+DEFAULT_TABLE = "mpcs-alerts"
+_BATCH_GET_MAX = 100
+
+
+class Conflict(Exception):
+    """Another writer changed the item since it was read (the conditional check failed)."""
+
+
+@dataclass
+class RuleItem:
+    """A rule item as read: its state, version (0: absent) and the alert's descriptive fields."""
+
+    satellite: str
+    rule: str
+    state: RuleState = field(default_factory=RuleState)
+    version: int = 0
+    pending: list[Transition] = field(default_factory=list)
+    attributes: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def key(self) -> str:
+        return rule_key(self.satellite, self.rule)
+
+
+@dataclass
+class SatelliteItem:
+    """A satellite's watermark item (absent: zeros)."""
+
+    satellite: str
+    last_sample_time: int = 0
+    last_seen: float | None = None
+
+
+def rule_key(satellite: str, rule: str) -> str:
+    """Sort key of a (satellite, rule) item."""
+    return f"{satellite}#{rule}"
+
+
+def _is_conditional_failure(exc: Exception) -> bool:
+    response: dict[str, Any] = getattr(exc, "response", None) or {}
+    return response.get("Error", {}).get("Code") in (
+        "ConditionalCheckFailedException",
+        "TransactionCanceledException",
+    )
+
+
+def _n(value: float | int) -> dict[str, str]:
+    return {"N": repr(value) if isinstance(value, float) else str(value)}
+
+
+def _marshal(values: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    for name, value in values.items():
+        if value is None:
+            continue
+        if isinstance(value, bool):
+            out[name] = {"BOOL": value}
+        elif isinstance(value, int | float):
+            out[name] = _n(value)
+        else:
+            out[name] = {"S": str(value)}
+    return out
+
+
+def _unmarshal(item: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name, typed in item.items():
+        ((kind, raw),) = typed.items()
+        if kind == "N":
+            out[name] = int(raw) if raw.lstrip("-").isdigit() else float(raw)
+        elif kind == "NULL":
+            out[name] = None
+        else:
+            out[name] = raw
+    return out
+
+
+def _state_of(data: Mapping[str, Any]) -> RuleState:
+    def opt_int(name: str) -> int | None:
+        v = data.get(name)
+        return None if v is None else int(v)
+
+    def opt_float(name: str) -> float | None:
+        v = data.get(name)
+        return None if v is None else float(v)
+
+    alert_status = data.get("alert_status")
+    return RuleState(
+        status=Status(data.get("status", "ok")),
+        since=opt_int("since"),
+        last_sample_time=int(data.get("last_sample_time", 0)),
+        pending_since=opt_int("pending_since"),
+        ref_value=opt_float("ref_value"),
+        ref_time=opt_int("ref_time"),
+        alert_id=data.get("alert_id"),
+        alert_status=None if alert_status is None else Edge(alert_status),
+        fired_at=opt_int("fired_at_ns"),
+        resolved_at=opt_int("resolved_at_ns"),
+        value=opt_float("value"),
+    )
+
+
+class AlertStore:
+    """The alerts table through a boto3 DynamoDB client (low-level API, typed attributes)."""
+
+    def __init__(self, client: Any, table: str = DEFAULT_TABLE) -> None:
+        self.client = client
+        self.table = table
+
+    # -- table -----------------------------------------------------------------------------------
+
+    def ensure_table(self) -> None:
+        """Create the table (on-demand billing) unless it exists, and wait until it is active."""
+        ensure_table(self.client, self.table)
+
+    # -- reads -----------------------------------------------------------------------------------
+
+    def load(
+        self, mission: str, satellites: Iterable[str], rules: Iterable[str]
+    ) -> tuple[dict[str, SatelliteItem], dict[str, RuleItem]]:
+        """Satellite and rule items of `satellites` × `rules` with BatchGetItem (strongly
+        consistent), absent ones as fresh items; rule items by `rule_key`."""
+        sats = list(dict.fromkeys(satellites))
+        names = list(dict.fromkeys(rules))
+        keys = [*sats, *(rule_key(s, r) for s in sats for r in names)]
+        found: dict[str, dict[str, Any]] = {}
+        for start in range(0, len(keys), _BATCH_GET_MAX):
+            request: dict[str, Any] = {
+                self.table: {
+                    "Keys": [
+                        {"mission": {"S": mission}, "key": {"S": k}}
+                        for k in keys[start : start + _BATCH_GET_MAX]
+                    ],
+                    "ConsistentRead": True,
+                }
+            }
+            while request:
+                response = self.client.batch_get_item(RequestItems=request)
+                for raw in response.get("Responses", {}).get(self.table, []):
+                    data = _unmarshal(raw)
+                    found[data["key"]] = data
+                request = response.get("UnprocessedKeys") or {}
+        satellite_items = {
+            s: SatelliteItem(
+                satellite=s,
+                last_sample_time=int(found.get(s, {}).get("last_sample_time", 0)),
+                last_seen=found.get(s, {}).get("last_seen"),
+            )
+            for s in sats
+        }
+        rule_items = {}
+        for s in sats:
+            for r in names:
+                stored = found.get(rule_key(s, r))
+                rule_items[rule_key(s, r)] = (
+                    RuleItem(satellite=s, rule=r) if stored is None else _rule_item(stored)
+                )
+        return satellite_items, rule_items
+
+    def query(self, mission: str) -> list[dict[str, Any]]:
+        """Every item of a mission, plain values (strongly consistent)."""
+        items: list[dict[str, Any]] = []
+        kwargs: dict[str, Any] = {
+            "TableName": self.table,
+            "KeyConditionExpression": "mission = :m",
+            "ExpressionAttributeValues": {":m": {"S": mission}},
+            "ConsistentRead": True,
+        }
+        while True:
+            response = self.client.query(**kwargs)
+            items += [_unmarshal(raw) for raw in response.get("Items", [])]
+            if "LastEvaluatedKey" not in response:
+                return items
+            kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+    def list_alerts(self, mission: str, status: str | None = None) -> list[dict[str, Any]]:
+        """The latest alert of each (satellite, rule) of `mission` that ever fired, optionally
+        only `firing` or `resolved` ones: id, satellite, rule, status, times, value, threshold,
+        channel, unit, severity, acknowledged_by/at."""
+        out = []
+        for data in self.query(mission):
+            if "#" not in data["key"] or "alert_id" not in data:
+                continue
+            if status is not None and data.get("alert_status") != status:
+                continue
+            out.append(
+                {
+                    "id": data["alert_id"],
+                    "key": data["key"],
+                    "satellite": data.get("satellite"),
+                    "rule": data.get("rule"),
+                    "status": data.get("alert_status"),
+                    "fired_at": data.get("fired_at"),
+                    "resolved_at": data.get("resolved_at"),
+                    "value": data.get("value"),
+                    "threshold": data.get("threshold"),
+                    "channel": data.get("channel"),
+                    "unit": data.get("unit"),
+                    "severity": data.get("severity"),
+                    "acknowledged_by": data.get("acknowledged_by"),
+                    "acknowledged_at": data.get("acknowledged_at"),
+                }
+            )
+        return out
+
+    # -- writes ----------------------------------------------------------------------------------
+
+    def save_rule(
+        self,
+        mission: str,
+        item: RuleItem,
+        state: RuleState,
+        *,
+        pending: list[Transition],
+        attributes: Mapping[str, Any],
+    ) -> int:
+        """Store `state` (and the transitions still to notify) if the item is still at
+        `item.version`; returns the new version, raises Conflict otherwise."""
+        version = item.version + 1
+        values: dict[str, Any] = {
+            "mission": mission,
+            "key": item.key,
+            "satellite": item.satellite,
+            "rule": item.rule,
+            "version": version,
+            "status": state.status.value,
+            "since": state.since,
+            "last_sample_time": state.last_sample_time,
+            "pending_since": state.pending_since,
+            "ref_value": state.ref_value,
+            "ref_time": state.ref_time,
+            "alert_id": state.alert_id,
+            "alert_status": None if state.alert_status is None else state.alert_status.value,
+            "fired_at_ns": state.fired_at,
+            "resolved_at_ns": state.resolved_at,
+            "fired_at": None if state.fired_at is None else format_time_ns(state.fired_at),
+            "resolved_at": None if state.resolved_at is None else format_time_ns(state.resolved_at),
+            "value": state.value,
+            **attributes,
+        }
+        same_alert = state.alert_id is not None and state.alert_id == item.state.alert_id
+        if same_alert:  # an acknowledgement belongs to its alert: keep it until the next one
+            for name in ("acknowledged_by", "acknowledged_at"):
+                values.setdefault(name, item.attributes.get(name))
+        if pending:
+            values["pending"] = orjson.dumps([t.to_dict() for t in pending]).decode()
+        kwargs: dict[str, Any] = {"TableName": self.table, "Item": _marshal(values)}
+        if item.version == 0:
+            kwargs["ConditionExpression"] = "attribute_not_exists(#k)"
+            kwargs["ExpressionAttributeNames"] = {"#k": "key"}
+        else:
+            kwargs["ConditionExpression"] = "version = :v"
+            kwargs["ExpressionAttributeValues"] = {":v": _n(item.version)}
+        self._conditional(self.client.put_item, **kwargs)
+        return version
+
+    def clear_pending(self, mission: str, key: str, version: int) -> bool:
+        """Remove the pending notifications of an item still at `version` (False: it moved on,
+        and whoever moved it carried the pending ones along)."""
+        try:
+            self._conditional(
+                self.client.update_item,
+                TableName=self.table,
+                Key={"mission": {"S": mission}, "key": {"S": key}},
+                UpdateExpression="REMOVE pending",
+                ConditionExpression="version = :v",
+                ExpressionAttributeValues={":v": _n(version)},
+            )
+        except Conflict:
+            return False
+        return True
+
+    def advance_satellite(
+        self, mission: str, satellite: str, *, last_sample_time: int, last_seen: float
+    ) -> bool:
+        """Move a satellite's watermark forward (never back); False when it already was further."""
+        try:
+            self._conditional(
+                self.client.update_item,
+                TableName=self.table,
+                Key={"mission": {"S": mission}, "key": {"S": satellite}},
+                UpdateExpression="SET last_sample_time = :t, last_seen = :s, satellite = :sat",
+                ConditionExpression=(
+                    "attribute_not_exists(last_sample_time) OR last_sample_time < :t"
+                ),
+                ExpressionAttributeValues={
+                    ":t": _n(last_sample_time),
+                    ":s": _n(float(last_seen)),
+                    ":sat": {"S": satellite},
+                },
+            )
+        except Conflict:
+            return False
+        return True
+
+    def acknowledge(self, mission: str, key: str, who: str, at: str) -> dict[str, Any]:
+        """Record who acknowledged an alert and when (`at`: RFC 3339). `key` is the alert id or
+        the `<satellite>#<rule>` key; the update only applies while that alert is the item's
+        latest. Returns the alert (as `list_alerts` gives it); KeyError if there is none."""
+        if "#" in key:
+            item_key, condition = key, "attribute_exists(alert_id)"
+            values: dict[str, Any] = {}
+        else:
+            found = [a for a in self.list_alerts(mission) if a["id"] == key]
+            if not found:
+                raise KeyError(f"no alert {key!r} in mission {mission!r}")
+            item_key, condition = found[0]["key"], "alert_id = :id"
+            values = {":id": {"S": key}}
+        try:
+            self._conditional(
+                self.client.update_item,
+                TableName=self.table,
+                Key={"mission": {"S": mission}, "key": {"S": item_key}},
+                UpdateExpression="SET acknowledged_by = :who, acknowledged_at = :at",
+                ConditionExpression=condition,
+                ExpressionAttributeValues={":who": {"S": who}, ":at": {"S": at}, **values},
+            )
+        except Conflict:
+            raise KeyError(f"no alert {key!r} in mission {mission!r}") from None
+        return next(a for a in self.list_alerts(mission) if a["key"] == item_key)
+
+    def _conditional(self, call: Any, **kwargs: Any) -> Any:
+        try:
+            return call(**kwargs)
+        except Exception as exc:
+            if _is_conditional_failure(exc):
+                raise Conflict(str(exc)) from None
+            raise
+
+
+def _rule_item(data: Mapping[str, Any]) -> RuleItem:
+    pending = (
+        [Transition.from_dict(t) for t in orjson.loads(data["pending"])]
+        if data.get("pending")
+        else []
+    )
+    satellite, _, rule = str(data["key"]).partition("#")
+    return RuleItem(
+        satellite=satellite,
+        rule=rule,
+        state=_state_of(data),
+        version=int(data.get("version", 0)),
+        pending=pending,
+        attributes=dict(data),
+    )
+
+
+def ensure_table(client: Any, name: str = DEFAULT_TABLE) -> None:
+    """Create the alerts table unless it exists (idempotent), then wait for it to be active."""
+    try:
+        client.create_table(
+            TableName=name,
+            KeySchema=[
+                {"AttributeName": "mission", "KeyType": "HASH"},
+                {"AttributeName": "key", "KeyType": "RANGE"},
+            ],
+            AttributeDefinitions=[
+                {"AttributeName": "mission", "AttributeType": "S"},
+                {"AttributeName": "key", "AttributeType": "S"},
+            ],
+            BillingMode="PAY_PER_REQUEST",
+        )
+    except Exception as exc:
+        code = getattr(exc, "response", {}).get("Error", {}).get("Code")
+        if code != "ResourceInUseException":
+            raise
+    client.get_waiter("table_exists").wait(
+        TableName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 60}
+    )
