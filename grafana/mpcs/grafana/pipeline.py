@@ -4,10 +4,10 @@ out through the command API, and is the operator reconciling?
 Every panel reads Prometheus, never InfluxDB: this is the dashboard to open when the telemetry
 dashboards go quiet. The Prometheus datasource is a template variable (clusters name theirs
 differently); every query selects the mission's processes by the scrape labels of
-`names.PROMETHEUS_LABELS`, which the Helm chart's scrape config and the dev stack's file discovery
-both set. The operator is the exception: one process serves every namespace and mission, its
-series carry neither, and it usually runs in a namespace of its own, so its panels select it by
-component alone.
+`names.PROMETHEUS_LABELS`, which the dev stack's file discovery sets and a cluster's scrape config
+must set from the pod's namespace and labels. The operator is the exception: one process serves
+every namespace and mission, its series carry neither, and it usually runs in a namespace of its
+own, so its panels select it by component alone.
 
 Counters are read with `rate(…[$__rate_interval])` (Grafana widens the window to at least four
 scrape intervals, so a rate always spans two samples); gauges are read as they are; latencies are
