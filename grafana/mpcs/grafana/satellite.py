@@ -11,7 +11,7 @@ history.
 
 Column contracts (checked against InfluxDB by tests/integration/grafana/): channel panels return
 one table per field (`_time`, `_value`, group key `_field`); the command history returns `_time`,
-`command`, `state`, `result`, `who`, `args`, `id`, `reason`.
+`command`, `state`, `outcome` (the audit `result`), `who`, `args`, `id`, `reason`.
 """
 
 from __future__ import annotations
@@ -59,7 +59,9 @@ STATE_FIELDS: dict[str, tuple[str, ...]] = {
 OPEN_ROWS = frozenset(("power",))
 #: Rows of the command history table.
 COMMAND_HISTORY_LIMIT = 500
-COMMAND_COLUMNS = ("_time", "command", "state", "result", "who", "args", "id", "reason")
+#: The audit field `result` is renamed `outcome`: `result` is a layout column of Flux's CSV (the
+#: yield name), and a data column of that name is lost beside it.
+COMMAND_COLUMNS = ("_time", "command", "state", "outcome", "who", "args", "id", "reason")
 
 _MODE_COLORS = {
     Mode.SAFE: "red",
@@ -205,6 +207,7 @@ def _command_history(context: MissionContext) -> table.Panel:
         .filter(measurement(names.COMMANDS_MEASUREMENT) & _this_satellite())
         .pivot()
         .group()
+        .rename({"result": "outcome"})
         .keep(list(COMMAND_COLUMNS))
         .sort(["_time"], desc=True)
         .limit(COMMAND_HISTORY_LIMIT)
