@@ -12,7 +12,9 @@ uses):
 - `kafka` — `KafkaClients` (idempotent producers, consumers, admin) started with backoff;
 - `influx` — `InfluxBucket` (write, query, health) and the Flux annotated-CSV parser;
 - `lineprotocol` — the one line-protocol escaping rule set;
-- `service` — `run_service`, a process run until SIGTERM and stopped cleanly.
+- `service` — `run_service`, a process run until SIGTERM and stopped cleanly;
+- `alerts_table` — `AlertTable`, the alerts' DynamoDB table as the API and the alerts runner
+  read it (list, acknowledge).
 
 Times are written and read with `mpcs.orbit.timeutil`. The kit imports `mpcs.core` and
 `mpcs.orbit`, never a component.

@@ -19,16 +19,19 @@ from typing import Any
 
 import orjson
 
+from mpcs.kit.alerts_table import (
+    DEFAULT_TABLE,
+    AlertTable,
+    Conflict,
+    ensure_table,
+    rule_key,
+)
+from mpcs.kit.alerts_table import unmarshal as _unmarshal
 from mpcs.orbit.timeutil import format_time_ns
 
 from .model import Edge, RuleState, Status, Transition
 
-DEFAULT_TABLE = "mpcs-alerts"
 _BATCH_GET_MAX = 100
-
-
-class Conflict(Exception):
-    """Another writer changed the item since it was read (the conditional check failed)."""
 
 
 @dataclass
@@ -56,19 +59,6 @@ class SatelliteItem:
     last_seen: float | None = None
 
 
-def rule_key(satellite: str, rule: str) -> str:
-    """Sort key of a (satellite, rule) item."""
-    return f"{satellite}#{rule}"
-
-
-def _is_conditional_failure(exc: Exception) -> bool:
-    response: dict[str, Any] = getattr(exc, "response", None) or {}
-    return response.get("Error", {}).get("Code") in (
-        "ConditionalCheckFailedException",
-        "TransactionCanceledException",
-    )
-
-
 def _n(value: float | int) -> dict[str, str]:
     return {"N": repr(value) if isinstance(value, float) else str(value)}
 
@@ -84,19 +74,6 @@ def _marshal(values: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
             out[name] = _n(value)
         else:
             out[name] = {"S": str(value)}
-    return out
-
-
-def _unmarshal(item: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for name, typed in item.items():
-        ((kind, raw),) = typed.items()
-        if kind == "N":
-            out[name] = int(raw) if raw.lstrip("-").isdigit() else float(raw)
-        elif kind == "NULL":
-            out[name] = None
-        else:
-            out[name] = raw
     return out
 
 
@@ -125,18 +102,9 @@ def _state_of(data: Mapping[str, Any]) -> RuleState:
     )
 
 
-class AlertStore:
-    """The alerts table through a boto3 DynamoDB client (low-level API, typed attributes)."""
-
-    def __init__(self, client: Any, table: str = DEFAULT_TABLE) -> None:
-        self.client = client
-        self.table = table
-
-    # -- table -----------------------------------------------------------------------------------
-
-    def ensure_table(self) -> None:
-        """Create the table (on-demand billing) unless it exists, and wait until it is active."""
-        ensure_table(self.client, self.table)
+class AlertStore(AlertTable):
+    """The alerts table through a boto3 DynamoDB client (low-level API, typed attributes); the
+    reads and the acknowledgement the API shares come from `mpcs.kit.alerts_table`."""
 
     # -- reads -----------------------------------------------------------------------------------
 
@@ -181,52 +149,6 @@ class AlertStore:
                     RuleItem(satellite=s, rule=r) if stored is None else _rule_item(stored)
                 )
         return satellite_items, rule_items
-
-    def query(self, mission: str) -> list[dict[str, Any]]:
-        """Every item of a mission, plain values (strongly consistent)."""
-        items: list[dict[str, Any]] = []
-        kwargs: dict[str, Any] = {
-            "TableName": self.table,
-            "KeyConditionExpression": "mission = :m",
-            "ExpressionAttributeValues": {":m": {"S": mission}},
-            "ConsistentRead": True,
-        }
-        while True:
-            response = self.client.query(**kwargs)
-            items += [_unmarshal(raw) for raw in response.get("Items", [])]
-            if "LastEvaluatedKey" not in response:
-                return items
-            kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
-
-    def list_alerts(self, mission: str, status: str | None = None) -> list[dict[str, Any]]:
-        """The latest alert of each (satellite, rule) of `mission` that ever fired, optionally
-        only `firing` or `resolved` ones: id, satellite, rule, status, times, value, threshold,
-        channel, unit, severity, acknowledged_by/at."""
-        out = []
-        for data in self.query(mission):
-            if "#" not in data["key"] or "alert_id" not in data:
-                continue
-            if status is not None and data.get("alert_status") != status:
-                continue
-            out.append(
-                {
-                    "id": data["alert_id"],
-                    "key": data["key"],
-                    "satellite": data.get("satellite"),
-                    "rule": data.get("rule"),
-                    "status": data.get("alert_status"),
-                    "fired_at": data.get("fired_at"),
-                    "resolved_at": data.get("resolved_at"),
-                    "value": data.get("value"),
-                    "threshold": data.get("threshold"),
-                    "channel": data.get("channel"),
-                    "unit": data.get("unit"),
-                    "severity": data.get("severity"),
-                    "acknowledged_by": data.get("acknowledged_by"),
-                    "acknowledged_at": data.get("acknowledged_at"),
-                }
-            )
-        return out
 
     # -- writes ----------------------------------------------------------------------------------
 
@@ -318,40 +240,6 @@ class AlertStore:
             return False
         return True
 
-    def acknowledge(self, mission: str, key: str, who: str, at: str) -> dict[str, Any]:
-        """Record who acknowledged an alert and when (`at`: RFC 3339). `key` is the alert id or
-        the `<satellite>#<rule>` key; the update only applies while that alert is the item's
-        latest. Returns the alert (as `list_alerts` gives it); KeyError if there is none."""
-        if "#" in key:
-            item_key, condition = key, "attribute_exists(alert_id)"
-            values: dict[str, Any] = {}
-        else:
-            found = [a for a in self.list_alerts(mission) if a["id"] == key]
-            if not found:
-                raise KeyError(f"no alert {key!r} in mission {mission!r}")
-            item_key, condition = found[0]["key"], "alert_id = :id"
-            values = {":id": {"S": key}}
-        try:
-            self._conditional(
-                self.client.update_item,
-                TableName=self.table,
-                Key={"mission": {"S": mission}, "key": {"S": item_key}},
-                UpdateExpression="SET acknowledged_by = :who, acknowledged_at = :at",
-                ConditionExpression=condition,
-                ExpressionAttributeValues={":who": {"S": who}, ":at": {"S": at}, **values},
-            )
-        except Conflict:
-            raise KeyError(f"no alert {key!r} in mission {mission!r}") from None
-        return next(a for a in self.list_alerts(mission) if a["key"] == item_key)
-
-    def _conditional(self, call: Any, **kwargs: Any) -> Any:
-        try:
-            return call(**kwargs)
-        except Exception as exc:
-            if _is_conditional_failure(exc):
-                raise Conflict(str(exc)) from None
-            raise
-
 
 def _rule_item(data: Mapping[str, Any]) -> RuleItem:
     pending = (
@@ -370,25 +258,12 @@ def _rule_item(data: Mapping[str, Any]) -> RuleItem:
     )
 
 
-def ensure_table(client: Any, name: str = DEFAULT_TABLE) -> None:
-    """Create the alerts table unless it exists (idempotent), then wait for it to be active."""
-    try:
-        client.create_table(
-            TableName=name,
-            KeySchema=[
-                {"AttributeName": "mission", "KeyType": "HASH"},
-                {"AttributeName": "key", "KeyType": "RANGE"},
-            ],
-            AttributeDefinitions=[
-                {"AttributeName": "mission", "AttributeType": "S"},
-                {"AttributeName": "key", "AttributeType": "S"},
-            ],
-            BillingMode="PAY_PER_REQUEST",
-        )
-    except Exception as exc:
-        code = getattr(exc, "response", {}).get("Error", {}).get("Code")
-        if code != "ResourceInUseException":
-            raise
-    client.get_waiter("table_exists").wait(
-        TableName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 60}
-    )
+__all__ = [
+    "DEFAULT_TABLE",
+    "AlertStore",
+    "Conflict",
+    "RuleItem",
+    "SatelliteItem",
+    "ensure_table",
+    "rule_key",
+]

@@ -1,0 +1,203 @@
+"""The alerts table as its readers see it: list a mission's alerts, acknowledge one.
+
+The alerts handler (`mpcs.lambdas.alerts.store.AlertStore`, which extends `AlertTable` with the
+state writes) owns the item layout (docs/alerts.md#dynamodb); the command API lists and
+acknowledges alerts, and the in-cluster runner recomputes a Satellite's `Alerting` condition from
+the same list. Those two may not import the Lambda's package (the components stay independent),
+so the read side and the acknowledgement live here, below all three.
+
+Items: partition key `mission` (`<namespace>/<mission>`), sort key `key` — `<satellite>#<rule>`
+for a rule item, which carries its latest alert (`alert_id`, `alert_status`, times, value…), and
+`<satellite>` for a satellite's watermark. The client is a boto3 DynamoDB client (low-level API,
+typed attributes); every call blocks, so async callers run them in a worker thread.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+DEFAULT_TABLE = "mpcs-alerts"
+
+
+class Conflict(Exception):
+    """Another writer changed the item since it was read (the conditional check failed)."""
+
+
+class AlreadyAcknowledged(Exception):
+    """The alert was acknowledged before; `alert` is it, with who and when."""
+
+    def __init__(self, alert: dict[str, Any]) -> None:
+        self.alert = alert
+        super().__init__(
+            f"alert {alert['id']} was already acknowledged by {alert.get('acknowledged_by')} "
+            f"at {alert.get('acknowledged_at')}"
+        )
+
+
+def rule_key(satellite: str, rule: str) -> str:
+    """Sort key of a (satellite, rule) item.
+
+    >>> rule_key("sat-a", "battery-low")
+    'sat-a#battery-low'
+    """
+    return f"{satellite}#{rule}"
+
+
+def is_conditional_failure(exc: Exception) -> bool:
+    """Whether a botocore error is a failed condition (not an outage or a bad request)."""
+    response: dict[str, Any] = getattr(exc, "response", None) or {}
+    return response.get("Error", {}).get("Code") in (
+        "ConditionalCheckFailedException",
+        "TransactionCanceledException",
+    )
+
+
+def unmarshal(item: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    """Plain values of a typed DynamoDB item (numbers as int when integral text, else float).
+
+    >>> unmarshal({"key": {"S": "sat-a"}, "version": {"N": "3"}, "value": {"N": "2.5"}})
+    {'key': 'sat-a', 'version': 3, 'value': 2.5}
+    """
+    out: dict[str, Any] = {}
+    for name, typed in item.items():
+        ((kind, raw),) = typed.items()
+        if kind == "N":
+            out[name] = int(raw) if raw.lstrip("-").isdigit() else float(raw)
+        elif kind == "NULL":
+            out[name] = None
+        else:
+            out[name] = raw
+    return out
+
+
+def alert_of(data: Mapping[str, Any]) -> dict[str, Any]:
+    """The alert a rule item describes, as `list_alerts` gives it."""
+    return {
+        "id": data["alert_id"],
+        "key": data["key"],
+        "satellite": data.get("satellite"),
+        "rule": data.get("rule"),
+        "status": data.get("alert_status"),
+        "fired_at": data.get("fired_at"),
+        "resolved_at": data.get("resolved_at"),
+        "value": data.get("value"),
+        "threshold": data.get("threshold"),
+        "channel": data.get("channel"),
+        "unit": data.get("unit"),
+        "severity": data.get("severity"),
+        "acknowledged_by": data.get("acknowledged_by"),
+        "acknowledged_at": data.get("acknowledged_at"),
+    }
+
+
+class AlertTable:
+    """Reads and acknowledgements on the alerts table through a boto3 DynamoDB client."""
+
+    def __init__(self, client: Any, table: str = DEFAULT_TABLE) -> None:
+        self.client = client
+        self.table = table
+
+    def ensure_table(self) -> None:
+        """Create the table (on-demand billing) unless it exists, and wait until it is active."""
+        ensure_table(self.client, self.table)
+
+    def query(self, mission: str) -> list[dict[str, Any]]:
+        """Every item of a mission, plain values (strongly consistent)."""
+        items: list[dict[str, Any]] = []
+        kwargs: dict[str, Any] = {
+            "TableName": self.table,
+            "KeyConditionExpression": "mission = :m",
+            "ExpressionAttributeValues": {":m": {"S": mission}},
+            "ConsistentRead": True,
+        }
+        while True:
+            response = self.client.query(**kwargs)
+            items += [unmarshal(raw) for raw in response.get("Items", [])]
+            if "LastEvaluatedKey" not in response:
+                return items
+            kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+    def list_alerts(self, mission: str, status: str | None = None) -> list[dict[str, Any]]:
+        """The latest alert of each (satellite, rule) of `mission` that ever fired, optionally
+        only `firing` or `resolved` ones: id, satellite, rule, status, times, value, threshold,
+        channel, unit, severity, acknowledged_by/at."""
+        out = []
+        for data in self.query(mission):
+            if "#" not in data["key"] or "alert_id" not in data:
+                continue
+            if status is not None and data.get("alert_status") != status:
+                continue
+            out.append(alert_of(data))
+        return out
+
+    def acknowledge(
+        self, mission: str, key: str, who: str, at: str, *, once: bool = False
+    ) -> dict[str, Any]:
+        """Record who acknowledged an alert and when (`at`: RFC 3339). `key` is the alert id or
+        the `<satellite>#<rule>` key; the update only applies while that alert is the item's
+        latest. Returns the alert (as `list_alerts` gives it); KeyError if there is none.
+
+        With `once`, an alert already acknowledged keeps its first acknowledgement and
+        `AlreadyAcknowledged` is raised (the condition is part of the write, so of two people
+        acknowledging at once exactly one succeeds).
+        """
+        if "#" in key:
+            item_key, condition = key, "attribute_exists(alert_id)"
+            values: dict[str, Any] = {}
+        else:
+            found = [a for a in self.list_alerts(mission) if a["id"] == key]
+            if not found:
+                raise KeyError(f"no alert {key!r} in mission {mission!r}")
+            item_key, condition = found[0]["key"], "alert_id = :id"
+            values = {":id": {"S": key}}
+        if once:
+            condition += " AND attribute_not_exists(acknowledged_at)"
+        try:
+            self._conditional(
+                self.client.update_item,
+                TableName=self.table,
+                Key={"mission": {"S": mission}, "key": {"S": item_key}},
+                UpdateExpression="SET acknowledged_by = :who, acknowledged_at = :at",
+                ConditionExpression=condition,
+                ExpressionAttributeValues={":who": {"S": who}, ":at": {"S": at}, **values},
+            )
+        except Conflict:
+            current = next((a for a in self.list_alerts(mission) if a["key"] == item_key), None)
+            still_this = current is not None and ("#" in key or current["id"] == key)
+            if once and still_this and current and current.get("acknowledged_at"):
+                raise AlreadyAcknowledged(current) from None
+            raise KeyError(f"no alert {key!r} in mission {mission!r}") from None
+        return next(a for a in self.list_alerts(mission) if a["key"] == item_key)
+
+    def _conditional(self, call: Any, **kwargs: Any) -> Any:
+        try:
+            return call(**kwargs)
+        except Exception as exc:
+            if is_conditional_failure(exc):
+                raise Conflict(str(exc)) from None
+            raise
+
+
+def ensure_table(client: Any, name: str = DEFAULT_TABLE) -> None:
+    """Create the alerts table unless it exists (idempotent), then wait for it to be active."""
+    try:
+        client.create_table(
+            TableName=name,
+            KeySchema=[
+                {"AttributeName": "mission", "KeyType": "HASH"},
+                {"AttributeName": "key", "KeyType": "RANGE"},
+            ],
+            AttributeDefinitions=[
+                {"AttributeName": "mission", "AttributeType": "S"},
+                {"AttributeName": "key", "AttributeType": "S"},
+            ],
+            BillingMode="PAY_PER_REQUEST",
+        )
+    except Exception as exc:
+        code = getattr(exc, "response", {}).get("Error", {}).get("Code")
+        if code != "ResourceInUseException":
+            raise
+    client.get_waiter("table_exists").wait(
+        TableName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 60}
+    )
