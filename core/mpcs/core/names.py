@@ -21,9 +21,12 @@ API_VERSION = f"{GROUP}/{VERSION}"
 PART_OF = "mpcs"
 MANAGED_BY = "mpcs-operator"
 
-#: InfluxDB measurements: one per subsystem, plus the command audit trail.
+#: InfluxDB measurements: one per subsystem, plus the command audit trail and the alert
+#: transitions (tags satellite, rule, severity, transition; at the spacecraft time of the
+#: transition; what dashboards annotate).
 SUBSYSTEM_MEASUREMENTS = ("orbit", "power", "thermal", "adcs", "comms", "obc", "payload")
 COMMANDS_MEASUREMENT = "commands"
+ALERTS_MEASUREMENT = "alerts"
 SATELLITE_TAG = "satellite"
 
 #: Container port (named "metrics") where every MPCS process serves /healthz, /readyz and
