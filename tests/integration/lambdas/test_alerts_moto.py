@@ -16,8 +16,8 @@ from alert_samples import T0_NS, record
 from mpcs.lambdas.alerts import handler as handler_module
 from mpcs.lambdas.alerts.events import KafkaRecord, build_kafka_event
 from mpcs.lambdas.alerts.handler import AlertsProcessor
-from mpcs.lambdas.alerts.store import AlertStore, Conflict, RuleItem
 from mpcs.lambdas.alerts.model import RuleState
+from mpcs.lambdas.alerts.store import AlertStore, Conflict, RuleItem
 from mpcs.lambdas.settings import AlertsSettings
 
 pytestmark = pytest.mark.integration
@@ -78,7 +78,9 @@ class Aws:
 
     def processor(self, **clients: Any) -> AlertsProcessor:
         return AlertsProcessor(
-            self.settings(), dynamodb=clients.get("dynamodb", self.ddb), sns=clients.get("sns", self.sns)
+            self.settings(),
+            dynamodb=clients.get("dynamodb", self.ddb),
+            sns=clients.get("sns", self.sns),
         )
 
     def messages(self, expected: int, *, timeout_s: float = 10) -> list[dict[str, Any]]:
@@ -193,9 +195,7 @@ def test_the_lambda_handler_end_to_end_with_a_self_managed_event(
     settings = aws.settings()
     monkeypatch.setenv("MPCS_ALERTS_TABLE", settings.alerts_table)
     monkeypatch.setenv("MPCS_ALERTS_TOPIC_ARN", settings.alerts_topic_arn)
-    monkeypatch.setenv(
-        "MPCS_ALERTS_MISSIONS", orjson.dumps({MISSION: {"rules": RULES}}).decode()
-    )
+    monkeypatch.setenv("MPCS_ALERTS_MISSIONS", orjson.dumps({MISSION: {"rules": RULES}}).decode())
     monkeypatch.setenv("MPCS_AWS_REGION", "us-east-1")
     monkeypatch.setenv("MPCS_AWS_ENDPOINT_URL", aws.endpoint)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
