@@ -9,6 +9,7 @@ current mode (â†’ `rejected`, nothing changes), and can it be carried out now (â
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -31,7 +32,9 @@ from .engine.constants import (
     RECOVERY_SOC,
     SAFE,
     SLEW_ERROR_DEG,
+    TARGET,
 )
+from .engine.state import DownlinkedImage, OnboardImage
 
 #: A handler applies a command to satellite `index`; it returns None or the reason it failed.
 Handler = Callable[[Engine, int, dict[str, Any]], str | None]
@@ -161,9 +164,24 @@ def _capture_image(engine: Engine, i: int, args: dict[str, Any]) -> str | None:
     free = float(engine.storage_cap_mb[i] - engine.storage_mb[i])
     if needed > free:
         return f"storage full: {needed:.0f} MB needed, {free:.0f} MB free"
+    first = int(engine.images[i]) + 1
     engine.images[i] += args["count"]
     engine.storage_mb[i] += needed
+    engine.onboard_images[i].extend(_image(engine, i, first + k) for k in range(args["count"]))
     return None
+
+
+def _image(engine: Engine, i: int, number: int) -> OnboardImage:
+    """What the camera sees now: the commanded target, or the ground below (nadir, sun)."""
+    targeted = engine.attitude_eff[i] == TARGET
+    cos_zenith = min(1.0, max(-1.0, float(engine.cos_zenith_sun[i])))
+    return OnboardImage(
+        number=number,
+        time_ns=engine.time_ns,
+        lat_deg=float(engine.target_lat_deg[i] if targeted else engine.lat_deg[i]),
+        lon_deg=float(engine.target_lon_deg[i] if targeted else engine.lon_deg[i]),
+        sun_elevation_deg=90.0 - math.degrees(math.acos(cos_zenith)),
+    )
 
 
 def _start_downlink(engine: Engine, i: int, args: dict[str, Any]) -> str | None:
@@ -172,7 +190,21 @@ def _start_downlink(engine: Engine, i: int, args: dict[str, Any]) -> str | None:
         return problem
     engine.mode[i] = DOWNLINK
     engine.downlink_until_ns[i] = engine.time_ns + int(args["duration_s"]) * NS_PER_S
+    # The images go down with the pass: the runtime publishes them (`take_downlinked`).
+    station = engine.station_names[int(engine.best_station[i])]
+    engine.downlinked[i].extend(
+        DownlinkedImage(image=image, time_ns=engine.time_ns, station=station)
+        for image in engine.onboard_images[i]
+    )
+    engine.onboard_images[i].clear()
     return None
+
+
+def take_downlinked(engine: Engine, index: int) -> list[DownlinkedImage]:
+    """The images satellite `index` brought down since the last call (oldest first)."""
+    taken = engine.downlinked[index]
+    engine.downlinked[index] = []
+    return taken
 
 
 def _set_heater(engine: Engine, i: int, args: dict[str, Any]) -> str | None:
@@ -246,4 +278,4 @@ HANDLERS: dict[str, Handler] = {
     "UPDATE_TLE": _update_tle,
 }
 
-__all__ = ["HANDLERS", "execute"]
+__all__ = ["HANDLERS", "execute", "take_downlinked"]

@@ -13,8 +13,10 @@ Started by the operator's per-Satellite Deployment (and by the local runner in d
   commands keyed with this satellite's name, sends the acks and commits the offset once the acks
   are delivered (at-least-once; a redelivered command id is recognised and not executed twice).
   A payload that is not a valid Command goes to the `dlq` topic with the reason (and, when its id
-  can be read, also gets a `rejected` ack). Its consumer asks the broker to answer a fetch as soon
-  as a command arrives and to hold an empty one at most `MPCS_SIM_COMMAND_FETCH_WAIT_MS`;
+  can be read, also gets a `rejected` ack). The images a START_DOWNLINK brings down are published
+  on the `events` topic, one `product` event each (`mpcs.core.products`), before the commit. Its
+  consumer asks the broker to answer a fetch as soon as a command arrives and to hold an empty one
+  at most `MPCS_SIM_COMMAND_FETCH_WAIT_MS`;
 - the kit's health server answers the Deployment's probes and Prometheus on `MPCS_METRICS_PORT`
   (the port named "metrics"): `/healthz`, `/readyz` (ready once both producers deliver and the
   command consumer is assigned its partitions) and `/metrics` (`mpcs_sim_*`).
@@ -161,6 +163,7 @@ class SimulatorRuntime:
         self.commands_topic = settings.topic(Topic.COMMANDS)
         self.acks_topic = settings.topic(Topic.ACKS)
         self.dlq_topic = settings.topic(Topic.DLQ)
+        self.events_topic = settings.topic(Topic.EVENTS)
         self.key = settings.satellite.encode()
         self.kafka = KafkaClients(
             settings.kafka_bootstrap, client_id=f"mpcs-sim-{settings.satellite}"
@@ -349,7 +352,15 @@ class SimulatorRuntime:
         acks = execute(self.craft.engine, 0, command, now_ns=time.time_ns())
         for ack in acks:
             log.info("command %s %s: %s %s", command.id, command.name, ack.state, ack.reason or "")
-        return [await self._send_ack(ack) for ack in acks]
+        waits = [await self._send_ack(ack) for ack in acks]
+        for product in self.craft.take_products():
+            log.info("product %s downlinked via %s", product.product_id, product.station)
+            done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            await self.command_lane.enqueue(
+                Outbound(self.events_topic, self.key, product.event(), delivered=done)
+            )
+            waits.append(done)
+        return waits
 
     async def _send_ack(self, ack: Ack) -> asyncio.Future[None]:
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()

@@ -19,13 +19,15 @@ from datetime import datetime
 from typing import Any
 
 from mpcs.core.commands import Ack, Command, Mode
+from mpcs.core.products import Product
 from mpcs.core.resources.satellite import SatelliteSpec
 from mpcs.core.resources.simulation import SimulatorConfig
 from mpcs.orbit.passes import Station
 from mpcs.orbit.timeutil import ns_from_datetime, parse_time
 
-from .commanding import execute
+from .commanding import execute, take_downlinked
 from .engine import MODES, Engine, SatelliteConfig
+from .imaging import render_product
 
 
 class Spacecraft:
@@ -79,6 +81,14 @@ class Spacecraft:
     def execute(self, command: Command) -> list[Ack]:
         """Execute a validated command now; returns accepted+executed/failed, or rejected."""
         return execute(self.engine, 0, command)
+
+    def take_products(self) -> list[Product]:
+        """The images downlinked since the last call, rendered (each is returned once)."""
+        key = int(self.engine.seed_keys[0])
+        return [
+            render_product(self.name, item, seed_key=key)
+            for item in take_downlinked(self.engine, 0)
+        ]
 
 
 def _start_ns(start: datetime | int | str | None, spec: SatelliteSpec, name: str) -> int:

@@ -155,6 +155,8 @@ class Engine(Comms, Subsystems, Outputs):
         self.commands_executed = np.zeros(n, dtype=np.int64)
         self.fdir_latched = np.zeros(n, dtype=bool)
         self.downlink_until_ns = np.zeros(n, dtype=np.int64)
+        self.onboard_images = [[] for _ in range(n)]
+        self.downlinked = [[] for _ in range(n)]
         self.last_r = np.zeros((n, 3))
         self.last_v = np.zeros((n, 3))
 

@@ -7,6 +7,8 @@ holds and in which unit, and lets each mixin use what another one computes.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import numpy.typing as npt
 from sgp4.api import SatrecArray
@@ -17,6 +19,26 @@ from mpcs.orbit.tle import Tle
 from .constants import BoolArray, FloatArray, IntArray
 
 UIntArray = npt.NDArray[np.uint64]
+
+
+@dataclass(frozen=True)
+class OnboardImage:
+    """An image in mass memory: what the camera saw and when (CAPTURE_IMAGE)."""
+
+    number: int  # images captured since the simulator started, this one included
+    time_ns: int
+    lat_deg: float  # footprint centre: the target when pointing at one, else the nadir
+    lon_deg: float
+    sun_elevation_deg: float  # at the sub-satellite point
+
+
+@dataclass(frozen=True)
+class DownlinkedImage:
+    """An image a START_DOWNLINK brought down, waiting for the runtime to publish it."""
+
+    image: OnboardImage
+    time_ns: int
+    station: str
 
 
 class EngineState:
@@ -103,6 +125,8 @@ class EngineState:
     storage_mb: FloatArray
     images: IntArray
     downlink_until_ns: IntArray
+    onboard_images: list[list[OnboardImage]]  # captured, not yet downlinked
+    downlinked: list[list[DownlinkedImage]]  # downlinked, not yet taken by the runtime
 
     # --- faults
     ageing_start_ns: IntArray
