@@ -22,6 +22,7 @@ COMMAND_API_PORT = 8000
 INGEST = "ingest"
 COMMAND_API = "command-api"
 SIMULATOR = "simulator"
+ALERTS = "alerts"
 SPEC_HASH_ANNOTATION = f"{names.GROUP}/spec-hash"
 #: Key of the simulator's ConfigMap that holds its `SimulatorConfig` JSON.
 SIMULATOR_CONFIG_KEY = "satellite.json"
@@ -230,11 +231,17 @@ def mission_workloads(
     owner: dict[str, Any],
     spec: MissionSpec,
     settings: OperatorSettings,
+    aws_secret: str | None = None,
 ) -> list[dict[str, Any]]:
-    """ServiceAccount + Role + RoleBinding + ingest and command-API Deployments + Service."""
+    """ServiceAccount + Role + RoleBinding + ingest and command-API Deployments + Service.
+
+    `aws_secret` names the mission's AWS credentials Secret (`aws_credentials_secret`), which the
+    command API reads for its alert routes; None passes no credentials.
+    """
     sa_name = names.child_name(mission, "workloads")
     base: dict[str, Any] = {"namespace": namespace, "owner": owner, "mission": mission}
     env = _workload_env(namespace, mission, spec, settings)
+    api_env = [*env, *_aws_env(settings, aws_secret)]
     metrics_port = [{"name": "metrics", "containerPort": names.METRICS_PORT}]
     api_meta = _meta(name=names.child_name(mission, COMMAND_API), component=COMMAND_API, **base)
     return [
@@ -255,7 +262,8 @@ def mission_workloads(
                 },
                 {
                     "apiGroups": [names.GROUP],
-                    "resources": ["commandplans/status"],
+                    # satellites/status: the alerts runner's Alerting condition.
+                    "resources": ["commandplans/status", "satellites/status"],
                     "verbs": ["get", "patch"],
                 },
                 {"apiGroups": [""], "resources": ["events"], "verbs": ["create"]},
@@ -283,7 +291,7 @@ def mission_workloads(
             component=COMMAND_API,
             replicas=spec.command_api.replicas,
             args=["api", "serve", "--port", str(COMMAND_API_PORT)],
-            env=env,
+            env=api_env,
             settings=settings,
             service_account=sa_name,
             ports=[{"name": "http", "containerPort": COMMAND_API_PORT}, *metrics_port],
@@ -305,6 +313,129 @@ def mission_workloads(
 
 def command_api_endpoint(namespace: str, mission: str) -> str:
     return f"http://{names.child_name(mission, COMMAND_API)}.{namespace}.svc"
+
+
+# --- Alerts --------------------------------------------------------------------------------------
+
+
+def aws_secret_name(mission: str) -> str:
+    return names.child_name(mission, "aws")
+
+
+def aws_credentials_secret(
+    *,
+    namespace: str,
+    mission: str,
+    owner: dict[str, Any],
+    access_key_id: str,
+    secret_access_key: str,
+) -> dict[str, Any]:
+    """The AWS credentials the mission's alerts runner and command API read (its namespace's
+    copy of what the operator was given)."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": _meta(
+            name=aws_secret_name(mission),
+            namespace=namespace,
+            owner=owner,
+            component=ALERTS,
+            mission=mission,
+        ),
+        "type": "Opaque",
+        "stringData": {
+            "AWS_ACCESS_KEY_ID": access_key_id,
+            "AWS_SECRET_ACCESS_KEY": secret_access_key,
+        },
+    }
+
+
+def _aws_env(settings: OperatorSettings, aws_secret: str | None) -> list[dict[str, Any]]:
+    """Where the alerts table (and topic) are, and the credentials to reach them."""
+    env: list[dict[str, Any]] = [{"name": "MPCS_ALERTS_TABLE", "value": settings.alerts_table}]
+    if settings.aws_region:
+        env.append({"name": "MPCS_AWS_REGION", "value": settings.aws_region})
+        # boto3 reads AWS_DEFAULT_REGION where our settings are not consulted.
+        env.append({"name": "AWS_DEFAULT_REGION", "value": settings.aws_region})
+    if settings.aws_endpoint_url:
+        env.append({"name": "MPCS_AWS_ENDPOINT_URL", "value": settings.aws_endpoint_url})
+    if aws_secret:
+        env += [
+            {"name": key, "valueFrom": {"secretKeyRef": {"name": aws_secret, "key": key}}}
+            for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
+        ]
+    return env
+
+
+def alerts_missions(namespace: str, mission: str, spec: MissionSpec) -> dict[str, Any]:
+    """The runner's MPCS_ALERTS_MISSIONS: this mission's rules as its spec holds them, and the
+    URL notifications link to."""
+    return {
+        f"{namespace}/{mission}": {
+            "rules": [rule.to_wire() for rule in spec.alerts],
+            "apiUrl": command_api_endpoint(namespace, mission),
+        }
+    }
+
+
+def alerts_deployment_ref(namespace: str, mission: str) -> dict[str, Any]:
+    """Enough of the alerts Deployment to delete it."""
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": names.child_name(mission, ALERTS), "namespace": namespace},
+    }
+
+
+def alerts_deployment(
+    *,
+    namespace: str,
+    mission: str,
+    owner: dict[str, Any],
+    spec: MissionSpec,
+    settings: OperatorSettings,
+    aws_secret: str | None,
+) -> dict[str, Any]:
+    """The mission's alerts runner (`mpcs lambdas run-alerts`); a change of its rules (or of
+    where AWS is) rolls it through the spec-hash annotation."""
+    assert settings.alerts_topic_arn, "alerts_deployment needs settings.alerts_topic_arn"
+    secret = bucket_secret_name(mission)
+
+    def from_secret(var: str, key: str) -> dict[str, Any]:
+        return {"name": var, "valueFrom": {"secretKeyRef": {"name": secret, "key": key}}}
+
+    missions = json.dumps(alerts_missions(namespace, mission, spec), sort_keys=True)
+    env = [
+        {"name": "MPCS_NAMESPACE", "value": namespace},
+        {"name": "MPCS_MISSION", "value": mission},
+        {"name": "MPCS_KAFKA_BOOTSTRAP", "value": settings.kafka_bootstrap},
+        from_secret("MPCS_INFLUX_URL", "url"),
+        from_secret("MPCS_INFLUX_ORG", "org"),
+        from_secret("MPCS_INFLUX_BUCKET", "bucket"),
+        from_secret("MPCS_INFLUX_TOKEN", "token"),
+        {"name": "MPCS_ALERTS_MISSIONS", "value": missions},
+        {"name": "MPCS_ALERTS_TOPIC_ARN", "value": settings.alerts_topic_arn},
+        *_aws_env(settings, aws_secret),
+        {"name": "MPCS_METRICS_PORT", "value": str(names.METRICS_PORT)},
+    ]
+    hashed = {"env": [e for e in env if "value" in e], "awsSecret": aws_secret}
+    return _deployment(
+        meta=_meta(
+            name=names.child_name(mission, ALERTS),
+            namespace=namespace,
+            owner=owner,
+            component=ALERTS,
+            mission=mission,
+        ),
+        component=ALERTS,
+        replicas=1,
+        args=["lambdas", "run-alerts"],
+        env=env,
+        settings=settings,
+        service_account=names.child_name(mission, "workloads"),
+        ports=[{"name": "metrics", "containerPort": names.METRICS_PORT}],
+        annotations={SPEC_HASH_ANNOTATION: spec_hash(hashed)},
+    )
 
 
 # --- Satellite -----------------------------------------------------------------------------------

@@ -60,7 +60,8 @@ RULES: list[dict[str, Any]] = [
         "verbs": ["get", "patch", "create", "delete"],
     },
     # Granting a Role requires holding its permissions; the workloads' Role is a subset of these
-    # plus reading the mission's token Secret.
+    # plus reading the mission's token Secret (the alerts runner's satellites/status get+patch
+    # and events create are granted above: the operator needs them itself).
     {
         "apiGroups": ["rbac.authorization.k8s.io"],
         "resources": ["roles", "rolebindings"],

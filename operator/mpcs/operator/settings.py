@@ -61,6 +61,22 @@ class OperatorSettings(ServiceSettings):
         default="dashboards=grafana",
         pattern=r"^[A-Za-z0-9._/-]+=[A-Za-z0-9._-]*(,[A-Za-z0-9._/-]+=[A-Za-z0-9._-]*)*$",
     )
+    #: Alerts (docs/alerts.md#in-the-cluster): a Mission with `spec.alerts` gets a
+    #: `<mission>-alerts` runner, and its command API lists and acknowledges alerts, when the SNS
+    #: topic the handler publishes to is set; unset, no runner is deployed (AlertsReady False).
+    alerts_topic_arn: str | None = Field(default=None, pattern=r"^arn:aws[a-z-]*:sns:")
+    #: DynamoDB table of alert state (shared by every mission; the handler creates it).
+    alerts_table: str = Field(default="mpcs-alerts", pattern=r"^[A-Za-z0-9_.-]{3,255}$")
+    #: AWS region of the table, topic and queues (unset: the SDK's own resolution).
+    aws_region: str | None = None
+    #: AWS endpoint (moto's server in development and tests; unset: AWS itself).
+    aws_endpoint_url: str | None = None
+    #: AWS credentials the runners and command APIs use, given directly (dev) …
+    aws_access_key_id: str | None = None
+    aws_secret_access_key: str | None = None
+    #: … or read from this Secret (`namespace/name`, keys `access_key_id`, `secret_access_key`);
+    #: both unset: no credentials are passed (pod identity, e.g. IRSA, provides them).
+    aws_credentials_secret: str | None = Field(default=None, pattern=r"^[a-z0-9-]+/[a-z0-9.-]+$")
     #: Children applied concurrently; bounds the operator's burst against the apiserver (beyond
     #: its in-flight limits every extra request is a 429 and a retry with backoff).
     max_in_flight: int = Field(default=32, ge=1, le=1000)

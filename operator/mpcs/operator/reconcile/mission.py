@@ -99,9 +99,15 @@ async def reconcile(observed: Observed, *, services: Services, indexes: Indexes)
         failures.append(f"InfluxDB: {exc}")
 
     await _ensure_api_tokens(services.kube, meta=meta, owner=owner, spec=spec)
+    aws_secret = await _ensure_aws_secret(services, meta=meta, owner=owner)
     await services.kube.apply_all(
         builders.mission_workloads(
-            namespace=namespace, mission=name, owner=owner, spec=spec, settings=services.settings
+            namespace=namespace,
+            mission=name,
+            owner=owner,
+            spec=spec,
+            settings=services.settings,
+            aws_secret=aws_secret,
         )
     )
     conditions.set(
@@ -116,6 +122,11 @@ async def reconcile(observed: Observed, *, services: Services, indexes: Indexes)
         "DeploymentApplied",
         f"Deployment and Service {names.child_name(name, builders.COMMAND_API)} applied",
     )
+
+    alerts_ready, alerts_reason, alerts_message = await _converge_alerts(
+        services, meta=meta, owner=owner, spec=spec, aws_secret=aws_secret
+    )
+    conditions.set("AlertsReady", alerts_ready, alerts_reason, alerts_message)
 
     shown = await dashboards.converge(
         namespace=namespace,
@@ -190,6 +201,71 @@ async def _ensure_api_tokens(
             tokens=tokens,
         )
     )
+
+
+async def _ensure_aws_secret(
+    services: Services, *, meta: ObjectMeta, owner: dict[str, Any]
+) -> str | None:
+    """The mission's copy of the operator's AWS credentials; None when it was given none."""
+    settings = services.settings
+    key_id, secret_key = settings.aws_access_key_id, settings.aws_secret_access_key
+    if not (key_id and secret_key) and settings.aws_credentials_secret:
+        source_ns, source = settings.aws_credentials_secret.split("/", 1)
+        data = await services.kube.read_secret_data(source_ns, source) or {}
+        key_id, secret_key = data.get("access_key_id"), data.get("secret_access_key")
+        if not (key_id and secret_key):
+            raise kopf.TemporaryError(
+                f"Secret {settings.aws_credentials_secret} (MPCS_AWS_CREDENTIALS_SECRET) needs "
+                "keys access_key_id and secret_access_key",
+                delay=60,
+            )
+    if not (key_id and secret_key):
+        return None
+    await services.kube.apply(
+        builders.aws_credentials_secret(
+            namespace=meta.namespace,
+            mission=meta.name,
+            owner=owner,
+            access_key_id=key_id,
+            secret_access_key=secret_key,
+        )
+    )
+    return builders.aws_secret_name(meta.name)
+
+
+async def _converge_alerts(
+    services: Services,
+    *,
+    meta: ObjectMeta,
+    owner: dict[str, Any],
+    spec: MissionSpec,
+    aws_secret: str | None,
+) -> tuple[bool, str, str]:
+    """The alerts runner while the Mission has rules (and the operator knows the SNS topic);
+    removed otherwise. (status, reason, message) of `AlertsReady`."""
+    settings = services.settings
+    if not spec.alerts or not settings.alerts_topic_arn:
+        await services.kube.delete(builders.alerts_deployment_ref(meta.namespace, meta.name))
+    if not spec.alerts:
+        return False, "NoRules", "spec.alerts is empty: no alerts runner"
+    if not settings.alerts_topic_arn:
+        return (
+            False,
+            "AlertsNotConfigured",
+            f"{len(spec.alerts)} rule(s) but the operator has no MPCS_ALERTS_TOPIC_ARN: "
+            "no alerts runner",
+        )
+    deployment = builders.alerts_deployment(
+        namespace=meta.namespace,
+        mission=meta.name,
+        owner=owner,
+        spec=spec,
+        settings=settings,
+        aws_secret=aws_secret,
+    )
+    name = deployment["metadata"]["name"]
+    await services.kube.apply(deployment)
+    return True, "DeploymentApplied", f"Deployment {name} applied ({len(spec.alerts)} rule(s))"
 
 
 async def on_delete(
