@@ -1,0 +1,68 @@
+"""The Parquet schema of the telemetry archive, derived from the telemetry catalogue.
+
+One row per sample: `time` (timestamp, ns, UTC), `satellite`, `mode` and `seq` (the message
+header), then one column per catalogued channel named `<subsystem>.<name>` in catalogue order,
+typed from the channel (float → float64, int → int64, bool → bool, str → string) and carrying its
+unit and description as field metadata. A channel added to `mpcs.core.telemetry.CHANNELS` is a
+new column of the next archived hour without any change here; a value InfluxDB does not hold for
+a sample (a channel added later, a point lost) is null.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import pyarrow as pa
+
+from mpcs.core.telemetry import CHANNELS, ChannelType
+
+#: Schema identity written into every file's metadata (readers can tell versions apart).
+SCHEMA_NAME = "mpcs-telemetry-archive/1"
+
+_ARROW_TYPES: dict[ChannelType, pa.DataType] = {
+    "float": pa.float64(),
+    "int": pa.int64(),
+    "bool": pa.bool_(),
+    "str": pa.string(),
+}
+#: Columns from the message header; `mode` and `seq` are stored on the obc point.
+HEADER_COLUMNS = ("time", "satellite", "mode", "seq")
+
+
+def arrow_type(kind: ChannelType) -> pa.DataType:
+    """The Arrow type of a catalogue channel type."""
+    return _ARROW_TYPES[kind]
+
+
+def build_schema() -> pa.Schema:
+    """The archive schema for the current catalogue."""
+    fields = [
+        pa.field("time", pa.timestamp("ns", tz="UTC"), nullable=False),
+        pa.field("satellite", pa.string(), nullable=False),
+        pa.field("mode", pa.string()),
+        pa.field("seq", pa.int64()),
+    ]
+    for channel in CHANNELS:
+        metadata = {"unit": channel.unit, "description": channel.description}
+        fields.append(pa.field(channel.key, arrow_type(channel.type), metadata=metadata))
+    return pa.schema(fields, metadata={"mpcs.schema": SCHEMA_NAME})
+
+
+SCHEMA = build_schema()
+
+
+def build_table(satellite: str, samples: Mapping[int, Mapping[str, Any]]) -> pa.Table:
+    """One satellite's samples (time ns → {column: value}) as a table in time order.
+
+    Columns a sample lacks are null; keys that are not columns of the schema are ignored.
+    """
+    times = sorted(samples)
+    rows: Iterable[Mapping[str, Any]] = [samples[t] for t in times]
+    columns: list[pa.Array] = [
+        pa.array(times, type=pa.int64()).cast(SCHEMA.field("time").type),
+        pa.array([satellite] * len(times), type=pa.string()),
+    ]
+    for field in list(SCHEMA)[2:]:
+        columns.append(pa.array([row.get(field.name) for row in rows], type=field.type))
+    return pa.Table.from_arrays(columns, schema=SCHEMA)
