@@ -28,7 +28,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 SHIPPED = ("cli", "orbit", "kit", "core", "operator", "simulator", "workloads", "lambdas")
 
 #: Sub-commands every image has, whatever else is added beside them.
-COMPONENT_COMMANDS = {"api", "crds", "grafana", "ingest", "operator", "sim"}
+COMPONENT_COMMANDS = {"api", "crds", "grafana", "ingest", "lambdas", "operator", "sim"}
 
 
 @pytest.fixture(scope="module")

@@ -16,6 +16,7 @@ import typer
 
 from mpcs.core.resources.cli import app as crds_app
 from mpcs.grafana.cli import app as grafana_app
+from mpcs.lambdas.cli import app as lambdas_app
 from mpcs.operator.cli import app as operator_app
 from mpcs.simulator.cli import app as sim_app
 from mpcs.workloads.cli_api import app as api_app
@@ -31,6 +32,7 @@ app.add_typer(api_app, name="api")
 app.add_typer(crds_app, name="crds")
 app.add_typer(grafana_app, name="grafana")
 app.add_typer(ingest_app, name="ingest")
+app.add_typer(lambdas_app, name="lambdas")
 app.add_typer(operator_app, name="operator")
 app.add_typer(sim_app, name="sim")
 

@@ -56,7 +56,7 @@ class AlertsSettings(BaseSettings):
     )
     aws_region: str | None = Field(
         default=None,
-        description="AWS region (absent: boto3's own resolution, e.g. AWS_REGION in Lambda).",
+        description="AWS region (absent: AWS_REGION, which Lambda sets, then boto3's own).",
     )
     aws_endpoint_url: str | None = Field(
         default=None,

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 import time
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
@@ -81,8 +82,10 @@ class AlertsProcessor:
     def from_settings(cls, settings: AlertsSettings) -> AlertsProcessor:
         """A processor with boto3 clients for the settings' region and endpoint."""
         kwargs: dict[str, Any] = {}
-        if settings.aws_region:
-            kwargs["region_name"] = settings.aws_region
+        # Lambda sets AWS_REGION (botocore itself reads only AWS_DEFAULT_REGION).
+        region = settings.aws_region or os.environ.get("AWS_REGION")
+        if region:
+            kwargs["region_name"] = region
         if settings.aws_endpoint_url:
             kwargs["endpoint_url"] = settings.aws_endpoint_url
         return cls(
