@@ -14,9 +14,9 @@ The fields every MPCS process shares (Kafka, mission, log level, metrics port) c
 
 from __future__ import annotations
 
-from typing import TypeVar
+from typing import Any, TypeVar
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 
 from mpcs.core import names
 from mpcs.kit.logs import configure_logging
@@ -94,6 +94,25 @@ class WorkloadSettings(MissionSettings):
         le=120,
         description="Command API: how long a POST waits for Kafka to accept a command.",
     )
+
+    alerts_table: str = Field(
+        default="mpcs-alerts",
+        pattern=r"^[A-Za-z0-9_.-]{3,255}$",
+        description="Command API: DynamoDB table of alert state (GET /api/v1/alerts, acknowledge).",
+    )
+    aws_region: str | None = Field(
+        default=None,
+        description="AWS region of the alerts table (unset: boto3's own, e.g. AWS_DEFAULT_REGION).",
+    )
+    aws_endpoint_url: str | None = Field(
+        default=None,
+        description="AWS endpoint of the alerts table (moto's server in development and tests).",
+    )
+
+    @field_validator("aws_region", "aws_endpoint_url", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: Any) -> Any:
+        return None if value == "" else value
 
     @property
     def bucket(self) -> str:

@@ -15,7 +15,7 @@ from fastapi import FastAPI
 from ..settings import WorkloadSettings
 from .errors import install_error_handlers
 from .metrics import MetricsMiddleware
-from .routes import commands, health, satellites, telemetry
+from .routes import alerts, commands, health, satellites, telemetry
 from .services import Services
 
 DESCRIPTION = """
@@ -51,7 +51,7 @@ def create_app(settings: WorkloadSettings, *, services: Services | None = None) 
     )
     app.state.services = wired
     install_error_handlers(app)
-    for module in (satellites, telemetry, commands, health):
+    for module in (satellites, telemetry, commands, alerts, health):
         app.include_router(module.router)
     app.include_router(telemetry.ws_router)
     app.add_middleware(MetricsMiddleware, metrics=wired.metrics)

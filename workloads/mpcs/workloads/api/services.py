@@ -87,6 +87,9 @@ class Services:
     idempotency: IdempotencyStore = field(default_factory=IdempotencyStore)
     telemetry: TelemetryCache = field(default_factory=TelemetryCache)
     audit: AuditWriter | None = None
+    #: The alerts table (`mpcs.kit.alerts_table.AlertTable`); None: built from the settings on
+    #: first use (`alert_table()`).
+    alerts: Any = None
     checks: dict[str, str] = field(default_factory=dict)
     restored: bool = False
     _tasks: list[asyncio.Task[Any]] = field(default_factory=list)
@@ -139,6 +142,23 @@ class Services:
 
         services._closers += [bus.stop, influx.close, close_source]
         return services
+
+    def alert_table(self) -> Any:
+        """The alerts table; built on first use, so a missing AWS setting fails only the alert
+        routes (503), never the rest of the API. Blocking: call it off the event loop."""
+        if self.alerts is None:
+            import boto3
+
+            from mpcs.kit.alerts_table import AlertTable
+
+            settings = self.settings
+            kwargs: dict[str, Any] = {}
+            if settings.aws_region:
+                kwargs["region_name"] = settings.aws_region
+            if settings.aws_endpoint_url:
+                kwargs["endpoint_url"] = settings.aws_endpoint_url
+            self.alerts = AlertTable(boto3.client("dynamodb", **kwargs), settings.alerts_table)
+        return self.alerts
 
     # --- life cycle -----------------------------------------------------------------------------
 
