@@ -15,7 +15,7 @@ from pathlib import Path
 
 from mpcs.dev.process import spawn, stop_group
 from mpcs.dev.servers import ScrapeTargets
-from mpcs.dev.stack import DevStack
+from mpcs.dev.stack import DevStack, provision_alerts
 
 RESYNC_SECONDS = "3"
 #: The operator's scrape labels: no namespace (it runs in none here, and serves all of them) and
@@ -45,6 +45,8 @@ class OperatorProcess:
     def start(self) -> None:
         conn = self.stack.connection_info()
         env = {
+            # The alerts topic and table on the stack's moto (created here, idempotently).
+            **provision_alerts(conn.moto_endpoint_url).operator_env(),
             "KUBECONFIG": str(self.kubeconfig),
             "MPCS_KAFKA_BOOTSTRAP": conn.kafka_bootstrap_servers,
             "MPCS_INFLUX_URL": conn.influx_url,

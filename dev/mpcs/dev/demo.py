@@ -28,7 +28,7 @@ from mpcs.core import names
 from mpcs.dev import cluster, tools
 from mpcs.dev.process import spawn, stop_group
 from mpcs.dev.runner import LocalRunner
-from mpcs.dev.stack import ConnectionInfo, DevStack
+from mpcs.dev.stack import ConnectionInfo, DevStack, provision_alerts
 from mpcs.kit.influx import parse_annotated_csv
 
 NAMESPACE = "mpcs-demo"
@@ -43,7 +43,9 @@ def _step(message: str) -> None:
 
 def start_operator(stack: DevStack, kubeconfig: Path) -> subprocess.Popen[bytes]:
     conn = stack.connection_info()
+    alerts = provision_alerts(conn.moto_endpoint_url)
     env = {
+        **alerts.operator_env(),
         "KUBECONFIG": str(kubeconfig),
         "MPCS_KAFKA_BOOTSTRAP": conn.kafka_bootstrap_servers,
         "MPCS_INFLUX_URL": conn.influx_url,

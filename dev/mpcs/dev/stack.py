@@ -31,6 +31,14 @@ from mpcs.dev.servers import (
 
 STATE_FILE = "state.json"
 
+#: What alerts use on the dev stack's moto: a FIFO topic (SNS drops a transition published twice,
+#: as a crash between publishing and clearing the pending marker can do) and one shared table.
+ALERTS_TOPIC = "mpcs-alerts.fifo"
+ALERTS_TABLE = "mpcs-alerts"
+AWS_REGION = "us-east-1"
+#: moto accepts any credentials; these are what the dev stack's clients present.
+AWS_TEST_KEY = "testing"
+
 
 def _say(message: str) -> None:
     print(f"[dev-stack] {message}", flush=True)
@@ -60,9 +68,9 @@ class ConnectionInfo:
             "MPCS_INFLUX_ORG": self.influx_org,
             "MPCS_INFLUX_TOKEN": self.influx_token,
             "AWS_ENDPOINT_URL": self.moto_endpoint_url,
-            "AWS_DEFAULT_REGION": "us-east-1",
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_DEFAULT_REGION": AWS_REGION,
+            "AWS_ACCESS_KEY_ID": AWS_TEST_KEY,
+            "AWS_SECRET_ACCESS_KEY": AWS_TEST_KEY,
         }
 
     def flux_csv(self, query: str, *, timeout_s: float = 10.0) -> str:
@@ -80,6 +88,52 @@ class ConnectionInfo:
         )
         response.raise_for_status()
         return response.text
+
+
+@dataclass(frozen=True)
+class AlertsAws:
+    """The alerts topic and table created on moto, and the operator settings that name them."""
+
+    endpoint_url: str
+    region: str
+    topic_arn: str
+    table: str
+
+    def operator_env(self) -> dict[str, str]:
+        """The operator's MPCS_* variables (docs/operator.md#settings) for these."""
+        return {
+            "MPCS_AWS_ENDPOINT_URL": self.endpoint_url,
+            "MPCS_AWS_REGION": self.region,
+            "MPCS_AWS_ACCESS_KEY_ID": AWS_TEST_KEY,
+            "MPCS_AWS_SECRET_ACCESS_KEY": AWS_TEST_KEY,
+            "MPCS_ALERTS_TOPIC_ARN": self.topic_arn,
+            "MPCS_ALERTS_TABLE": self.table,
+        }
+
+
+def provision_alerts(endpoint_url: str) -> AlertsAws:
+    """Create the alerts topic and table on moto unless they exist (both calls are idempotent)."""
+    import boto3
+
+    from mpcs.kit.alerts_table import ensure_table
+
+    kwargs: dict[str, Any] = {
+        "endpoint_url": endpoint_url,
+        "region_name": AWS_REGION,
+        "aws_access_key_id": AWS_TEST_KEY,
+        "aws_secret_access_key": AWS_TEST_KEY,
+    }
+    topic = boto3.client("sns", **kwargs).create_topic(
+        Name=ALERTS_TOPIC,
+        Attributes={"FifoTopic": "true", "ContentBasedDeduplication": "false"},
+    )
+    ensure_table(boto3.client("dynamodb", **kwargs), ALERTS_TABLE)
+    return AlertsAws(
+        endpoint_url=endpoint_url,
+        region=AWS_REGION,
+        topic_arn=str(topic["TopicArn"]),
+        table=ALERTS_TABLE,
+    )
 
 
 class DevStack:
