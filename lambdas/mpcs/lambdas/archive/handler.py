@@ -148,8 +148,6 @@ class Archiver:
             config=Config(retries={"mode": "standard", "max_attempts": 4}),
         )
         store = ArchiveStore(s3, settings.archive_bucket)
-        if settings.archive_create_bucket:
-            store.ensure_bucket()
         source = InfluxSource(
             url=settings.influx_url,
             org=settings.influx_org,
@@ -258,7 +256,10 @@ def _archiver() -> tuple[ArchiveSettings, Archiver]:
     global _ARCHIVER
     if _ARCHIVER is None:
         settings = load()
-        _ARCHIVER = (settings, Archiver.from_settings(settings))
+        archiver = Archiver.from_settings(settings)
+        if settings.archive_create_bucket:
+            archiver.store.ensure_bucket()
+        _ARCHIVER = (settings, archiver)
     return _ARCHIVER
 
 
@@ -270,13 +271,21 @@ def reset() -> None:
     _ARCHIVER = None
 
 
+def process(
+    event: Any, *, archiver: Archiver, missions: Sequence[tuple[str, str]]
+) -> dict[str, Any]:
+    """What the handler does with its settings' archiver; the in-cluster runner calls it too."""
+    results = archiver.run(missions, scheduled_time_ns(event))
+    return {"hours": [r.summary() for r in results if not r.already_done]}
+
+
 def handler(event: Any, context: Any) -> dict[str, Any]:
     """Lambda entry point for the archive's EventBridge schedule.
 
-    Returns what was archived; raises ArchiveFailed (so Lambda counts an error and retries the
-    event) when a mission could not be archived, after archiving the others.
+    Returns the hours this run archived; raises EventError for another event, and ArchiveFailed
+    (so Lambda counts an error and retries the event) when a mission could not be archived,
+    after archiving the others.
     """
-    now_ns = scheduled_time_ns(event)
+    scheduled_time_ns(event)  # a wrong event fails before any client is built
     settings, archiver = _archiver()
-    results = archiver.run(settings.missions(), now_ns)
-    return {"hours": [r.summary() for r in results if not r.already_done]}
+    return process(event, archiver=archiver, missions=settings.missions())
