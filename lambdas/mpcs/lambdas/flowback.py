@@ -37,9 +37,10 @@ from typing import Any, Protocol
 
 import orjson
 
-from mpcs.core.names import ALERTS_MEASUREMENT, GROUP, SATELLITE_TAG
+from mpcs.core.names import ALERTS_MEASUREMENT, API_VERSION, SATELLITE_TAG
 from mpcs.core.resources.common import set_condition
 from mpcs.kit.alerts_table import AlertTable
+from mpcs.kit.influx import InfluxRejected
 from mpcs.kit.lineprotocol import clean_tag, escape_tag, format_string
 from mpcs.orbit.timeutil import parse_time_ns
 
@@ -209,7 +210,7 @@ def kube_event(
         "kind": "Event",
         "metadata": {"name": event_name(t.satellite, t.id), "namespace": namespace},
         "involvedObject": {
-            "apiVersion": satellite.get("apiVersion", f"{GROUP}/v1alpha1"),
+            "apiVersion": satellite.get("apiVersion", API_VERSION),
             "kind": "Satellite",
             "name": t.satellite,
             "namespace": namespace,
@@ -364,7 +365,12 @@ class FlowBack:
         try:
             await self.events.send(t.satellite, alert_event(t))
             step = "influxdb"
-            await self.lines.write(alert_line(t).encode())
+            try:
+                await self.lines.write(alert_line(t).encode())
+            except InfluxRejected as exc:
+                # The data itself is refused (e.g. a spacecraft time outside the bucket's
+                # retention): sending it again cannot help, and the other steps still matter.
+                log.warning("alerts point of %s refused by InfluxDB: %s", t.id, exc)
             step = "condition"
             satellite = await self.assert_condition(t.satellite)
             step = "event"

@@ -11,6 +11,7 @@ from typing import Any
 import orjson
 import pytest
 
+from mpcs.kit.influx import InfluxRejected
 from mpcs.lambdas import flowback
 from mpcs.lambdas.alerts.model import Transition
 from mpcs.lambdas.flowback import (
@@ -281,3 +282,16 @@ def test_a_message_of_another_mission_is_dropped_without_forwarding() -> None:
     assert done.deleted
     assert sqs.deleted == ["r1"]
     assert events.sent == []
+
+
+def test_a_point_influxdb_refuses_does_not_hold_the_other_forwards_back() -> None:
+    class Refusing(Sink):
+        async def write(self, body: bytes) -> None:
+            raise InfluxRejected(422, "points beyond retention policy dropped")
+
+    satellites = Satellites()
+    flow, sqs = _flow(satellites=satellites, events=Sink(), lines=Refusing())
+    done = asyncio.run(flow.deliver(_message(_transition())))
+    assert done.deleted
+    assert sqs.deleted == ["r1"]
+    assert [e["reason"] for e in satellites.events] == ["AlertFiring"]
