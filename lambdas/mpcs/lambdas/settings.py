@@ -8,7 +8,7 @@ API base URL notifications link to.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic.alias_generators import to_camel
@@ -53,6 +53,12 @@ class AlertsSettings(BaseSettings):
     ] = Field(
         default_factory=dict,
         description='JSON {"<namespace>/<mission>": {"rules": [AlertRule…], "apiUrl": "…"}}.',
+    )
+    alerts_validate: Literal["read", "full"] = Field(
+        default="read",
+        description="What of a telemetry message is checked before its rules run: `read` the "
+        "header and the channels the rules read (the ingest dead-letters the rest), `full` every "
+        "channel (mpcs.core.telemetry.decode, about twice the handler's CPU per record).",
     )
     aws_region: str | None = Field(
         default=None,

@@ -11,14 +11,19 @@ from aws_lambda_powertools.utilities.parser.models import (
     KafkaMskEventModel,
     KafkaSelfManagedEventModel,
 )
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from pydantic import ValidationError
 
 from mpcs.kit.settings import SettingsError
 from mpcs.lambdas.alerts.events import (
+    KafkaEventError,
     KafkaRecord,
     build_kafka_event,
     is_kafka_event,
     mission_of_topic,
     parse_kafka_event,
+    parse_kafka_event_powertools,
 )
 from mpcs.lambdas.alerts.handler import Result
 from mpcs.lambdas.settings import load
@@ -84,6 +89,102 @@ def test_built_event_parses_with_powertools_and_round_trips(source: str) -> None
     assert event["records"][f"{TOPIC}-0"][0]["headers"][0] == {"traceparent": [48, 48, 45, 97, 98]}
     assert "key" not in event["records"][f"{TOPIC}-0"][1]  # a null key is left out
     assert parse_kafka_event(event) == records()
+
+
+_names = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789.-_", min_size=1, max_size=40)
+_records = st.lists(
+    st.builds(
+        KafkaRecord,
+        topic=_names,
+        partition=st.integers(min_value=0, max_value=1000),
+        offset=st.integers(min_value=0, max_value=2**62),
+        # Telemetry is UTF-8 JSON; powertools decodes values to text (see the non-UTF-8 test).
+        value=st.text(max_size=300).map(str.encode),
+        key=st.none() | st.binary(max_size=40),
+        # pydantic reads integers below 2e10 as seconds, above as milliseconds: Lambda sends
+        # milliseconds of this century, where both readings agree.
+        timestamp_ms=st.integers(min_value=20_000_000_001, max_value=4_102_444_800_000),
+        timestamp_type=st.sampled_from(["CREATE_TIME", "LOG_APPEND_TIME"]),
+        headers=st.lists(st.tuples(_names, st.binary(max_size=20)), max_size=3).map(tuple),
+    ),
+    max_size=8,
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(records=_records, msk=st.booleans())
+def test_our_parser_reads_every_event_as_powertools_does(
+    records: list[KafkaRecord], msk: bool
+) -> None:
+    event = build_kafka_event(
+        records,
+        source="aws:kafka" if msk else "SelfManagedKafka",
+        bootstrap_servers="k:9092",
+        event_source_arn=ARN if msk else None,
+    )
+    ours = parse_kafka_event(event)
+    assert ours == parse_kafka_event_powertools(event)
+
+    # Records come back grouped by "<topic>-<partition>", in order within a group.
+    def order(r: KafkaRecord) -> tuple[str, int, int]:
+        return (r.topic, r.partition, r.offset)
+
+    assert sorted(ours, key=order) == sorted(records, key=order)
+
+
+def _broken(change: dict[str, Any], record_change: dict[str, Any] | None = None) -> dict[str, Any]:
+    event = {**_documented_msk_event(), **change}
+    if record_change is not None:
+        (group,) = event["records"].values()
+        group[0] = {**group[0], **record_change}
+        group[0] = {k: v for k, v in group[0].items() if v is not None}
+    return {k: v for k, v in event.items() if v is not None}
+
+
+_BROKEN = {
+    "source-sqs": _broken({"eventSource": "aws:sqs"}),
+    "msk-without-arn": _broken({"eventSourceArn": None}),
+    "no-bootstrap-servers": _broken({"bootstrapServers": None}),
+    "records-a-list": _broken({"records": [1, 2]}),
+    "offset-text": _broken({}, {"offset": "fifteen"}),
+    "no-partition": _broken({}, {"partition": None}),
+    "no-topic": _broken({}, {"topic": None}),
+    "no-value": _broken({}, {"value": None}),
+    "no-headers": _broken({}, {"headers": None}),
+    "header-not-bytes": _broken({}, {"headers": [{"h": "not bytes"}]}),
+    "no-timestamp-type": _broken({}, {"timestampType": None}),
+}
+
+
+@pytest.mark.parametrize("name", sorted(_BROKEN))
+def test_both_parsers_refuse_what_is_not_a_kafka_event(name: str) -> None:
+    # powertools' header validator lets a TypeError through instead of a ValidationError.
+    with pytest.raises((ValidationError, TypeError)):
+        parse_kafka_event_powertools(copy.deepcopy(_BROKEN[name]))
+    with pytest.raises(KafkaEventError):
+        parse_kafka_event(_BROKEN[name])
+
+
+def test_signed_header_bytes_read_as_powertools_reads_them() -> None:
+    event = _documented_msk_event()
+    (group,) = event["records"].values()
+    group[0]["headers"] = [{"signed": [-1, 0, 127, -128]}, {"plain": [255, 1]}]
+    (ours,) = parse_kafka_event(event)
+    assert ours.headers == (("signed", b"\xff\x00\x7f\x80"), ("plain", b"\xff\x01"))
+    assert [ours] == parse_kafka_event_powertools(event)
+    group[0]["headers"] = [{"too-big": [256]}]
+    with pytest.raises(KafkaEventError, match="too-big"):
+        parse_kafka_event(event)
+
+
+def test_a_value_that_is_not_utf8_is_a_record_not_a_broken_event() -> None:
+    event = build_kafka_event(
+        [KafkaRecord(topic=TOPIC, partition=0, offset=1, value=b"\xff\xfe")],
+        bootstrap_servers="k:9092",
+    )
+    with pytest.raises(ValidationError):
+        parse_kafka_event_powertools(event)
+    assert [r.value for r in parse_kafka_event(event)] == [b"\xff\xfe"]
 
 
 def test_msk_event_needs_the_cluster_arn() -> None:

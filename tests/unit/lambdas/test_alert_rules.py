@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mpcs.core.resources.mission import AlertRule
+from mpcs.core.telemetry import TelemetryError
 from mpcs.lambdas.alerts import rules as R
 from mpcs.lambdas.alerts.model import Edge, RuleState, Sample, Status
 
@@ -181,20 +182,53 @@ def test_an_out_of_order_sample_changes_nothing() -> None:
     assert edges == []
 
 
-def test_sample_from_message_reads_numbers_and_booleans() -> None:
-    message = {
+def _message(**groups: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "version": 1,
         "satellite": "sat-a",
         "time": "2025-03-01T12:00:00.500000000Z",
         "power": {"battery_soc_pct": 42},
         "obc": {"fdir_latched": True, "fdir_reason": "x"},
+        **groups,
     }
-    channels = R.needed_channels(
-        [rule(), rule(name="f", channel="obc.fdir_latched", operator="==", threshold=1)]
-    )
-    s = R.sample_from_message(message, seen_s=7.0, channels=channels)
+
+
+_READS = R.needed_channels(
+    [rule(), rule(name="f", channel="obc.fdir_latched", operator="==", threshold=1)]
+)
+
+
+def test_sample_from_message_reads_numbers_and_booleans() -> None:
+    s = R.sample_from_message(_message(), seen_s=7.0, channels=_READS)
     assert s.values == {SOC: 42.0, "obc.fdir_latched": 1.0}
     assert s.time_ns == 1740830400 * S + S // 2
     assert s.seen_s == 7.0
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"version": 2}, "version"),
+        ({"satellite": ""}, "satellite"),
+        ({"time": "yesterday"}, "time"),
+        ({"power": {"battery_soc_pct": 101}}, SOC),
+        ({"power": {"battery_soc_pct": True}}, SOC),
+        ({"power": {"battery_soc_pct": float("nan")}}, SOC),
+        ({"power": {}}, SOC),
+        ({"obc": {"fdir_latched": 1}}, "obc.fdir_latched"),
+    ],
+)
+def test_sample_from_message_rejects_what_it_reads_naming_the_field(
+    change: dict[str, Any], field: str
+) -> None:
+    with pytest.raises(TelemetryError) as exc:
+        R.sample_from_message({**_message(), **change}, seen_s=0, channels=_READS)
+    assert exc.value.path == field
+
+
+def test_sample_from_message_ignores_channels_no_rule_reads() -> None:
+    message = _message(thermal={"battery_temp_c": "hot"})
+    assert R.sample_from_message(message, seen_s=0, channels=_READS).values[SOC] == 42.0
 
 
 def _reference(r: AlertRule, points: list[tuple[int, float]]) -> list[tuple[int, Edge]]:
@@ -245,6 +279,10 @@ def test_property_matches_a_plain_reference_and_redelivery_is_a_no_op(
     again, more = run(r, list(reversed(points)) + points, state)
     assert more == []
     assert again == state
+    # The handler's batch fold gives the same state and transitions as sample-by-sample.
+    run_state, run_edges = R.evaluate_run(r, RuleState(), [sample(t, v) for t, v in points])
+    assert run_state == state
+    assert [(round((after.since or 0) / S - T0), e) for e, after in run_edges] == edges
     # Firings and resolutions alternate, starting with a firing.
     kinds = [e for _, e in edges]
     assert kinds == [Edge.FIRING, Edge.RESOLVED] * (len(kinds) // 2) + [Edge.FIRING] * (

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 import boto3
+import orjson
 
 from mpcs.core.resources.mission import AlertKind, AlertRule
 from mpcs.core.telemetry import CHANNEL_INDEX, TelemetryError, decode
@@ -62,6 +63,17 @@ class Result:
 class _Satellite:
     samples: list[tuple[Sample, KafkaRecord]] = field(default_factory=list)
 
+    @property
+    def samples_only(self) -> list[Sample]:
+        return [s for s, _ in self.samples]
+
+
+def _loads(value: bytes) -> Any:
+    try:
+        return orjson.loads(value)
+    except orjson.JSONDecodeError as exc:
+        raise TelemetryError("$", f"not JSON: {exc}") from None
+
 
 def _is_scheduled(event: Mapping[str, Any]) -> bool:
     return event.get("source") == "aws.events" or event.get("detail-type") == "Scheduled Event"
@@ -74,6 +86,7 @@ class AlertsProcessor:
         self.settings = settings
         self.store = AlertStore(dynamodb, settings.alerts_table)
         self.notifier = Notifier(sns, settings.alerts_topic_arn)
+        self._full = settings.alerts_validate == "full"
         self._channels = {
             m: R.needed_channels(cfg.rules) for m, cfg in settings.alerts_missions.items()
         }
@@ -106,8 +119,12 @@ class AlertsProcessor:
             if mission is None or mission not in self.settings.alerts_missions:
                 result.unrouted += 1
                 continue
+            seen_s = record.timestamp_ms / 1000 if record.timestamp_ms else now
             try:
-                message = decode(record.value)
+                message = decode(record.value) if self._full else _loads(record.value)
+                sample = R.sample_from_message(
+                    message, seen_s=seen_s, channels=self._channels[mission]
+                )
             except TelemetryError as exc:
                 result.invalid += 1
                 log.warning(
@@ -115,8 +132,6 @@ class AlertsProcessor:
                     extra={"topic": record.topic, "offset": record.offset, "reason": str(exc)},
                 )
                 continue
-            seen_s = record.timestamp_ms / 1000 if record.timestamp_ms else now
-            sample = R.sample_from_message(message, seen_s=seen_s, channels=self._channels[mission])
             by_mission[mission][sample.satellite].samples.append((sample, record))
         for mission, satellites in by_mission.items():
             self._process_mission(mission, satellites, result)
@@ -157,14 +172,15 @@ class AlertsProcessor:
             start = item.state
             if sat_item.last_sample_time > start.last_sample_time:
                 start = replace(start, last_sample_time=sat_item.last_sample_time)
-            state, new = start, []
-            for sample, _record in sat.samples:
-                state, edge = R.evaluate(rule, state, sample)
-                if edge is not None:
-                    state, transition = self._transition(
-                        mission, config, rule, sat_item, state, edge
-                    )
-                    new.append(transition)
+            state, edges = R.evaluate_run(rule, start, sat.samples_only)
+            new = [
+                self._transition(mission, config, rule, sat_item, after, edge)[1]
+                for edge, after in edges
+            ]
+            if state.fired_at is not None:
+                state = replace(
+                    state, alert_id=alert_id(mission, sat_item.satellite, rule.name, state.fired_at)
+                )
             if new or state.semantic() != item.state.semantic():
                 pending = [*item.pending, *new]
                 version = self.store.save_rule(
@@ -202,9 +218,8 @@ class AlertsProcessor:
         edge: Edge,
     ) -> tuple[RuleState, Transition]:
         satellite = sat_item.satellite
-        if edge == Edge.FIRING or state.alert_id is None:
-            assert state.fired_at is not None
-            state = replace(state, alert_id=alert_id(mission, satellite, rule.name, state.fired_at))
+        assert state.fired_at is not None  # every transition follows a firing
+        state = replace(state, alert_id=alert_id(mission, satellite, rule.name, state.fired_at))
         assert state.alert_id is not None
         assert state.since is not None
         unit = _unit(rule)
