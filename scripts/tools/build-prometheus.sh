@@ -12,7 +12,7 @@ export CGO_ENABLED=0
 echo "[build-prometheus] downloading $module@$version"
 dir="$(go mod download -json "$module@$version" | python3 -c 'import json,sys;print(json.load(sys.stdin)["Dir"])')"
 release="$(tr -d '[:space:]' < "$dir/VERSION")"
-echo "[build-prometheus] resolving dependencies and building prometheus $release (about 7 minutes on 2 cores)"
+echo "[build-prometheus] resolving dependencies and building prometheus $release (7 to 13 minutes on 2 cores)"
 mkdir -p "$out"
 GOBIN="$out" go install -trimpath \
   -ldflags "-s -w -X github.com/prometheus/common/version.Version=$release -X github.com/prometheus/common/version.Branch=$version" \
