@@ -30,6 +30,7 @@ _LOGS_BY_FIXTURE = {
     "kafka_bootstrap": ["kafka"],
     "influx": ["influxdb"],
     "moto_endpoint": ["moto"],
+    "prometheus_url": ["prometheus"],
 }
 
 _STACK: DevStack | None = None
@@ -72,6 +73,12 @@ def influx(stack: DevStack) -> ConnectionInfo:
 @pytest.fixture(scope="session")
 def moto_endpoint(stack: DevStack) -> str:
     return stack.moto.url
+
+
+@pytest.fixture(scope="session")
+def prometheus_url(stack: DevStack) -> str:
+    """The stack's Prometheus; processes join its scrape targets through `ScrapeTargets`."""
+    return stack.prometheus.url
 
 
 @pytest.fixture
