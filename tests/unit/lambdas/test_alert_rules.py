@@ -14,6 +14,7 @@ from mpcs.core.resources.mission import AlertRule
 from mpcs.core.telemetry import TelemetryError
 from mpcs.lambdas.alerts import rules as R
 from mpcs.lambdas.alerts.model import Edge, RuleState, Sample, Status
+from mpcs.orbit.timeutil import format_time_ns, parse_time_ns
 
 S = 1_000_000_000
 #: Sample times in the tests are seconds after T0 (a 2023 spacecraft time).
@@ -288,3 +289,23 @@ def test_property_matches_a_plain_reference_and_redelivery_is_a_no_op(
     assert kinds == [Edge.FIRING, Edge.RESOLVED] * (len(kinds) // 2) + [Edge.FIRING] * (
         len(kinds) % 2
     )
+
+
+@settings(max_examples=300, deadline=None)
+@given(time_ns=st.integers(min_value=0, max_value=4_102_444_800 * S))
+def test_the_fast_time_parser_agrees_with_the_reference(time_ns: int) -> None:
+    text = format_time_ns(time_ns)
+    assert R._time_ns(text) == parse_time_ns(text) == time_ns
+
+
+@pytest.mark.parametrize(
+    "text", ["2025-03-01T12:00:59Z", "2025-03-01T12:00:59.5Z", "2025-03-01T12:00:60.000000000Z"]
+)
+def test_other_time_forms_take_the_reference_path(text: str) -> None:
+    def outcome(parse: Any) -> object:
+        try:
+            return parse(text)
+        except ValueError as exc:
+            return str(exc)
+
+    assert outcome(R._time_ns) == outcome(parse_time_ns)

@@ -105,24 +105,56 @@ def parse_kafka_event(event: Mapping[str, Any]) -> list[KafkaRecord]:
         if not isinstance(group, list):
             raise KafkaEventError(f"records.{group_name}", "is not a list")
         for i, r in enumerate(group):
-            where = f"records.{group_name}[{i}]"
-            if not isinstance(r, dict):
-                raise KafkaEventError(where, "is not an object")
-            key = r.get("key")
-            headers = _field(r, "headers", list, where)
-            out.append(
-                KafkaRecord(
-                    topic=_field(r, "topic", str, where),
-                    partition=_field(r, "partition", int, where),
-                    offset=_field(r, "offset", int, where),
-                    value=_b64(r.get("value"), f"{where}.value"),
-                    key=None if key is None else _b64(key, f"{where}.key"),
-                    timestamp_ms=_field(r, "timestamp", int, where),
-                    timestamp_type=_field(r, "timestampType", str, where),
-                    headers=_headers(headers, f"{where}.headers"),
-                )
-            )
+            try:
+                out.append(_record_fast(r))
+            except (KeyError, TypeError, ValueError, AttributeError, binascii.Error):
+                out.append(_record_checked(r, f"records.{group_name}[{i}]"))
     return out
+
+
+def _record_fast(r: dict[str, Any]) -> KafkaRecord:
+    """A well-formed record, checked with the fewest operations (the hot path); anything odd
+    raises and `_record_checked` says what."""
+    topic, partition, offset = r["topic"], r["partition"], r["offset"]
+    stamp, stamp_type, headers, key = r["timestamp"], r["timestampType"], r["headers"], r.get("key")
+    if not (
+        type(topic) is str
+        and type(partition) is int
+        and type(offset) is int
+        and type(stamp) is int
+        and type(stamp_type) is str
+        and type(headers) is list
+        and type(r["value"]) is str
+        and (key is None or type(key) is str)
+    ):
+        raise TypeError("a field has the wrong type")
+    return KafkaRecord(
+        topic=topic,
+        partition=partition,
+        offset=offset,
+        value=a2b_base64(r["value"]),
+        key=None if key is None else a2b_base64(key),
+        timestamp_ms=stamp,
+        timestamp_type=stamp_type,
+        headers=_headers(headers, "headers") if headers else (),
+    )
+
+
+def _record_checked(r: Any, where: str) -> KafkaRecord:
+    if not isinstance(r, dict):
+        raise KafkaEventError(where, "is not an object")
+    key = r.get("key")
+    headers = _field(r, "headers", list, where)
+    return KafkaRecord(
+        topic=_field(r, "topic", str, where),
+        partition=_field(r, "partition", int, where),
+        offset=_field(r, "offset", int, where),
+        value=_b64(r.get("value"), f"{where}.value"),
+        key=None if key is None else _b64(key, f"{where}.key"),
+        timestamp_ms=_field(r, "timestamp", int, where),
+        timestamp_type=_field(r, "timestampType", str, where),
+        headers=_headers(headers, f"{where}.headers"),
+    )
 
 
 def _headers(headers: list[Any], where: str) -> tuple[tuple[str, bytes], ...]:

@@ -114,8 +114,12 @@ class AlertsProcessor:
         timestamp."""
         result = Result()
         by_mission: dict[str, dict[str, _Satellite]] = defaultdict(lambda: defaultdict(_Satellite))
+        missions: dict[str, str | None] = {}
         for record in records:
-            mission = mission_of_topic(record.topic)
+            try:
+                mission = missions[record.topic]
+            except KeyError:
+                mission = missions[record.topic] = mission_of_topic(record.topic)
             if mission is None or mission not in self.settings.alerts_missions:
                 result.unrouted += 1
                 continue
@@ -167,12 +171,13 @@ class AlertsProcessor:
         result: Result,
     ) -> None:
         saved: list[tuple[RuleItem, int, list[Transition]]] = []
+        samples = sat.samples_only
         for rule in config.rules:
             item = rule_items[f"{sat_item.satellite}#{rule.name}"]
             start = item.state
             if sat_item.last_sample_time > start.last_sample_time:
                 start = replace(start, last_sample_time=sat_item.last_sample_time)
-            state, edges = R.evaluate_run(rule, start, sat.samples_only)
+            state, edges = R.evaluate_run(rule, start, samples)
             new = [
                 self._transition(mission, config, rule, sat_item, after, edge)[1]
                 for edge, after in edges
