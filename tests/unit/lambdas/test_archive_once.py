@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
+import pyarrow as pa
 import pytest
 
 from mpcs.kit.influx import InfluxUnavailable
@@ -17,6 +18,7 @@ from mpcs.lambdas.archive.handler import (
     scheduled_time_ns,
 )
 from mpcs.lambdas.archive.layout import HOUR_NS, high_water_key, manifest_key, telemetry_key
+from mpcs.lambdas.archive.schema import conform
 from mpcs.orbit.timeutil import parse_time_ns
 
 H13 = parse_time_ns("2025-03-01T13:00:00Z")
@@ -58,15 +60,21 @@ class HourSource:
         self.counts = {"a": 3, "b": 2} if counts is None else counts
         self.queried: list[int] = []
 
-    def hour_samples(self, bucket: str, start_ns: int, stop_ns: int) -> dict[str, Any]:
+    def hour_table(self, bucket: str, start_ns: int, stop_ns: int) -> pa.Table:
         if bucket != "ops.wildfire":
             raise InfluxUnavailable(f"bucket {bucket} not found", kind="auth")
         assert stop_ns - start_ns == HOUR_NS
         self.queried.append(start_ns)
-        return {
-            sat: {start_ns + k * 1_000_000_000: {"seq": k, "mode": "NOMINAL"} for k in range(n)}
-            for sat, n in self.counts.items()
-        }
+        rows = [(sat, k) for sat, n in self.counts.items() for k in range(n)]
+        return conform(
+            pa.table(
+                {
+                    "satellite": pa.array([sat for sat, _ in rows], pa.string()),
+                    "time": pa.array([start_ns + k * 1_000_000_000 for _, k in rows], pa.int64()),
+                    "seq": pa.array([k for _, k in rows], pa.int64()),
+                }
+            )
+        )
 
 
 MISSION = [("ops", "wildfire")]

@@ -42,9 +42,9 @@ from .layout import (
     manifest_key,
     telemetry_key,
 )
-from .schema import SCHEMA_NAME, build_table
+from .schema import SCHEMA_NAME, split_by_satellite
 from .settings import ArchiveSettings, load
-from .source import InfluxSource, Samples
+from .source import InfluxSource
 from .store import ArchiveStore
 
 log = logging.getLogger("mpcs.lambdas.archive")
@@ -213,16 +213,13 @@ class Archiver:
             result.already_done = True
             return result
         started = time.perf_counter()
-        samples: Samples = self.source.hour_samples(
-            names.bucket(namespace, mission), hour_ns, hour_ns + HOUR_NS
-        )
+        table = self.source.hour_table(names.bucket(namespace, mission), hour_ns, hour_ns + HOUR_NS)
         objects = {}
-        for satellite in sorted(samples):
+        for satellite, rows in split_by_satellite(table).items():
             key = telemetry_key(namespace, mission, hour_ns, satellite)
             objects[satellite] = key
-            body = parquet_bytes(build_table(satellite, samples[satellite]))
-            if self.store.put_once(key, body, content_type=PARQUET_CONTENT_TYPE):
-                result.written[satellite] = len(samples[satellite])
+            if self.store.put_once(key, parquet_bytes(rows), content_type=PARQUET_CONTENT_TYPE):
+                result.written[satellite] = rows.num_rows
             else:
                 result.present.append(satellite)
         document = {

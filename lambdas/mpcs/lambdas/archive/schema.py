@@ -10,9 +10,6 @@ a sample (a channel added later, a point lost) is null.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from typing import Any
-
 import pyarrow as pa
 
 from mpcs.core.telemetry import CHANNELS, ChannelType
@@ -52,17 +49,26 @@ def build_schema() -> pa.Schema:
 SCHEMA = build_schema()
 
 
-def build_table(satellite: str, samples: Mapping[int, Mapping[str, Any]]) -> pa.Table:
-    """One satellite's samples (time ns → {column: value}) as a table in time order.
+def conform(table: pa.Table) -> pa.Table:
+    """`table` in the archive schema: its columns cast and in order, the missing ones null, the
+    others dropped, rows sorted by satellite then time."""
+    columns = []
+    for field in SCHEMA:
+        if field.name in table.column_names:
+            columns.append(table.column(field.name).cast(field.type))
+        else:
+            columns.append(pa.nulls(table.num_rows, type=field.type))
+    result = pa.Table.from_arrays(columns, schema=SCHEMA)
+    return result.sort_by([("satellite", "ascending"), ("time", "ascending")])
 
-    Columns a sample lacks are null; keys that are not columns of the schema are ignored.
-    """
-    times = sorted(samples)
-    rows: Iterable[Mapping[str, Any]] = [samples[t] for t in times]
-    columns: list[pa.Array] = [
-        pa.array(times, type=pa.int64()).cast(SCHEMA.field("time").type),
-        pa.array([satellite] * len(times), type=pa.string()),
-    ]
-    for field in list(SCHEMA)[2:]:
-        columns.append(pa.array([row.get(field.name) for row in rows], type=field.type))
-    return pa.Table.from_arrays(columns, schema=SCHEMA)
+
+def split_by_satellite(table: pa.Table) -> dict[str, pa.Table]:
+    """The rows of each satellite (a table sorted by satellite, as `conform` returns it)."""
+    satellites = table.column("satellite").to_pylist()
+    parts: dict[str, pa.Table] = {}
+    start = 0
+    for end in range(1, len(satellites) + 1):
+        if end == len(satellites) or satellites[end] != satellites[start]:
+            parts[satellites[start]] = table.slice(start, end - start)
+            start = end
+    return parts
