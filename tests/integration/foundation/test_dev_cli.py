@@ -30,10 +30,12 @@ def test_dev_up_kubectl_then_down_leaves_no_process(tmp_path: Path) -> None:
     root = tmp_path / "stack"
     up = _mpcs("dev", "up", "--dir", str(root))
     assert "kubeconfig:" in up.stdout
+    assert "prometheus:" in up.stdout
     state = json.loads((root / "state.json").read_text())
     pids = [pid for pid in state["pids"].values() if pid]
     try:
-        assert len(pids) == 6
+        # etcd, kube-apiserver, kube-controller-manager, Kafka, InfluxDB, moto, Prometheus
+        assert len(pids) == 7
         assert all(pid_alive(p) for p in pids)
         kubeconfig = state["connection"]["kubeconfig"]
         kubectl = subprocess.run(
