@@ -408,16 +408,19 @@ class FlowBack:
 
     # -- the condition ---------------------------------------------------------------------------
 
-    async def assert_condition(self, satellite: str) -> dict[str, Any] | None:
-        """Set `Alerting` on a Satellite from the table; the Satellite as read (None: gone)."""
-        return await asyncio.to_thread(self._assert_condition, satellite)
+    async def assert_condition(
+        self, satellite: str, firing: list[dict[str, Any]] | None = None
+    ) -> dict[str, Any] | None:
+        """Set `Alerting` on a Satellite from the table (or from `firing`, the mission's firing
+        alerts read just before); the Satellite as read (None: gone)."""
+        return await asyncio.to_thread(self._assert_condition, satellite, firing)
 
-    def _assert_condition(self, satellite: str, *, attempts: int = 5) -> dict[str, Any] | None:
-        firing = [
-            a
-            for a in self.table.list_alerts(self.mission_key, status="firing")
-            if a.get("satellite") == satellite
-        ]
+    def _assert_condition(
+        self, satellite: str, mission_firing: list[dict[str, Any]] | None, *, attempts: int = 5
+    ) -> dict[str, Any] | None:
+        if mission_firing is None:
+            mission_firing = self.table.list_alerts(self.mission_key, status="firing")
+        firing = [a for a in mission_firing if a.get("satellite") == satellite]
         for _ in range(attempts):
             obj = self.satellites.get(satellite)
             if obj is None:
@@ -446,8 +449,9 @@ class FlowBack:
     async def resync_conditions(self) -> int:
         """Re-assert `Alerting` on every Satellite of the mission; how many were checked."""
         names = await asyncio.to_thread(self.satellites.list_names)
+        firing = await asyncio.to_thread(self.table.list_alerts, self.mission_key, "firing")
         for name in names:
-            await self.assert_condition(name)
+            await self.assert_condition(name, firing)
         return len(names)
 
 

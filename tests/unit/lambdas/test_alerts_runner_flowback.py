@@ -295,3 +295,21 @@ def test_a_point_influxdb_refuses_does_not_hold_the_other_forwards_back() -> Non
     assert done.deleted
     assert sqs.deleted == ["r1"]
     assert [e["reason"] for e in satellites.events] == ["AlertFiring"]
+
+
+def test_the_periodic_resync_reads_the_table_once_for_all_satellites() -> None:
+    satellites = Satellites()
+    flow, _ = _flow(satellites=satellites, events=Sink(), lines=Sink())
+    calls: list[str | None] = []
+    table = flow.table
+    original = table.list_alerts
+
+    def counted(mission: str, status: str | None = None) -> list[dict[str, Any]]:
+        calls.append(status)
+        return original(mission, status)
+
+    table.list_alerts = counted  # type: ignore[method-assign]
+    assert asyncio.run(flow.resync_conditions()) == 1
+    assert calls == ["firing"]
+    (alerting,) = [c for c in satellites.obj["status"]["conditions"] if c["type"] == "Alerting"]
+    assert alerting["status"] == "True"
