@@ -2,7 +2,9 @@
 
 The examples are applied; the operator provisions the dashboards as ConfigMaps; the local runner
 runs the three simulators, the ingest and the command API as the operator's Deployments describe
-them, each announced to the dev stack's Prometheus; one command goes through the API. Then the
+them, each announced to the dev stack's Prometheus; one command goes through the API, and a
+Satellite naming a Mission that does not exist makes the operator count reconcile errors (a quiet
+fleet has none, and their panel must be shown to answer too). Then the
 dashboards are read back from their ConfigMaps (what Grafana's sidecar would load), and each query
 (panels, template variables, annotations) is substituted as Grafana does and run: Flux against
 InfluxDB with the datasource's own read-only token, PromQL against Prometheus. Each must return
@@ -17,15 +19,18 @@ import copy
 import datetime as dt
 import json
 import re
+import uuid
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
 from kubernetes import client as k8s
 from kubernetes.client import ApiClient
-from utils.kube import Custom, eventually, examples
+from utils.kube import Custom, eventually, examples, temporary_namespace
 
 from mpcs.core import names
+from mpcs.core.resources import GroundStationSpec, MissionSpec
 from mpcs.dev.runner import LocalRunner
 from mpcs.dev.stack import ConnectionInfo
 from mpcs.grafana.catalog import dashboards, render
@@ -37,7 +42,7 @@ pytestmark = pytest.mark.integration
 
 MISSION = "wildfire"
 SATELLITES = ("firewatch-1", "firewatch-2", "firewatch-3")
-_RELATIVE = re.compile(r"^now(?:-(\d+)([smhdw]))?$")
+_RELATIVE = re.compile(r"^now(?:([+-])(\d+)([smhdw]))?$")
 _UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 604_800}
 
 
@@ -45,8 +50,9 @@ def _relative_time(text: str, now: dt.datetime) -> dt.datetime:
     """A dashboard's `now-6h`-style time as an absolute time."""
     match = _RELATIVE.match(text)
     assert match, f"unsupported dashboard time {text!r}"
-    amount, unit = match.groups()
-    return now - dt.timedelta(seconds=int(amount or 0) * _UNIT_S.get(unit or "s", 1))
+    sign, amount, unit = match.groups()
+    offset = dt.timedelta(seconds=int(amount or 0) * _UNIT_S.get(unit or "s", 1))
+    return now + offset if sign == "+" else now - offset
 
 
 class Stack:
@@ -89,6 +95,13 @@ class Stack:
 
 
 @pytest.fixture(scope="module")
+def namespace(kube_client: ApiClient) -> Iterator[str]:
+    """One namespace for the module: every parametrized case reads the same flying mission."""
+    with temporary_namespace(kube_client, f"dash-{uuid.uuid4().hex[:8]}") as name:
+        yield name
+
+
+@pytest.fixture(scope="module")
 def provisioned(
     kube_client: ApiClient, namespace: str, conn: ConnectionInfo, runner: LocalRunner
 ) -> tuple[dict[str, dict[str, Any]], Stack]:
@@ -100,6 +113,10 @@ def provisioned(
             obj["spec"]["telemetryIntervalSeconds"] = 2
         if obj["kind"] != "CommandPlan":
             custom.create(obj)
+    orphan = copy.deepcopy(next(o for o in examples() if o["kind"] == "Satellite"))
+    orphan["metadata"] = {"name": "orphan-1"}
+    orphan["spec"]["missionRef"] = {"name": "no-such-mission"}
+    custom.create(orphan)
     custom.wait_phase("missions", MISSION, "Ready", timeout_s=90)
     core = k8s.CoreV1Api(kube_client)
     token = base64.b64decode(
@@ -129,6 +146,15 @@ def provisioned(
         ),
         timeout_s=60,
         what="ingest scraped by Prometheus",
+    )
+    eventually(
+        lambda: stack.promql(
+            'sum(mpcs_operator_reconcile_errors_total{component="operator"})',
+            start=dt.datetime.now(dt.UTC) - dt.timedelta(seconds=30),
+            stop=dt.datetime.now(dt.UTC),
+        ),
+        timeout_s=60,
+        what="the orphan Satellite's reconcile errors scraped",
     )
     models = {}
     for kind in dashboards():
@@ -163,9 +189,18 @@ def _send_a_command(kube_client: ApiClient, namespace: str, runner: LocalRunner)
 
 
 def _all_queries() -> list[tuple[str, str]]:
-    """(dashboard slug, panel) of every query, from the dashboards the code renders."""
+    """(dashboard slug, panel) of every query, from the dashboards the code renders for the
+    example mission (its alert rules shape some panels)."""
+    docs = examples()
+    mission = MissionSpec.model_validate(next(o for o in docs if o["kind"] == "Mission")["spec"])
+    stations = {
+        o["metadata"]["name"]: GroundStationSpec.model_validate(o["spec"])
+        for o in docs
+        if o["kind"] == "GroundStation"
+    }
+    context = MissionContext.of("e2e", MISSION, mission, stations)
     found = []
-    for slug, model in render(MissionContext(namespace="e2e", mission=MISSION)).items():
+    for slug, model in render(context).items():
         found += [(slug, f"{q.panel} [{q.ref_id}]") for q in panel_queries(model)]
     return found
 

@@ -73,11 +73,7 @@ class InfluxBuckets:
         rules = [{"type": "expire", "everySeconds": retention_seconds}]
         bucket = await self.find_bucket(name)
         if bucket is None:
-            bucket = await self._call(
-                "POST",
-                "/api/v2/buckets",
-                json={"name": name, "orgID": await self.org_id(), "retentionRules": rules},
-            )
+            bucket = await self._create_bucket(name, rules)
         elif _retention(bucket) != retention_seconds:
             bucket = await self._call(
                 "PATCH", f"/api/v2/buckets/{bucket['id']}", json={"retentionRules": rules}
@@ -90,6 +86,21 @@ class InfluxBuckets:
         return BucketState(
             id=bucket["id"], name=name, retention_seconds=retention_seconds, token=token
         )
+
+    async def _create_bucket(self, name: str, rules: list[dict[str, Any]]) -> dict[str, Any]:
+        """Create a bucket; when a concurrent reconcile created it first, that one is the answer."""
+        response = await self._http.post(
+            "/api/v2/buckets",
+            json={"name": name, "orgID": await self.org_id(), "retentionRules": rules},
+        )
+        if response.status_code == 422 and "already exists" in response.text:
+            found = await self.find_bucket(name)
+            if found is not None:
+                return found
+        if response.status_code >= 400:
+            raise InfluxError(f"POST /api/v2/buckets: {response.status_code} {response.text[:300]}")
+        created: dict[str, Any] = response.json()
+        return created
 
     async def ensure_read_token(self, bucket: str) -> str:
         """A token that can only read `bucket` (the dashboards' datasource); created once."""

@@ -176,6 +176,8 @@ async def on_station_change(
         )
         if body is None or body["metadata"].get("deletionTimestamp"):
             continue
+        if "observedGeneration" not in (body.get("status") or {}):
+            continue  # not reconciled yet: its own create handler is about to, with this station
         with observe("Mission"):
             outcome = await reconcile(Observed.of(body), services=services, indexes=indexes)
         await services.kube.patch_status(
