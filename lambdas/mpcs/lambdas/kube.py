@@ -9,6 +9,7 @@ and the merge is done again rather than dropping the operator's conditions.
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from kubernetes import client as k8s
@@ -31,7 +32,10 @@ def load_client() -> ApiClient:
         k8s_config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
         return ApiClient(configuration)
     except k8s_config.ConfigException:
-        return k8s_config.new_client_from_config()  # type: ignore[no-untyped-call,no-any-return]
+        # $KUBECONFIG read now (the client library reads it once, when first imported).
+        return k8s_config.new_client_from_config(  # type: ignore[no-untyped-call,no-any-return]
+            config_file=os.environ.get("KUBECONFIG")
+        )
 
 
 class KubeSatellites:

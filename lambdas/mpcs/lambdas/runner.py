@@ -479,12 +479,33 @@ class AlertsRunner:
     # -- flow back -------------------------------------------------------------------------------
 
     async def _flowback_loop(self) -> None:
-        from .flowback import FlowBack
-        from .kube import KubeSatellites, load_client
+        from .kube import load_client
 
         assert self._producer is not None
-        sqs, sns, table = _aws_clients(self.alerts)
-        api = await asyncio.to_thread(load_client)
+        backoff = Backoff(initial_s=1.0, max_s=30.0)
+        while True:  # a setup problem makes the flow-back (and /readyz) wait, never the alerts
+            try:
+                sqs, sns, table = await asyncio.to_thread(_aws_clients, self.alerts)
+                api = await asyncio.to_thread(load_client)
+            except Exception as exc:
+                self._problems["queue"] = f"flow-back clients not set up: {exc}"
+                log.warning("alerts flow-back not set up (%s); retrying", exc)
+                await backoff.wait(self._stopping)
+                if self._stopping.is_set():
+                    return
+                continue
+            break
+        try:
+            await self._flow_back(api, sqs=sqs, sns=sns, table=table)
+        finally:
+            api.close()  # type: ignore[no-untyped-call]
+
+    async def _flow_back(self, api: Any, *, sqs: Any, sns: Any, table: Any) -> None:
+        from .flowback import FlowBack
+        from .kube import KubeSatellites
+
+        assert self._producer is not None
+        backoff = Backoff(initial_s=1.0, max_s=30.0)
         flow = FlowBack(
             namespace=self.settings.namespace,
             mission=self.settings.mission,
@@ -499,7 +520,6 @@ class AlertsRunner:
             lines=self.influx,
             wait_s=self.settings.alerts_queue_wait_s,
         )
-        backoff = Backoff(initial_s=1.0, max_s=30.0)
         while not self._stopping.is_set():
             try:
                 await asyncio.to_thread(flow.ensure_queue)
@@ -511,32 +531,29 @@ class AlertsRunner:
         self._problems["queue"] = ""
         backoff.reset()
         next_resync = 0.0
-        try:
-            while not self._stopping.is_set():
-                if time.monotonic() >= next_resync:
-                    try:
-                        checked = await flow.resync_conditions()
-                        log.debug("Alerting re-asserted on %d satellites", checked)
-                    except Exception as exc:
-                        log.warning("Alerting conditions not re-asserted: %s", exc)
-                    next_resync = time.monotonic() + self.settings.alerts_condition_resync_s
+        while not self._stopping.is_set():
+            if time.monotonic() >= next_resync:
                 try:
-                    messages = await asyncio.to_thread(flow.receive)
+                    checked = await flow.resync_conditions()
+                    log.debug("Alerting re-asserted on %d satellites", checked)
                 except Exception as exc:
-                    self._problems["queue"] = f"SQS receive failed: {exc}"
-                    log.warning("alerts queue receive failed: %s", exc)
-                    await backoff.wait(self._stopping)
-                    continue
-                self._problems["queue"] = ""
-                backoff.reset()
-                for message in messages:
-                    done = await flow.deliver(message)
-                    if done.deleted and done.transition is not None:
-                        self.metrics.transitions.labels(done.transition.transition).inc()
-                    elif done.failed_step is not None:
-                        self.metrics.flowback_failures.labels(done.failed_step).inc()
-        finally:
-            api.close()  # type: ignore[no-untyped-call]
+                    log.warning("Alerting conditions not re-asserted: %s", exc)
+                next_resync = time.monotonic() + self.settings.alerts_condition_resync_s
+            try:
+                messages = await asyncio.to_thread(flow.receive)
+            except Exception as exc:
+                self._problems["queue"] = f"SQS receive failed: {exc}"
+                log.warning("alerts queue receive failed: %s", exc)
+                await backoff.wait(self._stopping)
+                continue
+            self._problems["queue"] = ""
+            backoff.reset()
+            for message in messages:
+                done = await flow.deliver(message)
+                if done.deleted and done.transition is not None:
+                    self.metrics.transitions.labels(done.transition.transition).inc()
+                elif done.failed_step is not None:
+                    self.metrics.flowback_failures.labels(done.failed_step).inc()
 
 
 def _aws_clients(settings: AlertsSettings) -> tuple[Any, Any, Any]:
