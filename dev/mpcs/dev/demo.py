@@ -26,8 +26,9 @@ from rich.table import Table
 
 from mpcs.core import names
 from mpcs.dev import cluster, tools
-from mpcs.dev.process import spawn, stop_group
+from mpcs.dev.process import free_port, spawn, stop_group
 from mpcs.dev.runner import LocalRunner
+from mpcs.dev.servers import ScrapeTargets
 from mpcs.dev.stack import ConnectionInfo, DevStack, provision_alerts
 from mpcs.kit.influx import parse_annotated_csv
 
@@ -43,6 +44,7 @@ def _step(message: str) -> None:
 
 def start_operator(stack: DevStack, kubeconfig: Path) -> subprocess.Popen[bytes]:
     conn = stack.connection_info()
+    metrics_port = free_port()
     alerts = provision_alerts(conn.moto_endpoint_url)
     env = {
         **alerts.operator_env(),
@@ -51,15 +53,20 @@ def start_operator(stack: DevStack, kubeconfig: Path) -> subprocess.Popen[bytes]
         "MPCS_INFLUX_URL": conn.influx_url,
         "MPCS_INFLUX_ORG": conn.influx_org,
         "MPCS_INFLUX_TOKEN": conn.influx_token,
-        "MPCS_METRICS_PORT": "0",
+        "MPCS_METRICS_PORT": str(metrics_port),
         "MPCS_RESYNC_SECONDS": "30",
     }
-    return spawn(
+    proc = spawn(
         [sys.executable, "-m", "mpcs.cli", "operator", "run", "--standalone"],
         log=stack.root / "logs" / "operator.log",
         env=env,
         die_with_parent=True,
     )
+    # The pipeline dashboard's operator panels read it as component "operator".
+    ScrapeTargets(stack.prometheus.targets_dir).publish(
+        "operator", port=metrics_port, labels={"component": "operator"}
+    )
+    return proc
 
 
 def apply_examples(kubeconfig: Path) -> None:
