@@ -13,7 +13,8 @@ code (tests/integration/grafana/fleet_data.py: 3 × 3,600 samples × 7 points), 
 - `Archiver.archive_hour` end to end into moto's S3 (a fresh archive bucket per repetition, so
   every repetition writes the objects and the manifest).
 
-Each figure is the median of `--repeat` repetitions with the min–max. Writes
+Each figure is the median of `--repeat` repetitions with the min–max; the two ways of reading
+alternate, so that load drift on a shared machine hits both alike. Writes
 bench/results/archive_hour.json and .md. Not a test: numbers depend on the machine.
 Run: `.venv/bin/python bench/archive_hour.py [--repeat N]`.
 """
@@ -55,18 +56,35 @@ SATELLITES = 3
 NAMESPACE, MISSION = "bench", "archive"
 
 
+def _figure(times: list[float]) -> dict[str, float]:
+    return {
+        "median": round(statistics.median(times), 4),
+        "min": round(min(times), 4),
+        "max": round(max(times), 4),
+    }
+
+
 def timed(fn: Callable[[], Any], repeat: int) -> tuple[dict[str, float], Any]:
     times, value = [], None
     for _ in range(repeat):
         started = time.perf_counter()
         value = fn()
         times.append(time.perf_counter() - started)
-    figure = {
-        "median": round(statistics.median(times), 4),
-        "min": round(min(times), 4),
-        "max": round(max(times), 4),
-    }
-    return figure, value
+    return _figure(times), value
+
+
+def interleaved(
+    cases: dict[str, Callable[[], Any]], repeat: int
+) -> tuple[dict[str, dict[str, float]], dict[str, Any]]:
+    """Each case once per round, rounds repeated: load drift on a shared machine hits all alike."""
+    times: dict[str, list[float]] = {name: [] for name in cases}
+    values: dict[str, Any] = {}
+    for _ in range(repeat):
+        for name, fn in cases.items():
+            started = time.perf_counter()
+            values[name] = fn()
+            times[name].append(time.perf_counter() - started)
+    return {name: _figure(t) for name, t in times.items()}, values
 
 
 def one_pivot_query(url: str, org: str, token: str, bucket: str, start: int, stop: int) -> Any:
@@ -135,15 +153,19 @@ def main() -> None:
             source = InfluxSource(url=influx.url, org=influx.org, token=influx.token)
             stop = start + HOUR_NS
 
-            figures["read_hour_table_per_measurement_s"], table = timed(
-                lambda: source.hour_table(bucket.name, start, stop), args.repeat
-            )
-            figures["read_one_pivot_query_python_merge_s"], other = timed(
-                lambda: one_pivot_query(
-                    influx.url, influx.org, influx.token, bucket.name, start, stop
-                ),
+            reads, tables = interleaved(
+                {
+                    "read_hour_table_per_measurement_s": lambda: source.hour_table(
+                        bucket.name, start, stop
+                    ),
+                    "read_one_pivot_query_python_merge_s": lambda: one_pivot_query(
+                        influx.url, influx.org, influx.token, bucket.name, start, stop
+                    ),
+                },
                 args.repeat,
             )
+            figures.update(reads)
+            table, other = tables.values()
             differ = [n for n in table.column_names if not other[n].equals(table[n])]
             assert not differ, f"the two ways read different columns: {differ}"
             parts = split_by_satellite(table)
