@@ -11,6 +11,8 @@ from typing import Any
 import boto3
 import httpx
 import pyarrow as pa
+import pyarrow.dataset as ds
+import pyarrow.fs as pa_fs
 import pyarrow.parquet as pq
 import pytest
 from utils.orbit import ISS, TOULOUSE
@@ -203,6 +205,26 @@ def test_closed_hours_land_once_as_parquet_across_runs_and_restarts(
     before = versions(s3, archive_env)
     assert all(len(v) == 1 for v in before.values()), before
     assert manifest_key(NAMESPACE, name, H12) in before
+
+    # The mission's prefix reads as one Hive-partitioned dataset (docs/archive.md's example);
+    # the manifests and the high-water mark, named with a leading `_`, are skipped.
+    host, port = moto_endpoint.removeprefix("http://").split(":")
+    filesystem = pa_fs.S3FileSystem(
+        access_key="testing",
+        secret_key="testing",
+        region="us-east-1",
+        endpoint_override=f"{host}:{port}",
+        scheme="http",
+    )
+    dataset = ds.dataset(
+        f"{archive_env}/telemetry/{NAMESPACE}/{name}/",
+        filesystem=filesystem,
+        format="parquet",
+        partitioning="hive",
+    )
+    sat_b = dataset.to_table(filter=ds.field("satellite") == "sat-b", columns=["seq", "hour"])
+    assert sat_b.num_rows == 180 + 360
+    assert sorted(set(sat_b.column("hour").to_pylist())) == [12, 13]
 
     # Again in the same process, again after a restart, and a late event: nothing is rewritten.
     assert run("2008-09-20T14:10:00Z") == {"hours": []}
