@@ -214,3 +214,15 @@ def test_the_scheduled_event_round_trips_and_anything_else_is_named() -> None:
         scheduled_time_ns({**event, "time": "yesterday"})
     with pytest.raises(EventError, match=r"^event: "):
         scheduled_time_ns([event])
+
+
+def test_an_answer_the_catalogue_cannot_read_fails_the_mission_not_the_run() -> None:
+    class Unreadable(HourSource):
+        def hour_table(self, bucket: str, start_ns: int, stop_ns: int) -> pa.Table:
+            raise pa.ArrowInvalid("In CSV column #5: CSV conversion error to double")
+
+    store = MemoryStore()
+    with pytest.raises(ArchiveFailed) as failed:
+        archiver(store, Unreadable(), window=1).run(MISSION, now("14:06"))
+    assert "conversion error" in failed.value.failures["ops/wildfire"]
+    assert store.objects == {}  # no object, no manifest, no mark: the next run tries again

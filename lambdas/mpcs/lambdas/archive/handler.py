@@ -27,6 +27,7 @@ from typing import Any
 
 import boto3
 import orjson
+import pyarrow as pa
 import pyarrow.parquet as pq
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
@@ -168,7 +169,9 @@ class Archiver:
         for namespace, mission in missions:
             try:
                 results += self.archive_mission(namespace, mission, now_ns)
-            except (InfluxError, ClientError, BotoCoreError) as exc:
+            except (InfluxError, ClientError, BotoCoreError, pa.ArrowException) as exc:
+                # ArrowException: InfluxDB answered something the catalogue's types cannot
+                # read; the hour stays unarchived (and the mission's mark where it is).
                 ref = f"{namespace}/{mission}"
                 log.error("archiving %s failed: %s", ref, exc)
                 failures[ref] = str(exc)

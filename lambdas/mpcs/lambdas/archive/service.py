@@ -151,15 +151,22 @@ class ArchiveService:
         return result
 
     async def _schedule(self) -> None:
-        if self.settings.archive_create_bucket:
-            await asyncio.to_thread(self.archiver.store.ensure_bucket)
+        bucket_ready = not self.settings.archive_create_bucket
         while not self._stopping.is_set():
             try:
+                if not bucket_ready:
+                    await asyncio.to_thread(self.archiver.store.ensure_bucket)
+                    bucket_ready = True
                 await self.archive_now()
             except (ArchiveFailed, ClientError, BotoCoreError) as exc:
+                self.last_failure = str(exc)
                 log.error(
                     "archive run failed (next in %.0f s): %s", self.settings.archive_interval_s, exc
                 )
+            except Exception as exc:  # the schedule must outlive a bug: say it, keep going
+                self.last_failure = repr(exc)
+                self.metrics.runs.labels("failed").inc()
+                log.exception("archive run failed unexpectedly")
             await sleep(self.settings.archive_interval_s, self._stopping)
 
     # ------------------------------------------------------------------ the products
