@@ -10,7 +10,7 @@ from __future__ import annotations
 import enum
 import uuid
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -34,9 +34,8 @@ class Edge(enum.StrEnum):
     RESOLVED = "resolved"
 
 
-@dataclass(frozen=True)
-class Sample:
-    """One telemetry message reduced to what the rules read.
+class Sample(NamedTuple):
+    """One telemetry message reduced to what the rules read (a NamedTuple: one per record).
 
     `values` holds every numeric channel by `subsystem.name` (booleans as 1.0/0.0; text channels
     are absent), `time_ns` is the spacecraft time, `seen_s` the wall-clock time (Unix seconds) the
