@@ -55,6 +55,9 @@ from .panels import (
 SLUG = "overview"
 #: How far back the map draws ground tracks: a little more than one low-Earth orbit.
 TRACK_WINDOW = "100m"
+#: Points per series of the fleet-wide panels: 100 satellites × 300 points is already more than a
+#: half-width panel can draw, and the answer (and its latency) grows with the points.
+FLEET_MAX_DATA_POINTS = 300
 #: Channels the overview draws as time series of its own (alert rules on them are drawn there).
 SOC = "power.battery_soc_pct"
 
@@ -297,6 +300,7 @@ def _series_panel(
         .datasource(influx_datasource(context))
         .unit(channel_unit(key))
         .display_name("${__field.labels.satellite}")
+        .max_data_points(FLEET_MAX_DATA_POINTS)
         .span(12)
         .height(8)
         .with_target(FluxTarget(context, _per_satellite_series(context, key, "mean")))
@@ -327,6 +331,7 @@ def _state_panel(
         .description(channel_description(channel, rules))
         .datasource(influx_datasource(context))
         .display_name("${__field.labels.satellite}")
+        .max_data_points(FLEET_MAX_DATA_POINTS)
         .span(12)
         .height(8)
         .with_target(FluxTarget(context, _per_satellite_series(context, key, "last")))
