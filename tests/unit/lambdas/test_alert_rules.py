@@ -211,6 +211,7 @@ def test_sample_from_message_reads_numbers_and_booleans() -> None:
     [
         ({"version": 2}, "version"),
         ({"satellite": ""}, "satellite"),
+        ({"satellite": "sat#a"}, "satellite"),
         ({"time": "yesterday"}, "time"),
         ({"power": {"battery_soc_pct": 101}}, SOC),
         ({"power": {"battery_soc_pct": True}}, SOC),

@@ -255,8 +255,9 @@ def sample_from_message(message: Any, *, seen_s: float, channels: Iterable[Chann
     if message.get("version") != SCHEMA_VERSION:
         raise TelemetryError("version", f"{message.get('version')!r} is not {SCHEMA_VERSION}")
     satellite = message.get("satellite")
-    if not isinstance(satellite, str) or not satellite:
-        raise TelemetryError("satellite", f"{satellite!r} is not a non-empty string")
+    if not isinstance(satellite, str) or not satellite or "#" in satellite:
+        # "#" separates satellite and rule in the alert table's keys (Kubernetes names have none).
+        raise TelemetryError("satellite", f"{satellite!r} is not a satellite name")
     try:
         time_ns = _time_ns(message["time"])
     except (KeyError, TypeError, ValueError) as exc:
