@@ -245,12 +245,18 @@ class RunnerMetrics:
 class KafkaEvents:
     """The flow-back's events-topic sink: one idempotent producer, keyed by satellite."""
 
-    def __init__(self, producer: AIOKafkaProducer, topic: str) -> None:
+    def __init__(self, producer: AIOKafkaProducer, topic: str, *, timeout_s: float = 15.0) -> None:
         self.producer = producer
         self.topic = topic
+        self.timeout_s = timeout_s
 
     async def send(self, key: str, event: dict[str, Any]) -> None:
-        await self.producer.send_and_wait(self.topic, key=key.encode(), value=orjson.dumps(event))
+        """Send and wait for the broker's acknowledgement (TimeoutError after `timeout_s`: the
+        message stays in the queue and is forwarded again)."""
+        await asyncio.wait_for(
+            self.producer.send_and_wait(self.topic, key=key.encode(), value=orjson.dumps(event)),
+            timeout=self.timeout_s,
+        )
 
 
 # -- the process ----------------------------------------------------------------------------------
@@ -294,6 +300,9 @@ class AlertsRunner:
         )
         self._stopping = asyncio.Event()
         self._handler_lock = asyncio.Lock()
+        #: Set once the mission's queue is subscribed: before that a transition the handler
+        #: publishes would reach SNS but never flow back, so the handler is not called.
+        self._queue_ready = asyncio.Event()
         self._consumer: AIOKafkaConsumer | None = None
         self._producer: AIOKafkaProducer | None = None
         self._problems: dict[str, str] = {
@@ -402,6 +411,11 @@ class AlertsRunner:
         backoff = Backoff(
             initial_s=min(self.settings.alerts_retry_initial_ms / 1000, longest), max_s=longest
         )
+        # No poll before the queue is subscribed (normally seconds; if AWS stays away longer than
+        # max.poll.interval.ms the consumer leaves the group and rejoins on its first poll).
+        while not self._queue_ready.is_set() and not self._stopping.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._queue_ready.wait(), timeout=1.0)
         while not self._stopping.is_set():
             polled = await consumer.getmany(
                 timeout_ms=500, max_records=self.settings.alerts_max_records
@@ -529,6 +543,7 @@ class AlertsRunner:
                 log.warning("alerts queue not set up (%s); retrying", exc)
                 await backoff.wait(self._stopping)
         self._problems["queue"] = ""
+        self._queue_ready.set()
         backoff.reset()
         next_resync = 0.0
         while not self._stopping.is_set():

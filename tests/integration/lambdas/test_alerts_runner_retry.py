@@ -180,3 +180,64 @@ async def test_a_handler_that_raises_leaves_the_poll_uncommitted(
     again = [o for _, offsets in handler.calls[1:] for o in offsets]
     assert first[0] == 0
     assert sorted(again) == list(range(6))  # everything of the failed poll came back
+
+
+async def test_no_record_is_handled_before_the_queue_is_subscribed(
+    conn: ConnectionInfo,
+    moto_endpoint: str,
+    namespace: str,
+    unique: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A transition published before the mission's queue exists would never flow back."""
+    monkeypatch.setenv("KUBECONFIG", conn.kubeconfig)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    topics = KafkaTopics(conn.kafka_bootstrap_servers)
+    try:
+        await topics.ensure_topics(
+            mission_topics(namespace, MISSION, KafkaSettings(partitions=1, replication_factor=1))
+        )
+    finally:
+        await topics.close()
+    producer = AIOKafkaProducer(bootstrap_servers=conn.kafka_bootstrap_servers)
+    await producer.start()
+    try:
+        await producer.send_and_wait(topic(namespace, MISSION, Topic.TELEMETRY), value=b"{}")
+    finally:
+        await producer.stop()
+    sns = boto3.client("sns", endpoint_url=moto_endpoint, region_name="us-east-1")
+    name = f"later-{unique}"
+    arn = f"arn:aws:sns:us-east-1:123456789012:{name}"  # moto's account; not created yet
+    handler = FlakyHandler()
+    runner = AlertsRunner(
+        RunnerSettings(
+            namespace=namespace,
+            mission=MISSION,
+            kafka_bootstrap=conn.kafka_bootstrap_servers,
+            influx_url=conn.influx_url,
+            influx_org=conn.influx_org,
+            influx_token=conn.influx_token,
+            metrics_port=0,
+            alerts_sweep_interval_s=3600,
+        ),
+        AlertsSettings(
+            alerts_topic_arn=arn, aws_endpoint_url=moto_endpoint, aws_region="us-east-1"
+        ),
+        handler=handler,
+    )
+    task = asyncio.create_task(runner.run())
+    try:
+        await asyncio.sleep(5)
+        assert handler.calls == []
+        state = runner.readiness()
+        assert not state.ready
+        assert "SQS queue not set up" in state.reason
+        assert sns.create_topic(Name=name)["TopicArn"] == arn
+        deadline = time.monotonic() + 60
+        while not handler.calls:
+            assert time.monotonic() < deadline, "the handler was never called"
+            await asyncio.sleep(0.2)
+    finally:
+        runner.stop()
+        await asyncio.wait_for(task, 60)
