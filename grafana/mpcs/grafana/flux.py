@@ -43,7 +43,6 @@ TIME_RANGE_STOP = "v.timeRangeStop"
 WINDOW_PERIOD = "v.windowPeriod"
 
 #: Aggregates `aggregateWindow` may apply (Flux's built-ins taking a single column).
-Aggregate = str
 AGGREGATES = frozenset(("mean", "median", "min", "max", "last", "first", "sum", "count"))
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -222,16 +221,15 @@ class Pipeline:
 
     def range(self, start: str = TIME_RANGE_START, stop: str = TIME_RANGE_STOP) -> Pipeline:
         """`range` over Grafana's time range, or relative durations (`duration`)."""
-        bounds = []
-        for value in (start, stop):
-            bounds.append(value if value.startswith("v.") else duration(value))
+        macros = (TIME_RANGE_START, TIME_RANGE_STOP)
+        bounds = [value if value in macros else duration(value) for value in (start, stop)]
         return self.pipe(f"range(start: {bounds[0]}, stop: {bounds[1]})")
 
     def filter(self, predicate: Predicate) -> Pipeline:
         return self.pipe(f"filter(fn: (r) => {predicate.render()})")
 
     def aggregate_window(
-        self, fn: Aggregate, *, every: str = WINDOW_PERIOD, create_empty: bool = False
+        self, fn: str, *, every: str = WINDOW_PERIOD, create_empty: bool = False
     ) -> Pipeline:
         """Downsample to Grafana's window (`v.windowPeriod`) with a built-in aggregate."""
         if fn not in AGGREGATES:

@@ -304,14 +304,3 @@ def dashboard_model(
     model: DashboardModel = to_plain(builder.build())
     model["panels"] = layout(sections)
     return model
-
-
-def panel_titles(model: DashboardModel) -> list[str]:
-    """Titles of every panel, nested ones included (rows not counted)."""
-    titles: list[str] = []
-    for panel in model.get("panels", []):
-        if panel.get("type") == "row":
-            titles += [inner.get("title", "") for inner in panel.get("panels", [])]
-        else:
-            titles.append(panel.get("title", ""))
-    return titles

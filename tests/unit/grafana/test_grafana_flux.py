@@ -159,3 +159,11 @@ def test_union_and_join_arity() -> None:
         join({"a": from_name("a")}, on=["x"])
     nested = join({"a": from_name("a").last(), "b": from_name("b")}, on=["x"])
     assert nested.render() == 'join(tables: {a: a\n    |> last(), b: b}, on: ["x"])'
+
+
+def test_range_takes_grafana_macros_or_durations_only() -> None:
+    assert from_name("t").range().steps == (
+        "range(start: v.timeRangeStart, stop: v.timeRangeStop)",
+    )
+    with pytest.raises(ValueError, match="not a Flux duration"):
+        from_name("t").range("v.somethingElse")
