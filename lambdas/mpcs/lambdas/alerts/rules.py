@@ -24,10 +24,11 @@ True
 from __future__ import annotations
 
 import functools
+import math
 import operator as op
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, NoReturn
 
 from mpcs.core.resources.mission import AlertKind, AlertRule, ComparisonOperator
 from mpcs.core.telemetry import CHANNEL_INDEX, SCHEMA_VERSION, TelemetryError
@@ -73,11 +74,16 @@ def evaluate_run(
     # costs one comparison. Everything else goes through `_advance`, the one definition.
     quiet: Callable[[float], bool] | None = None
     if rule.kind == AlertKind.THRESHOLD and rule.operator is not None:
-        compare, channel = _COMPARE[rule.operator], rule.channel
+        channel = rule.channel
         threshold = float(rule.threshold or 0.0)  # the model requires it for this kind
-
-        def quiet(value: float) -> bool:
-            return not compare(value, threshold)
+        # "does not cross": the negated operator as a bound method (no Python frame per call)
+        quiet = {
+            ComparisonOperator.LT: threshold.__le__,
+            ComparisonOperator.LE: threshold.__lt__,
+            ComparisonOperator.GT: threshold.__ge__,
+            ComparisonOperator.GE: threshold.__gt__,
+            ComparisonOperator.EQ: threshold.__ne__,
+        }[rule.operator]
 
     stale_quiet = rule.kind == AlertKind.STALE
     for sample in samples:
@@ -228,18 +234,38 @@ class ChannelRead(NamedTuple):
     name: str
     key: str
     boolean: bool
-    minimum: float | None
-    maximum: float | None
+    minimum: float
+    maximum: float
 
 
 def needed_channels(rules: Iterable[AlertRule]) -> tuple[ChannelRead, ...]:
     """The numeric and boolean channels the rules read (text channels are never compared)."""
     keys = sorted({r.channel for r in rules if r.channel is not None and r.kind != AlertKind.STALE})
     return tuple(
-        ChannelRead(c.subsystem, c.name, c.key, c.type == "bool", c.minimum, c.maximum)
+        ChannelRead(
+            c.subsystem,
+            c.name,
+            c.key,
+            c.type == "bool",
+            -math.inf if c.minimum is None else c.minimum,
+            math.inf if c.maximum is None else c.maximum,
+        )
         for c in (CHANNEL_INDEX[k] for k in keys)
         if c.type != "str"
     )
+
+
+def _reject(read: ChannelRead, message: dict[str, Any]) -> NoReturn:
+    """Raise the TelemetryError that says what is wrong with the channel `read`."""
+    group = message.get(read.subsystem)
+    if not isinstance(group, dict) or read.name not in group:
+        raise TelemetryError(read.key, "missing")
+    value = group[read.name]
+    if read.boolean:
+        raise TelemetryError(read.key, f"{value!r} is not of type bool")
+    if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
+        raise TelemetryError(read.key, f"{value!r} is not a number")
+    raise TelemetryError(read.key, f"{value!r} outside {read.minimum}..{read.maximum}")
 
 
 def sample_from_message(message: Any, *, seen_s: float, channels: Iterable[ChannelRead]) -> Sample:
@@ -265,35 +291,18 @@ def sample_from_message(message: Any, *, seen_s: float, channels: Iterable[Chann
     values: dict[str, float] = {}
     for read in channels:
         # The hot path: a present value of the right type inside the catalogued range.
+        subsystem, name, key, boolean, lo, hi = read
         try:
-            value = message[read.subsystem][read.name]
+            value = message[subsystem][name]
         except (KeyError, TypeError):
-            value = None
+            _reject(read, message)
         kind = type(value)
-        if read.boolean:
-            if kind is bool:
-                values[read.key] = 1.0 if value else 0.0
-                continue
-        elif (
-            (kind is float or kind is int)
-            and value == value
-            and (read.minimum is None or value >= read.minimum)
-            and (read.maximum is None or value <= read.maximum)
-        ):
-            values[read.key] = float(value)
-            continue
-        group = message.get(read.subsystem)
-        if not isinstance(group, dict) or read.name not in group:
-            raise TelemetryError(read.key, "missing")
-        value = group[read.name]
-        if read.boolean:
-            if not isinstance(value, bool):
-                raise TelemetryError(read.key, f"{value!r} is not of type bool")
-        elif isinstance(value, bool) or not isinstance(value, int | float) or value != value:
-            raise TelemetryError(read.key, f"{value!r} is not a number")
-        elif (read.minimum is not None and value < read.minimum) or (
-            read.maximum is not None and value > read.maximum
-        ):
-            raise TelemetryError(read.key, f"{value!r} outside {read.minimum}..{read.maximum}")
-        values[read.key] = float(value)
+        if boolean:
+            if kind is not bool:
+                _reject(read, message)
+            values[key] = 1.0 if value else 0.0
+        elif (kind is float or kind is int) and lo <= value <= hi:  # NaN fails the comparison
+            values[key] = float(value)
+        else:
+            _reject(read, message)
     return Sample(satellite=satellite, time_ns=time_ns, values=values, seen_s=seen_s)
