@@ -349,7 +349,7 @@ def _events(api: ApiClient, namespace: str, satellite: str) -> list[Any]:
 
 
 def test_transitions_flow_to_sns_dynamodb_kafka_influxdb_and_the_satellite(
-    setup: Setup, kube_client: ApiClient
+    setup: Setup, kube_client: ApiClient, record_property: Any
 ) -> None:
     ns = setup.namespace
     custom = k8s.CustomObjectsApi(kube_client)
@@ -419,13 +419,8 @@ def test_transitions_flow_to_sns_dynamodb_kafka_influxdb_and_the_satellite(
         )
         assert (quiet["status"], quiet["reason"]) == ("False", "NoAlerts")
 
+        produced = time.monotonic()  # (the figure includes the test producer's start)
         _produce(setup.conn.kafka_bootstrap_servers, telemetry, [("sat-a", t0 + 2 * S, 40.0)])
-        setup.collect(2, timeout_s=60)
-        eventually(
-            lambda: (c := _condition(kube_client, ns, "sat-a")) and c["status"] == "False",
-            timeout_s=30,
-            what="Alerting=False on sat-a after the resolution",
-        )
         reasons = eventually(
             lambda: (
                 (r := sorted(e.reason for e in _events(kube_client, ns, "sat-a")))
@@ -433,6 +428,16 @@ def test_transitions_flow_to_sns_dynamodb_kafka_influxdb_and_the_satellite(
                 and r
             ),
             what="the AlertResolved Event",
+        )
+        record_property(
+            "measured: telemetry produced → AlertResolved Event (s)",
+            round(time.monotonic() - produced, 2),
+        )
+        setup.collect(2, timeout_s=60)
+        eventually(
+            lambda: (c := _condition(kube_client, ns, "sat-a")) and c["status"] == "False",
+            timeout_s=30,
+            what="Alerting=False on sat-a after the resolution",
         )
         assert reasons == ["AlertFiring", "AlertResolved"]
     finally:
