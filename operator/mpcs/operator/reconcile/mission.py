@@ -99,7 +99,7 @@ async def reconcile(observed: Observed, *, services: Services, indexes: Indexes)
         failures.append(f"InfluxDB: {exc}")
 
     await _ensure_api_tokens(services.kube, meta=meta, owner=owner, spec=spec)
-    aws_secret = await _ensure_aws_secret(services, meta=meta, owner=owner)
+    aws_secret, aws_problem = await _ensure_aws_secret(services, meta=meta, owner=owner)
     await services.kube.apply_all(
         builders.mission_workloads(
             namespace=namespace,
@@ -123,9 +123,13 @@ async def reconcile(observed: Observed, *, services: Services, indexes: Indexes)
         f"Deployment and Service {names.child_name(name, builders.COMMAND_API)} applied",
     )
 
-    alerts_ready, alerts_reason, alerts_message = await _converge_alerts(
-        services, meta=meta, owner=owner, spec=spec, aws_secret=aws_secret
-    )
+    if aws_problem and spec.alerts:
+        alerts_ready, alerts_reason, alerts_message = False, "AwsCredentialsMissing", aws_problem
+        failures.append(f"Alerts: {aws_problem}")
+    else:
+        alerts_ready, alerts_reason, alerts_message = await _converge_alerts(
+            services, meta=meta, owner=owner, spec=spec, aws_secret=aws_secret
+        )
     conditions.set("AlertsReady", alerts_ready, alerts_reason, alerts_message)
 
     shown = await dashboards.converge(
@@ -207,8 +211,9 @@ async def _ensure_api_tokens(
 
 async def _ensure_aws_secret(
     services: Services, *, meta: ObjectMeta, owner: dict[str, Any]
-) -> str | None:
-    """The mission's copy of the operator's AWS credentials; None when it was given none."""
+) -> tuple[str | None, str | None]:
+    """The mission's copy of the operator's AWS credentials (None when it was given none), and
+    what is wrong with the Secret it was told to read them from, if anything."""
     settings = services.settings
     key_id, secret_key = settings.aws_access_key_id, settings.aws_secret_access_key
     if not (key_id and secret_key) and settings.aws_credentials_secret:
@@ -216,13 +221,12 @@ async def _ensure_aws_secret(
         data = await services.kube.read_secret_data(source_ns, source) or {}
         key_id, secret_key = data.get("access_key_id"), data.get("secret_access_key")
         if not (key_id and secret_key):
-            raise kopf.TemporaryError(
+            return None, (
                 f"Secret {settings.aws_credentials_secret} (MPCS_AWS_CREDENTIALS_SECRET) needs "
-                "keys access_key_id and secret_access_key",
-                delay=60,
+                "keys access_key_id and secret_access_key"
             )
     if not (key_id and secret_key):
-        return None
+        return None, None
     await services.kube.apply(
         builders.aws_credentials_secret(
             namespace=meta.namespace,
@@ -232,7 +236,7 @@ async def _ensure_aws_secret(
             secret_access_key=secret_key,
         )
     )
-    return builders.aws_secret_name(meta.name)
+    return builders.aws_secret_name(meta.name), None
 
 
 async def _converge_alerts(
