@@ -481,6 +481,8 @@ class AlertsRunner:
             await sleep(self.settings.alerts_sweep_interval_s, self._stopping)
             if self._stopping.is_set():
                 return
+            if not self._queue_ready.is_set():
+                continue  # a stale transition published now would not flow back either
             event = scheduled_event(now=dt.datetime.now(dt.UTC), region=region, rule=FUNCTION_NAME)
             try:
                 answer = await self._call(event, kind="schedule")
