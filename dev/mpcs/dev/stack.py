@@ -35,6 +35,8 @@ STATE_FILE = "state.json"
 #: as a crash between publishing and clearing the pending marker can do) and one shared table.
 ALERTS_TOPIC = "mpcs-alerts.fifo"
 ALERTS_TABLE = "mpcs-alerts"
+#: The S3 bucket of the telemetry archive and payload products (docs/archive.md).
+ARCHIVE_BUCKET = "mpcs-archive"
 AWS_REGION = "us-east-1"
 #: moto accepts any credentials; these are what the dev stack's clients present.
 AWS_TEST_KEY = "testing"
@@ -92,12 +94,14 @@ class ConnectionInfo:
 
 @dataclass(frozen=True)
 class AlertsAws:
-    """The alerts topic and table created on moto, and the operator settings that name them."""
+    """The alerts topic and table and the archive bucket created on moto, and the operator
+    settings that name them."""
 
     endpoint_url: str
     region: str
     topic_arn: str
     table: str
+    archive_bucket: str
 
     def operator_env(self) -> dict[str, str]:
         """The operator's MPCS_* variables (docs/operator.md#settings) for these."""
@@ -108,11 +112,12 @@ class AlertsAws:
             "MPCS_AWS_SECRET_ACCESS_KEY": AWS_TEST_KEY,
             "MPCS_ALERTS_TOPIC_ARN": self.topic_arn,
             "MPCS_ALERTS_TABLE": self.table,
+            "MPCS_ARCHIVE_BUCKET": self.archive_bucket,
         }
 
 
 def provision_alerts(endpoint_url: str) -> AlertsAws:
-    """Create the alerts topic and table on moto unless they exist (both calls are idempotent)."""
+    """Create the alerts topic and table and the archive bucket on moto unless they exist."""
     import boto3
 
     from mpcs.kit.alerts_table import ensure_table
@@ -128,11 +133,15 @@ def provision_alerts(endpoint_url: str) -> AlertsAws:
         Attributes={"FifoTopic": "true", "ContentBasedDeduplication": "false"},
     )
     ensure_table(boto3.client("dynamodb", **kwargs), ALERTS_TABLE)
+    s3 = boto3.client("s3", **kwargs)
+    if ARCHIVE_BUCKET not in {b["Name"] for b in s3.list_buckets().get("Buckets", [])}:
+        s3.create_bucket(Bucket=ARCHIVE_BUCKET)
     return AlertsAws(
         endpoint_url=endpoint_url,
         region=AWS_REGION,
         topic_arn=str(topic["TopicArn"]),
         table=ALERTS_TABLE,
+        archive_bucket=ARCHIVE_BUCKET,
     )
 
 

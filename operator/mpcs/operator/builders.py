@@ -23,6 +23,7 @@ INGEST = "ingest"
 COMMAND_API = "command-api"
 SIMULATOR = "simulator"
 ALERTS = "alerts"
+ARCHIVE = "archive"
 SPEC_HASH_ANNOTATION = f"{names.GROUP}/spec-hash"
 #: Key of the simulator's ConfigMap that holds its `SimulatorConfig` JSON.
 SIMULATOR_CONFIG_KEY = "satellite.json"
@@ -430,6 +431,66 @@ def alerts_deployment(
         component=ALERTS,
         replicas=1,
         args=["lambdas", "run-alerts"],
+        env=env,
+        settings=settings,
+        service_account=names.child_name(mission, "workloads"),
+        ports=[{"name": "metrics", "containerPort": names.METRICS_PORT}],
+        annotations={SPEC_HASH_ANNOTATION: spec_hash(hashed)},
+    )
+
+
+def archive_deployment_ref(namespace: str, mission: str) -> dict[str, Any]:
+    """Enough of the archive Deployment to delete it."""
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": names.child_name(mission, ARCHIVE), "namespace": namespace},
+    }
+
+
+def archive_deployment(
+    *,
+    namespace: str,
+    mission: str,
+    owner: dict[str, Any],
+    settings: OperatorSettings,
+    aws_secret: str | None,
+) -> dict[str, Any]:
+    """The mission's archive runner (`mpcs lambdas run-archive`): closed hours of telemetry as
+    Parquet and payload products into S3, read with the mission's bucket token."""
+    assert settings.archive_bucket, "archive_deployment needs settings.archive_bucket"
+    secret = bucket_secret_name(mission)
+
+    def from_secret(var: str, key: str) -> dict[str, Any]:
+        return {"name": var, "valueFrom": {"secretKeyRef": {"name": secret, "key": key}}}
+
+    env = [
+        {"name": "MPCS_NAMESPACE", "value": namespace},
+        {"name": "MPCS_MISSION", "value": mission},
+        {"name": "MPCS_KAFKA_BOOTSTRAP", "value": settings.kafka_bootstrap},
+        from_secret("MPCS_INFLUX_URL", "url"),
+        from_secret("MPCS_INFLUX_ORG", "org"),
+        from_secret("MPCS_INFLUX_TOKEN", "token"),
+        {"name": "MPCS_ARCHIVE_BUCKET", "value": settings.archive_bucket},
+        {
+            "name": "MPCS_ARCHIVE_CREATE_BUCKET",
+            "value": "true" if settings.archive_create_bucket else "false",
+        },
+        *_aws_env(settings, aws_secret),
+        {"name": "MPCS_METRICS_PORT", "value": str(names.METRICS_PORT)},
+    ]
+    hashed = {"env": [e for e in env if "value" in e], "awsSecret": aws_secret}
+    return _deployment(
+        meta=_meta(
+            name=names.child_name(mission, ARCHIVE),
+            namespace=namespace,
+            owner=owner,
+            component=ARCHIVE,
+            mission=mission,
+        ),
+        component=ARCHIVE,
+        replicas=1,
+        args=["lambdas", "run-archive"],
         env=env,
         settings=settings,
         service_account=names.child_name(mission, "workloads"),

@@ -77,6 +77,11 @@ class OperatorSettings(ServiceSettings):
     #: … or read from this Secret (`namespace/name`, keys `access_key_id`, `secret_access_key`);
     #: both unset: no credentials are passed (pod identity, e.g. IRSA, provides them).
     aws_credentials_secret: str | None = Field(default=None, pattern=r"^[a-z0-9-]+/[a-z0-9.-]+$")
+    #: S3 bucket of the telemetry archive and payload products (docs/archive.md): set, every
+    #: Mission gets a `<mission>-archive` runner; unset, none (ArchiveReady False).
+    archive_bucket: str | None = Field(default=None, pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+    #: Create the archive bucket when it is missing (development; in the cloud it is provisioned).
+    archive_create_bucket: bool = False
     #: Children applied concurrently; bounds the operator's burst against the apiserver (beyond
     #: its in-flight limits every extra request is a 429 and a retry with backoff).
     max_in_flight: int = Field(default=32, ge=1, le=1000)

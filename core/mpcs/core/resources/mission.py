@@ -325,7 +325,8 @@ class MissionStatus(Resource):
     phase: MissionPhase | None = None
     """Pending, Provisioning, Ready, Degraded or Deleting."""
     conditions: list[Condition] = Conditions()
-    """TopicsReady, BucketReady, IngestReady, CommandApiReady, DashboardsReady, Ready."""
+    """TopicsReady, BucketReady, IngestReady, CommandApiReady, AlertsReady, ArchiveReady,
+    DashboardsReady, Ready."""
     topics: MissionTopics | None = None
     """Kafka topics."""
     bucket: str | None = None

@@ -315,7 +315,8 @@ class SatelliteStatus(Resource):
     phase: SatellitePhase | None = None
     """Pending, WaitingForMission, Provisioning, Ready, Degraded or Invalid."""
     conditions: list[Condition] = Conditions()
-    """SimulatorReady, TelemetryFlowing, Ready (and Valid when the spec is rejected)."""
+    """SimulatorReady, TelemetryFlowing, Ready (and Valid when the spec is rejected); Alerting,
+    set by the mission's alerts runner, names the firing alert rules."""
     orbit: OrbitStatus | None = None
     """Orbit summary."""
     next_pass: NextPass | None = None

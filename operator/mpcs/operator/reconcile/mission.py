@@ -131,6 +131,10 @@ async def reconcile(observed: Observed, *, services: Services, indexes: Indexes)
             services, meta=meta, owner=owner, spec=spec, aws_secret=aws_secret
         )
     conditions.set("AlertsReady", alerts_ready, alerts_reason, alerts_message)
+    conditions.set(
+        "ArchiveReady",
+        *await _converge_archive(services, meta=meta, owner=owner, aws_secret=aws_secret),
+    )
 
     shown = await dashboards.converge(
         namespace=namespace,
@@ -272,6 +276,27 @@ async def _converge_alerts(
     name = deployment["metadata"]["name"]
     await services.kube.apply(deployment)
     return True, "DeploymentApplied", f"Deployment {name} applied ({len(spec.alerts)} rule(s))"
+
+
+async def _converge_archive(
+    services: Services, *, meta: ObjectMeta, owner: dict[str, Any], aws_secret: str | None
+) -> tuple[bool, str, str]:
+    """The archive runner while the operator knows the archive bucket; removed otherwise.
+    (status, reason, message) of `ArchiveReady`."""
+    bucket = services.settings.archive_bucket
+    if not bucket:
+        await services.kube.delete(builders.archive_deployment_ref(meta.namespace, meta.name))
+        return False, "ArchiveNotConfigured", "the operator has no MPCS_ARCHIVE_BUCKET: no archive"
+    deployment = builders.archive_deployment(
+        namespace=meta.namespace,
+        mission=meta.name,
+        owner=owner,
+        settings=services.settings,
+        aws_secret=aws_secret,
+    )
+    await services.kube.apply(deployment)
+    name = deployment["metadata"]["name"]
+    return True, "DeploymentApplied", f"Deployment {name} applied (archive into s3://{bucket})"
 
 
 async def on_delete(
