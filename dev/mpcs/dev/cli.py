@@ -9,12 +9,14 @@ from typing import Annotated
 
 import typer
 
+from mpcs.dev import chart as dev_chart
 from mpcs.dev import stack as dev_stack
 from mpcs.dev import tools
 
 app = typer.Typer(help="Developer tools: real servers on loopback.", no_args_is_help=True)
 tools_app = typer.Typer(help="Obtain and cache the servers (kube, Kafka, InfluxDB, …).")
 app.add_typer(tools_app, name="tools")
+app.add_typer(dev_chart.app, name="chart")
 
 RootOption = Annotated[
     Path | None, typer.Option("--dir", help="Stack directory (default .cache/devstack).")
