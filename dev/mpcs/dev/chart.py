@@ -51,6 +51,16 @@ CHART_FALLBACKS = {
     "image": 'include "mpcs.image" $',
     "image_pull_policy": "$.Values.image.pullPolicy",
 }
+#: What the default of a chart-filled setting is, for the settings table.
+CHART_FALLBACK_DEFAULTS = {
+    "image": "the chart's image (`image.*`)",
+    "image_pull_policy": "`image.pullPolicy`",
+}
+#: What the chart adds to a setting's own doc in the settings table.
+CHART_NOTES = {
+    "metrics_port": "In the chart 1–65535: the container port `metrics` of the probes, the Service "
+    "and the ServiceMonitor.",
+}
 #: Bounds the chart adds to a setting's own: a container cannot serve on "any free port" (0),
 #: because its probes and Service name one port.
 SCHEMA_OVERRIDES: dict[str, dict[str, Any]] = {"metrics_port": {"minimum": 1}}
@@ -333,7 +343,7 @@ def _default_cell(setting: Setting, value: Any) -> str:
     if setting.secret:
         return f"unset (key `{value['key']}`)" if not value.get("name") else f"`{value['name']}`"
     if value is None:
-        return "the chart's image" if setting.field in CHART_FALLBACKS else "unset"
+        return CHART_FALLBACK_DEFAULTS.get(setting.field, "unset")
     if isinstance(value, bool):
         return f"`{str(value).lower()}`"
     if value == "":
@@ -350,6 +360,8 @@ def settings_table(values: dict[str, Any]) -> str:
     ]
     for s in settings():
         meaning = s.doc.replace("|", "\\|")
+        if s.field in CHART_NOTES:
+            meaning += " " + CHART_NOTES[s.field]
         if s.secret:
             meaning += " Give `{name, key}` of an existing Secret in the release namespace."
         rows.append(
