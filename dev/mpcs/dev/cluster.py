@@ -23,6 +23,9 @@ from mpcs.operator.rbac import cluster_role, cluster_role_binding
 
 OPERATOR_NAMESPACE = "mpcs-system"
 OPERATOR_SERVICE_ACCOUNT = "mpcs-operator"
+#: The apiserver's own audience (its --service-account-issuer, the API audience when none is
+#: configured): what a projected token without `audience` gets, for the operator and every replica
+#: the local runner starts.
 TOKEN_AUDIENCE = "https://kubernetes.default.svc.cluster.local"
 
 
