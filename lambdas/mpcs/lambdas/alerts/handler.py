@@ -20,11 +20,12 @@ from __future__ import annotations
 
 import functools
 import logging
+import operator
 import os
 import time
-from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from itertools import islice
 from typing import Any
 
 import boto3
@@ -59,13 +60,26 @@ class Result:
         return {"batchItemFailures": [{"itemIdentifier": r.item_identifier} for r in self.failed]}
 
 
-@dataclass
 class _Satellite:
-    samples: list[tuple[Sample, KafkaRecord]] = field(default_factory=list)
+    """One satellite's samples of a batch as parallel lists (no tuple per record: fewer objects
+    for the garbage collector to follow), in arrival order until `in_time_order`."""
 
-    @property
-    def samples_only(self) -> list[Sample]:
-        return [s for s, _ in self.samples]
+    __slots__ = ("records", "samples")
+
+    def __init__(self) -> None:
+        self.samples: list[Sample] = []
+        self.records: list[KafkaRecord] = []
+
+    def in_time_order(self) -> None:
+        """Sort by (spacecraft time, offset); nothing to do when times already increase, which
+        is how one satellite's records arrive."""
+        times = [s.time_ns for s in self.samples]
+        if all(map(operator.lt, times, islice(times, 1, None))):
+            return
+        samples, records = self.samples, self.records
+        order = sorted(range(len(samples)), key=lambda i: (times[i], records[i].offset))
+        self.samples = [samples[i] for i in order]
+        self.records = [records[i] for i in order]
 
 
 def _loads(value: bytes) -> Any:
@@ -88,7 +102,8 @@ class AlertsProcessor:
         self.notifier = Notifier(sns, settings.alerts_topic_arn)
         self._full = settings.alerts_validate == "full"
         self._channels = {
-            m: R.needed_channels(cfg.rules) for m, cfg in settings.alerts_missions.items()
+            m: R.group_reads(R.needed_channels(cfg.rules))
+            for m, cfg in settings.alerts_missions.items()
         }
 
     @classmethod
@@ -109,34 +124,50 @@ class AlertsProcessor:
 
     # -- Kafka batches ---------------------------------------------------------------------------
 
+    def _route(self, topic: str) -> tuple[str, R.Reads] | None:
+        mission = mission_of_topic(topic)
+        if mission is None or mission not in self.settings.alerts_missions:
+            return None
+        return mission, self._channels[mission]
+
     def process(self, records: Sequence[KafkaRecord], *, now: float) -> Result:
         """Evaluate a batch of telemetry records; `now` (Unix s) stands in for a missing record
         timestamp."""
         result = Result()
-        by_mission: dict[str, dict[str, _Satellite]] = defaultdict(lambda: defaultdict(_Satellite))
-        missions: dict[str, str | None] = {}
+        by_mission: dict[str, dict[str, _Satellite]] = {}
+        routes: dict[str, tuple[str, R.Reads] | None] = {}
+        parse = decode if self._full else _loads
+        read_sample = R.read_sample
         for record in records:
+            topic = record.topic
             try:
-                mission = missions[record.topic]
+                route = routes[topic]
             except KeyError:
-                mission = missions[record.topic] = mission_of_topic(record.topic)
-            if mission is None or mission not in self.settings.alerts_missions:
+                route = routes[topic] = self._route(topic)
+            if route is None:
                 result.unrouted += 1
                 continue
-            seen_s = record.timestamp_ms / 1000 if record.timestamp_ms else now
+            mission, reads = route
+            stamp = record.timestamp_ms
             try:
-                message = decode(record.value) if self._full else _loads(record.value)
-                sample = R.sample_from_message(
-                    message, seen_s=seen_s, channels=self._channels[mission]
+                sample = read_sample(
+                    parse(record.value), seen_s=stamp / 1000 if stamp else now, reads=reads
                 )
             except TelemetryError as exc:
                 result.invalid += 1
                 log.warning(
                     "skipping invalid telemetry",
-                    extra={"topic": record.topic, "offset": record.offset, "reason": str(exc)},
+                    extra={"topic": topic, "offset": record.offset, "reason": str(exc)},
                 )
                 continue
-            by_mission[mission][sample.satellite].samples.append((sample, record))
+            try:
+                satellite = by_mission[mission][sample.satellite]
+            except KeyError:
+                satellite = by_mission.setdefault(mission, {}).setdefault(
+                    sample.satellite, _Satellite()
+                )
+            satellite.samples.append(sample)
+            satellite.records.append(record)
         for mission, satellites in by_mission.items():
             self._process_mission(mission, satellites, result)
         return result
@@ -151,15 +182,15 @@ class AlertsProcessor:
             )
         except Exception:
             log.exception("cannot read alert state", extra={"mission": mission})
-            result.failed += [rec for s in satellites.values() for _, rec in s.samples]
+            result.failed += [rec for s in satellites.values() for rec in s.records]
             return
         for name, sat in satellites.items():
-            sat.samples.sort(key=lambda pair: (pair[0].time_ns, pair[1].offset))
+            sat.in_time_order()
             try:
                 self._process_satellite(mission, config, sat_items[name], sat, rule_items, result)
             except Exception:
                 log.exception("satellite batch not stored", extra={"satellite": name})
-                result.failed += [rec for _, rec in sat.samples]
+                result.failed += sat.records
 
     def _process_satellite(
         self,
@@ -171,13 +202,17 @@ class AlertsProcessor:
         result: Result,
     ) -> None:
         saved: list[tuple[RuleItem, int, list[Transition]]] = []
-        samples = sat.samples_only
+        samples = sat.samples
+        # One run per watermark (nearly always one): the rules share its channel columns.
+        runs: dict[int, R.SampleRun] = {}
         for rule in config.rules:
             item = rule_items[f"{sat_item.satellite}#{rule.name}"]
             start = item.state
             if sat_item.last_sample_time > start.last_sample_time:
-                start = replace(start, last_sample_time=sat_item.last_sample_time)
-            state, edges = R.evaluate_run(rule, start, samples)
+                start = start.with_watermark(sat_item.last_sample_time)
+            after = start.last_sample_time
+            run = runs.get(after) or runs.setdefault(after, R.SampleRun(samples, after=after))
+            state, edges = R.evaluate_run(rule, start, run)
             new = [
                 self._transition(mission, config, rule, sat_item, after, edge)[1]
                 for edge, after in edges
@@ -196,8 +231,8 @@ class AlertsProcessor:
             elif item.pending:
                 saved.append((item, item.version, item.pending))
         self._publish(mission, saved, result)
-        last = max(s.time_ns for s, _ in sat.samples)
-        seen = max(s.seen_s for s, _ in sat.samples)
+        last = max(s.time_ns for s in samples)
+        seen = max(s.seen_s for s in samples)
         if last > sat_item.last_sample_time:
             self.store.advance_satellite(
                 mission, sat_item.satellite, last_sample_time=last, last_seen=seen

@@ -7,9 +7,10 @@ forwards to Kafka, InfluxDB and Kubernetes, and what the API lists, so its JSON 
 
 from __future__ import annotations
 
+import copy
 import enum
 import uuid
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 import orjson
@@ -68,6 +69,23 @@ class RuleState:
     resolved_at: int | None = None
     value: float | None = None
 
+    def with_watermark(self, last_sample_time: int) -> RuleState:
+        """`dataclasses.replace(self, last_sample_time=…)` at a fifth of the cost (the handler
+        moves every rule's watermark in every batch)."""
+        return RuleState(
+            self.status,
+            self.since,
+            last_sample_time,
+            self.pending_since,
+            self.ref_value,
+            self.ref_time,
+            self.alert_id,
+            self.alert_status,
+            self.fired_at,
+            self.resolved_at,
+            self.value,
+        )
+
     def semantic(self) -> tuple[Any, ...]:
         """Everything but the watermark: two states with equal `semantic()` need no write."""
         return (
@@ -117,8 +135,26 @@ class Transition:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        """The JSON-ready dict (the SNS message body)."""
-        return asdict(self)
+        """The JSON-ready dict (the SNS message body): `dataclasses.asdict`, spelled out
+        (asdict's recursion was a tenth of the handler's time in a batch with transitions)."""
+        return {
+            "id": self.id,
+            "alert_id": self.alert_id,
+            "mission": self.mission,
+            "satellite": self.satellite,
+            "rule": self.rule,
+            "kind": self.kind,
+            "channel": self.channel,
+            "transition": self.transition,
+            "value": self.value,
+            "threshold": self.threshold,
+            "unit": self.unit,
+            "severity": self.severity,
+            "spacecraft_time": self.spacecraft_time,
+            "message": self.message,
+            "link": self.link,
+            "extra": copy.deepcopy(self.extra),
+        }
 
     def to_json(self) -> str:
         """Compact JSON of `to_dict()`."""

@@ -26,8 +26,10 @@ from __future__ import annotations
 import functools
 import math
 import operator as op
+from bisect import bisect_left
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
+from itertools import compress, count, islice
 from typing import Any, NamedTuple, NoReturn
 
 from mpcs.core.resources.mission import AlertKind, AlertRule, ComparisonOperator
@@ -62,47 +64,130 @@ def evaluate(rule: AlertRule, state: RuleState, sample: Sample) -> tuple[RuleSta
     return replace(state, last_sample_time=sample.time_ns), edge
 
 
+class SampleRun:
+    """The samples of one satellite that move a rule whose watermark is `after`: those newer than
+    the running watermark, in the order given (what `evaluate_run` would not skip), with each
+    channel's values as a column shared by every rule of the satellite.
+
+    The handler builds one per satellite and batch (per distinct watermark) and hands it to
+    `evaluate_run` for each rule, so a rule finds its next crossing by a scan in C over a column
+    instead of a Python step per sample.
+    """
+
+    __slots__ = ("_columns", "after", "samples", "times", "values")
+
+    def __init__(self, samples: Iterable[Sample], *, after: int) -> None:
+        self.samples = samples if isinstance(samples, list) else list(samples)
+        self.after = after
+        times: list[int] = []
+        values: list[Mapping[str, float]] = []
+        last = after
+        for sample in self.samples:
+            t = sample.time_ns
+            if t > last:
+                last = t
+                times.append(t)
+                values.append(sample.values)
+        self.times = times
+        self.values = values
+        self._columns: dict[str, list[float] | None] = {}
+
+    def column(self, channel: str) -> list[float] | None:
+        """`channel`'s value in every sample; None unless every one is a float or an int (then
+        the rules step through the samples one by one)."""
+        try:
+            return self._columns[channel]
+        except KeyError:
+            pass
+        column: list[Any] = [v.get(channel) for v in self.values]
+        numbers = set(map(type, column)) <= _NUMBER_TYPES
+        found = self._columns[channel] = column if numbers else None
+        return found
+
+
+_NUMBER_TYPES = frozenset({float, int})
+
+#: `measured <operator> level` as a bound method of `level` (`level.__gt__(measured)` is
+#: `measured < level` for a float level and a float or int measured: no Python frame per call).
+_BOUND: dict[ComparisonOperator, str] = {
+    ComparisonOperator.LT: "__gt__",
+    ComparisonOperator.LE: "__ge__",
+    ComparisonOperator.GT: "__lt__",
+    ComparisonOperator.GE: "__le__",
+    ComparisonOperator.EQ: "__eq__",
+}
+
+
+def _never(value: float) -> bool:
+    return False
+
+
+def _first(column: list[float], start: int, test: Callable[[float], bool], *, holds: bool) -> int:
+    """The first index from `start` whose value passes `test` (`holds`) or fails it (not
+    `holds`); len(column) if none."""
+    found = map(test, islice(column, start, None))
+    hits = compress(count(start), found if holds else map(op.not_, found))
+    return next(hits, len(column))
+
+
 def evaluate_run(
-    rule: AlertRule, state: RuleState, samples: Iterable[Sample]
+    rule: AlertRule, state: RuleState, samples: Iterable[Sample] | SampleRun
 ) -> tuple[RuleState, list[tuple[Edge, RuleState]]]:
     """`evaluate` folded over samples sorted by time, with each transition and the state right
     after it; the watermark is written once, which is what makes a batch cheap when nothing
-    happens (the handler's hot loop)."""
-    edges: list[tuple[Edge, RuleState]] = []
-    last = state.last_sample_time
-    # The common case, a threshold rule at ok, is tested inline: a sample that does not cross
-    # costs one comparison. Everything else goes through `_advance`, the one definition.
-    quiet: Callable[[float], bool] | None = None
-    if rule.kind == AlertKind.THRESHOLD and rule.operator is not None:
-        channel = rule.channel
-        threshold = float(rule.threshold or 0.0)  # the model requires it for this kind
-        # "does not cross": the negated operator as a bound method (no Python frame per call)
-        quiet = {
-            ComparisonOperator.LT: threshold.__le__,
-            ComparisonOperator.LE: threshold.__lt__,
-            ComparisonOperator.GT: threshold.__ge__,
-            ComparisonOperator.GE: threshold.__gt__,
-            ComparisonOperator.EQ: threshold.__ne__,
-        }[rule.operator]
+    happens (the handler's hot loop).
 
-    stale_quiet = rule.kind == AlertKind.STALE
-    for sample in samples:
-        t = sample.time_ns
-        if t <= last:
-            continue
-        last = t
-        if state.status == Status.OK:
-            if stale_quiet:
-                continue
-            if quiet is not None:
-                value = sample.values.get(channel)  # type: ignore[arg-type]
-                if value is None or quiet(value):
-                    continue
-        state, edge = _advance(rule, state, t, sample.values)
+    Only the samples that can change the state take a step through `_advance`, the one
+    definition: a threshold rule at ok skips to its next crossing and, firing, to the first value
+    that no longer crosses its clear level (a scan over the channel's column); a rateOfChange rule
+    with a reference skips to the end of its window; a stale rule at ok ignores samples. The
+    property tests hold this to the sample-by-sample fold.
+    """
+    after = state.last_sample_time
+    if not isinstance(samples, SampleRun):
+        run = SampleRun(samples, after=after)
+    elif samples.after != after:
+        run = SampleRun(samples.samples, after=after)
+    else:
+        run = samples
+    times, values = run.times, run.values
+    n = len(times)
+    edges: list[tuple[Edge, RuleState]] = []
+    kind = rule.kind
+    column: list[float] | None = None
+    crossing = holding = _never
+    if kind == AlertKind.THRESHOLD and rule.operator is not None and rule.channel is not None:
+        column = run.column(rule.channel)
+        name = _BOUND[rule.operator]
+        threshold = float(rule.threshold or 0.0)  # the model requires it for this kind
+        clear = threshold if rule.clear_threshold is None else float(rule.clear_threshold)
+        crossing = getattr(threshold, name)
+        holding = getattr(clear, name)
+    window_s = rule.effective_window_seconds if kind == AlertKind.RATE_OF_CHANGE else 0
+    i = 0
+    while i < n:
+        status = state.status
+        if kind == AlertKind.STALE:
+            if status == Status.OK:
+                break  # at ok, samples only move the watermark
+        elif column is not None:
+            if status == Status.OK:
+                i = _first(column, i, crossing, holds=True)
+            elif status == Status.FIRING:
+                i = _first(column, i, holding, holds=False)
+            if i == n:
+                break
+        elif window_s and state.ref_time is not None and state.ref_value is not None:
+            ref_time = state.ref_time
+            i = bisect_left(times, True, lo=i, key=lambda t: (t - ref_time) / _NS >= window_s)
+            if i == n:
+                break
+        state, edge = _advance(rule, state, times[i], values[i])
         if edge is not None:
             edges.append((edge, state))
-    if last != state.last_sample_time:
-        state = replace(state, last_sample_time=last)
+        i += 1
+    if n:
+        state = state.with_watermark(times[-1])
     return state, edges
 
 
@@ -276,6 +361,37 @@ def sample_from_message(message: Any, *, seen_s: float, channels: Iterable[Chann
     ~50 channels for the ingest, 5× the cost of everything else the alerts do per record); the
     handler's MPCS_ALERTS_VALIDATE=full adds that check.
     """
+    return read_sample(message, seen_s=seen_s, reads=group_reads(channels))
+
+
+#: One channel read as `read_sample` walks it: the read (for `_reject`), its name and key,
+#: whether it is boolean, and its bounds as floats.
+_Read = tuple[ChannelRead, str, str, bool, float | int, float | int]
+#: Channel reads in runs of one subsystem (`group_reads`).
+Reads = tuple[tuple[str, tuple[_Read, ...]], ...]
+
+
+def _as_float(bound: float) -> float:
+    """A bound as a float when that is exact (a float compares with a float fastest)."""
+    as_float = float(bound)
+    return as_float if as_float == bound else bound
+
+
+def group_reads(channels: Iterable[ChannelRead]) -> Reads:
+    """`channels` in the given order, consecutive reads of one subsystem together (the message's
+    subsystem object is looked up once per run): the handler computes it once per mission."""
+    runs: list[tuple[str, list[_Read]]] = []
+    for read in channels:
+        if not runs or runs[-1][0] != read.subsystem:
+            runs.append((read.subsystem, []))
+        lo, hi = _as_float(read.minimum), _as_float(read.maximum)
+        runs[-1][1].append((read, read.name, read.key, read.boolean, lo, hi))
+    return tuple((subsystem, tuple(reads)) for subsystem, reads in runs)
+
+
+def read_sample(message: Any, *, seen_s: float, reads: Reads) -> Sample:
+    """`sample_from_message` with the reads grouped beforehand (`group_reads`): the handler's
+    per-record path."""
     if not isinstance(message, dict):
         raise TelemetryError("$", "message must be a JSON object")
     if message.get("version") != SCHEMA_VERSION:
@@ -289,20 +405,25 @@ def sample_from_message(message: Any, *, seen_s: float, channels: Iterable[Chann
     except (KeyError, TypeError, ValueError) as exc:
         raise TelemetryError("time", str(exc)) from None
     values: dict[str, float] = {}
-    for read in channels:
-        # The hot path: a present value of the right type inside the catalogued range.
-        subsystem, name, key, boolean, lo, hi = read
-        try:
-            value = message[subsystem][name]
-        except (KeyError, TypeError):
+    for subsystem, run in reads:
+        group = message.get(subsystem)
+        if not isinstance(group, dict):
+            _reject(run[0][0], message)
+        for read, name, key, boolean, lo, hi in run:
+            # The hot path: a present value of the right type inside the catalogued range;
+            # anything else (absent: None) goes to `_reject`, which says what is wrong.
+            value: Any = group.get(name)
+            kind = type(value)
+            if kind is float:
+                if not boolean and lo <= value <= hi:  # NaN fails the comparison
+                    values[key] = value
+                    continue
+            elif kind is bool:
+                if boolean:
+                    values[key] = 1.0 if value else 0.0
+                    continue
+            elif kind is int and not boolean and lo <= value <= hi:
+                values[key] = float(value)
+                continue
             _reject(read, message)
-        kind = type(value)
-        if boolean:
-            if kind is not bool:
-                _reject(read, message)
-            values[key] = 1.0 if value else 0.0
-        elif (kind is float or kind is int) and lo <= value <= hi:  # NaN fails the comparison
-            values[key] = float(value)
-        else:
-            _reject(read, message)
-    return Sample(satellite=satellite, time_ns=time_ns, values=values, seen_s=seen_s)
+    return Sample(satellite, time_ns, values, seen_s)
