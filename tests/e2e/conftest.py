@@ -13,7 +13,9 @@ from mpcs.dev.stack import DevStack
 
 @pytest.fixture(scope="module")
 def runner(stack: DevStack, kube_client: ApiClient, operator: object) -> Iterator[LocalRunner]:
-    """Runs every operator-created Deployment of the MPCS image as local processes."""
+    """Runs every operator-created Deployment of the MPCS image as local processes, each
+    replica under its pod's ServiceAccount token (never the admin kubeconfig, which only lends
+    the runner the apiserver's URL and CA), with its probes honoured."""
     local = LocalRunner(
         api=kube_client,
         kubeconfig=stack.apiserver.kubeconfig,

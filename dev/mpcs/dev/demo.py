@@ -193,6 +193,9 @@ def run(*, root: Path, duration_s: float | None, live: bool) -> None:
         )
         _step("starting the operator (logs: .cache/demo/logs/operator.log)")
         operator = start_operator(stack, op_kubeconfig)
+        # The runner reads Deployments, Secrets and ConfigMaps and asks for tokens as the admin
+        # (a kubelet's node credentials); each workload it starts gets only its own
+        # ServiceAccount's token, in a kubeconfig of its own (server and CA from this one).
         runner = LocalRunner(
             api=admin,
             kubeconfig=Path(conn.kubeconfig),
@@ -238,6 +241,7 @@ def _print_access(conn: ConnectionInfo, admin: Any, runner: LocalRunner, bucket:
         time.sleep(0.5)
     table = Table(title="How to reach MPCS", show_header=False)
     table.add_row("kubeconfig", f"{conn.kubeconfig}   (kubectl get mpcs -n {NAMESPACE})")
+    table.add_row("workload pods", f"{runner.log_dir / 'pods.json'}   (phase, ready, restarts)")
     table.add_row("command API", f"http://127.0.0.1:{api_port}/docs" if api_port else "starting…")
     table.add_row("viewer token", tokens.get("viewer", "?"))
     table.add_row("operator token", tokens.get("operator", "?"))
