@@ -99,7 +99,10 @@ class SampleRun:
             return self._columns[channel]
         except KeyError:
             pass
-        column: list[Any] = [v.get(channel) for v in self.values]
+        try:
+            column: list[Any] = list(map(op.itemgetter(channel), self.values))
+        except KeyError:
+            column = [v.get(channel) for v in self.values]
         numbers = set(map(type, column)) <= _NUMBER_TYPES
         found = self._columns[channel] = column if numbers else None
         return found
