@@ -248,7 +248,15 @@ def test_disruption_budget_keeps_a_replica_through_voluntary_evictions() -> None
     budget = only(docs, "PodDisruptionBudget")
     pod_labels = only(docs, "Deployment")["spec"]["template"]["metadata"]["labels"]
     assert budget["spec"]["maxUnavailable"] == 1
+    # Standbys are never ready; a budget counting them would block every node drain.
+    assert budget["spec"]["unhealthyPodEvictionPolicy"] == "AlwaysAllow"
     assert budget["spec"]["selector"]["matchLabels"].items() <= pod_labels.items()
+
+
+def test_upgrades_recreate_the_operator_pods() -> None:
+    """A rolling update would wait for a new standby to become ready, which it never does while
+    the old active replica runs (its /readyz needs a reconcile): the old pods go first."""
+    assert only(render(None), "Deployment")["spec"]["strategy"] == {"type": "Recreate"}
 
 
 def test_helm_test_asks_readyz_through_the_metrics_service() -> None:

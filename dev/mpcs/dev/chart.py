@@ -285,6 +285,7 @@ def values_schema() -> dict[str, Any]:
                         "standalone": _BOOL,
                         "verbose": _BOOL,
                         "extraArgs": {"type": "array", "items": _STRING},
+                        "updateStrategy": _K8S_OBJECT,
                         "settings": _settings_schema(),
                         "extraEnv": _K8S_LIST,
                         "podAnnotations": _STRING_MAP,
