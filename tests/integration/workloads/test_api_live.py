@@ -34,7 +34,7 @@ from utils.waiting import eventually_async
 from mpcs.core.names import Topic, bucket, topic
 from mpcs.core.resources import MissionSpec
 from mpcs.dev.process import free_port, spawn, stop_group
-from mpcs.dev.stack import ConnectionInfo
+from mpcs.dev.stack import AWS_TEST_KEY, ConnectionInfo, provision_alerts
 from mpcs.kit.influx import parse_annotated_csv
 from mpcs.operator.builders import mission_topics
 from mpcs.operator.influx_buckets import InfluxBuckets
@@ -148,6 +148,7 @@ async def mission(
         state = await buckets.ensure_bucket(bucket(api_namespace, name), retention_seconds=86_400)
     finally:
         await buckets.close()
+    alerts = provision_alerts(conn.moto_endpoint_url)
     env = {
         "KUBECONFIG": conn.kubeconfig,
         "MPCS_NAMESPACE": api_namespace,
@@ -159,6 +160,12 @@ async def mission(
         "MPCS_API_TOKEN_VIEWER": VIEWER,
         "MPCS_API_TOKEN_OPERATOR": OPERATOR,
         "MPCS_API_TOKEN_ADMIN": ADMIN,
+        # The alerts routes' table, as the operator configures a command API (its moto here).
+        "MPCS_ALERTS_TABLE": alerts.table,
+        "MPCS_AWS_REGION": alerts.region,
+        "MPCS_AWS_ENDPOINT_URL": alerts.endpoint_url,
+        "AWS_ACCESS_KEY_ID": AWS_TEST_KEY,
+        "AWS_SECRET_ACCESS_KEY": AWS_TEST_KEY,
     }
     return Mission(
         namespace=api_namespace,
