@@ -300,8 +300,16 @@ def test_hard_restart_mid_reconcile_converges_without_duplicates(
         custom.wait_phase("satellites", sat, "Ready", timeout_s=60)
     assert len(_bucket_tokens(conn, names.bucket(namespace, "wildfire"))) == 1
     deployments = k8s.AppsV1Api(kube_client).list_namespaced_deployment(namespace).items
+    # The test operator knows the stack's SNS topic and S3 bucket: the mission (it has alert
+    # rules) gets its alerts and archive runners too, each exactly once.
     assert sorted(d.metadata.name for d in deployments) == sorted(
-        ["wildfire-ingest", "wildfire-command-api", *[f"{s}-simulator" for s in SIMULATORS]]
+        [
+            "wildfire-ingest",
+            "wildfire-command-api",
+            "wildfire-alerts",
+            "wildfire-archive",
+            *[f"{s}-simulator" for s in SIMULATORS],
+        ]
     )
 
 
