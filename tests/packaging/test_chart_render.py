@@ -20,7 +20,10 @@ from mpcs.operator import rbac
 from mpcs.operator.settings import OperatorSettings
 
 #: Kinds of other projects' CRDs the chart may render; the Kubernetes schemas do not know them.
-FOREIGN_KINDS = {("monitoring.coreos.com/v1", "ServiceMonitor")}
+FOREIGN_KINDS = {
+    ("monitoring.coreos.com/v1", "ServiceMonitor"),
+    ("monitoring.coreos.com/v1", "PodMonitor"),
+}
 
 scenarios = pytest.mark.parametrize("scenario", SCENARIOS, ids=lambda p: p.stem)
 
@@ -216,8 +219,32 @@ def test_metrics_service_selects_the_operator_pods_on_the_metrics_port() -> None
     ]
 
 
-def test_service_monitor_is_off_by_default() -> None:
-    assert not [d for d in render(None) if d["kind"] == "ServiceMonitor"]
+def test_monitors_are_off_by_default() -> None:
+    assert not [d for d in render(None) if d["kind"] in {"ServiceMonitor", "PodMonitor"}]
+
+
+def _target_label_sources(relabelings: list[dict[str, Any]]) -> dict[str, Any]:
+    return {r["targetLabel"]: r.get("sourceLabels") for r in relabelings}
+
+
+def test_pod_monitor_scrapes_the_mission_workloads_with_the_dashboards_labels() -> None:
+    docs = render(CHART / "ci" / "servicemonitor-values.yaml")
+    monitor = only(docs, "PodMonitor")
+    # The labels the operator gives an ingest pod (names.labels), which the selector must match.
+    ingest = names.labels(name="wildfire-ingest", instance="wildfire", component="ingest",
+                          mission="wildfire")  # fmt: skip
+    assert monitor["spec"]["selector"]["matchLabels"].items() <= ingest.items()
+    assert monitor["spec"]["namespaceSelector"] == {"matchNames": ["ops", "flight"]}
+    (endpoint,) = monitor["spec"]["podMetricsEndpoints"]
+    assert endpoint["port"] == "metrics"
+    sources = _target_label_sources(endpoint["relabelings"])
+    assert set(sources) == set(names.PROMETHEUS_LABELS)
+    assert sources["mission"] == ["__meta_kubernetes_pod_label_mpcs_io_mission"]
+
+
+def test_pod_monitor_watches_every_namespace_with_a_cluster_wide_operator() -> None:
+    docs = render(None, "podMonitor.enabled=true")
+    assert only(docs, "PodMonitor")["spec"]["namespaceSelector"] == {"any": True}
 
 
 def test_service_monitor_sets_the_dashboards_target_labels() -> None:
@@ -234,7 +261,7 @@ def test_service_monitor_sets_the_dashboards_target_labels() -> None:
     assert monitor["metadata"]["labels"]["release"] == "kube-prometheus-stack"
     (endpoint,) = monitor["spec"]["endpoints"]
     assert endpoint["port"] == "metrics"
-    sources = {r["targetLabel"]: r.get("sourceLabels") for r in endpoint["relabelings"]}
+    sources = _target_label_sources(endpoint["relabelings"])
     assert set(names.PROMETHEUS_LABELS) <= set(sources)
     assert sources["namespace"] == ["__meta_kubernetes_namespace"]
     assert sources["mission"] == ["__meta_kubernetes_pod_label_mpcs_io_mission"]

@@ -83,3 +83,22 @@ app.kubernetes.io/component: operator
 {{- define "mpcs.metricsPort" -}}
 {{- .Values.operator.settings.metricsPort | int }}
 {{- end }}
+
+{{/*
+Relabelings that give a scraped MPCS pod the target labels of docs/dashboards.md: namespace,
+mission (pod label mpcs.io/mission, absent on the operator) and component
+(app.kubernetes.io/component). Shared by the ServiceMonitor and the workloads' PodMonitor.
+*/}}
+{{- define "mpcs.prometheusRelabelings" -}}
+- action: replace
+  sourceLabels: [__meta_kubernetes_namespace]
+  targetLabel: namespace
+- action: replace
+  sourceLabels: [__meta_kubernetes_pod_label_mpcs_io_mission]
+  regex: (.+)
+  targetLabel: mission
+- action: replace
+  sourceLabels: [__meta_kubernetes_pod_label_app_kubernetes_io_component]
+  regex: (.+)
+  targetLabel: component
+{{- end }}

@@ -319,6 +319,14 @@ def values_schema() -> dict[str, Any]:
                         "extraRelabelings": _K8S_LIST,
                     }
                 ),
+                "podMonitor": _obj(
+                    {
+                        "enabled": _BOOL,
+                        "namespace": _STRING,
+                        "labels": _STRING_MAP,
+                        "interval": {**_STRING, "pattern": "^([0-9]+(ms|s|m|h))*$"},
+                    }
+                ),
                 "podDisruptionBudget": _obj(
                     {
                         "enabled": _BOOL,
