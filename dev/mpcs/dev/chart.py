@@ -67,6 +67,10 @@ SCHEMA_OVERRIDES: dict[str, dict[str, Any]] = {"metrics_port": {"minimum": 1}}
 
 TABLE_BEGIN = f"<!-- BEGIN GENERATED settings table: `{REGENERATE}` -->"
 TABLE_END = "<!-- END GENERATED settings table -->"
+VALUES_BEGIN = f"<!-- BEGIN GENERATED values table: `{REGENERATE}` -->"
+VALUES_END = "<!-- END GENERATED values table -->"
+#: The values documented by the settings table instead of the values table.
+SETTINGS_PATH = "operator.settings"
 
 
 @dataclass(frozen=True)
@@ -380,11 +384,64 @@ def settings_table(values: dict[str, Any]) -> str:
     return "\n".join(rows) + "\n"
 
 
-def _with_table(document: str, table: str) -> str:
-    pattern = re.compile(re.escape(TABLE_BEGIN) + r".*?" + re.escape(TABLE_END), re.DOTALL)
+def value_docs(values_yaml: str) -> dict[str, str]:
+    """Each value's `# -- ` comment (continued by the `#` lines under it), by dotted path."""
+    docs: dict[str, str] = {}
+    parents: list[tuple[int, str]] = []
+    pending: list[str] | None = None
+    for line in values_yaml.splitlines():
+        stripped = line.strip()
+        if stripped.startswith("# -- "):
+            pending = [stripped.removeprefix("# -- ")]
+            continue
+        if stripped.startswith("#"):
+            if pending is not None:
+                pending.append(stripped.removeprefix("#").strip())
+            continue
+        match = re.match(r"^( *)([A-Za-z][A-Za-z0-9]*):", line)
+        if not match:
+            pending = None
+            continue
+        indent = len(match.group(1))
+        while parents and parents[-1][0] >= indent:
+            parents.pop()
+        path = ".".join([*(key for _, key in parents), match.group(2)])
+        if pending is not None:
+            docs[path] = " ".join(pending)
+        pending = None
+        parents.append((indent, match.group(2)))
+    return docs
+
+
+def _lookup(values: dict[str, Any], path: str) -> Any:
+    node: Any = values
+    for key in path.split("."):
+        node = node[key]
+    return node
+
+
+def _value_cell(value: Any) -> str:
+    text = json.dumps(value, ensure_ascii=False, separators=(", ", ": "))
+    return f"`{text}`" if len(text) <= 40 else "see values.yaml"
+
+
+def values_table(values_yaml: str) -> str:
+    """Markdown: every documented value of the chart outside `operator.settings`, in file order."""
+    values = yaml.safe_load(values_yaml)
+    rows = ["| Value | Default | Meaning |", "|---|---|---|"]
+    for path, doc in value_docs(values_yaml).items():
+        if path == SETTINGS_PATH or path.startswith(SETTINGS_PATH + "."):
+            continue
+        meaning = doc.replace("|", "\\|")
+        rows.append(f"| `{path}` | {_value_cell(_lookup(values, path))} | {meaning} |")
+    return "\n".join(rows) + "\n"
+
+
+def _with_table(document: str, table: str, begin: str = TABLE_BEGIN, end: str = TABLE_END) -> str:
+    pattern = re.compile(re.escape(begin) + r".*?" + re.escape(end), re.DOTALL)
     if not pattern.search(document):
-        raise ValueError(f"{INSTALL_DOC} lacks the markers {TABLE_BEGIN!r} … {TABLE_END!r}")
-    return pattern.sub(lambda _: f"{TABLE_BEGIN}\n{table}{TABLE_END}", document)
+        raise ValueError(f"{INSTALL_DOC} lacks the markers {begin!r} … {end!r}")
+    return pattern.sub(lambda _: f"{begin}\n{table}{end}", document)
 
 
 # -- all of it ---------------------------------------------------------------------------------
@@ -393,7 +450,8 @@ def _with_table(document: str, table: str) -> str:
 def generated_files(root: Path = Path(".")) -> dict[Path, str]:
     """Every file `mpcs dev chart generate` writes, by path under `root`, with its content."""
     chart = root / CHART
-    values = yaml.safe_load((chart / "values.yaml").read_text(encoding="utf-8"))
+    values_yaml = (chart / "values.yaml").read_text(encoding="utf-8")
+    values = yaml.safe_load(values_yaml)
     files: dict[Path, str] = {
         chart / "templates" / "clusterrole.yaml": cluster_role_template(),
         chart / "templates" / "_settings.tpl": settings_template(),
@@ -403,7 +461,8 @@ def generated_files(root: Path = Path(".")) -> dict[Path, str]:
         if path.startswith("crds/"):
             files[chart / path] = text
     doc = root / INSTALL_DOC
-    files[doc] = _with_table(doc.read_text(encoding="utf-8"), settings_table(values))
+    text = _with_table(doc.read_text(encoding="utf-8"), settings_table(values))
+    files[doc] = _with_table(text, values_table(values_yaml), VALUES_BEGIN, VALUES_END)
     return files
 
 

@@ -88,3 +88,22 @@ def test_settings_env_template_names_each_variable_once() -> None:
     for setting in chart.settings():
         assert text.count(f"- name: {setting.env}\n") == 1, setting.env
         assert f"$s.{setting.value_key}" in text
+
+
+def test_value_docs_read_multi_line_comments_by_dotted_path() -> None:
+    docs = chart.value_docs(
+        "# -- Top.\ntop: 1\nsection:\n  # -- First line\n  # and its continuation.\n"
+        "  leaf: {}\n  # A plain comment documents nothing.\n  other: 2\n"
+    )
+    assert docs == {"top": "Top.", "section.leaf": "First line and its continuation."}
+
+
+def test_values_table_lists_every_documented_value_but_the_settings() -> None:
+    text = (CHART / "values.yaml").read_text()
+    table = chart.values_table(text)
+    documented = chart.value_docs(text)
+    settings = [p for p in documented if p.startswith("operator.settings.")]
+    assert len(settings) == len(chart.settings())  # each setting has its `# -- ` line
+    for path in documented:
+        row = f"| `{path}` |"
+        assert (row in table) != (path in settings), path
