@@ -103,10 +103,10 @@ def test_evaluate_run_with_a_shared_run_is_the_sample_by_sample_fold(
     if in_order:
         points = sorted(points, key=lambda p: p[0])
     samples = [Sample("sat-a", T0 * S + t * S, v, 0.0) for t, v in points]
-    run = R.SampleRun(samples, after=start.last_sample_time)
+    run = R.SampleRun.of(samples, after=start.last_sample_time)
     for rule in ALERT_RULES:
         expected, expected_edges = _fold(rule, start, samples)
-        for given_samples in (run, samples, R.SampleRun(samples, after=-1)):
+        for given_samples in (run, samples, R.SampleRun.of(samples, after=-1)):
             state, edges = R.evaluate_run(rule, start, given_samples)
             assert state == expected, rule.name
             assert [(e, after.semantic()) for e, after in edges] == expected_edges, rule.name

@@ -38,7 +38,7 @@ from mpcs.orbit.timeutil import format_time_ns
 from ..settings import AlertsSettings, MissionAlerts, load
 from . import rules as R
 from .events import KafkaRecord, is_kafka_event, mission_of_topic, parse_kafka_event
-from .model import Edge, RuleState, Sample, Transition, alert_id
+from .model import Edge, RuleState, Transition, alert_id
 from .notify import Notifier, satellite_link
 from .store import AlertStore, Conflict, RuleItem, SatelliteItem
 
@@ -61,24 +61,28 @@ class Result:
 
 
 class _Satellite:
-    """One satellite's samples of a batch as parallel lists (no tuple per record: fewer objects
-    for the garbage collector to follow), in arrival order until `in_time_order`."""
+    """One satellite's samples of a batch as parallel lists of spacecraft times, values, seen
+    times and records (no object per sample: fewer for the garbage collector to follow), in
+    arrival order until `in_time_order`."""
 
-    __slots__ = ("records", "samples")
+    __slots__ = ("records", "seen", "times", "values")
 
     def __init__(self) -> None:
-        self.samples: list[Sample] = []
+        self.times: list[int] = []
+        self.values: list[dict[str, float]] = []
+        self.seen: list[float] = []
         self.records: list[KafkaRecord] = []
 
     def in_time_order(self) -> None:
         """Sort by (spacecraft time, offset); nothing to do when times already increase, which
         is how one satellite's records arrive."""
-        times = [s.time_ns for s in self.samples]
+        times, records = self.times, self.records
         if all(map(operator.lt, times, islice(times, 1, None))):
             return
-        samples, records = self.samples, self.records
-        order = sorted(range(len(samples)), key=lambda i: (times[i], records[i].offset))
-        self.samples = [samples[i] for i in order]
+        order = sorted(range(len(times)), key=lambda i: (times[i], records[i].offset))
+        self.times = [times[i] for i in order]
+        self.values = [self.values[i] for i in order]
+        self.seen = [self.seen[i] for i in order]
         self.records = [records[i] for i in order]
 
 
@@ -137,7 +141,7 @@ class AlertsProcessor:
         by_mission: dict[str, dict[str, _Satellite]] = {}
         routes: dict[str, tuple[str, R.Reads] | None] = {}
         parse = decode if self._full else _loads
-        read_sample = R.read_sample
+        read_values = R.read_values
         for record in records:
             topic = record.topic
             try:
@@ -148,11 +152,8 @@ class AlertsProcessor:
                 result.unrouted += 1
                 continue
             mission, reads = route
-            stamp = record.timestamp_ms
             try:
-                sample = read_sample(
-                    parse(record.value), seen_s=stamp / 1000 if stamp else now, reads=reads
-                )
+                name, time_ns, values = read_values(parse(record.value), reads=reads)
             except TelemetryError as exc:
                 result.invalid += 1
                 log.warning(
@@ -161,12 +162,13 @@ class AlertsProcessor:
                 )
                 continue
             try:
-                satellite = by_mission[mission][sample.satellite]
+                satellite = by_mission[mission][name]
             except KeyError:
-                satellite = by_mission.setdefault(mission, {}).setdefault(
-                    sample.satellite, _Satellite()
-                )
-            satellite.samples.append(sample)
+                satellite = by_mission.setdefault(mission, {}).setdefault(name, _Satellite())
+            stamp = record.timestamp_ms
+            satellite.times.append(time_ns)
+            satellite.values.append(values)
+            satellite.seen.append(stamp / 1000 if stamp else now)
             satellite.records.append(record)
         for mission, satellites in by_mission.items():
             self._process_mission(mission, satellites, result)
@@ -202,16 +204,16 @@ class AlertsProcessor:
         result: Result,
     ) -> None:
         saved: list[tuple[RuleItem, int, list[Transition]]] = []
-        samples = sat.samples
         # One run per watermark (nearly always one): the rules share its channel columns.
-        runs: dict[int, R.SampleRun] = {}
+        first = R.SampleRun(sat.times, sat.values, after=sat_item.last_sample_time)
+        runs = {first.after: first}
         for rule in config.rules:
             item = rule_items[f"{sat_item.satellite}#{rule.name}"]
             start = item.state
             if sat_item.last_sample_time > start.last_sample_time:
                 start = start.with_watermark(sat_item.last_sample_time)
             after = start.last_sample_time
-            run = runs.get(after) or runs.setdefault(after, R.SampleRun(samples, after=after))
+            run = runs.get(after) or runs.setdefault(after, first.since(after))
             state, edges = R.evaluate_run(rule, start, run)
             new = [
                 self._transition(mission, config, rule, sat_item, after, edge)[1]
@@ -231,8 +233,8 @@ class AlertsProcessor:
             elif item.pending:
                 saved.append((item, item.version, item.pending))
         self._publish(mission, saved, result)
-        last = max(s.time_ns for s in samples)
-        seen = max(s.seen_s for s in samples)
+        last = max(sat.times)
+        seen = max(sat.seen)
         if last > sat_item.last_sample_time:
             self.store.advance_satellite(
                 mission, sat_item.satellite, last_sample_time=last, last_seen=seen

@@ -27,7 +27,7 @@ import functools
 import math
 import operator as op
 from bisect import bisect_left
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 from itertools import compress, count, islice
 from typing import Any, NamedTuple, NoReturn
@@ -74,23 +74,37 @@ class SampleRun:
     instead of a Python step per sample.
     """
 
-    __slots__ = ("_columns", "after", "samples", "times", "values")
+    __slots__ = ("_all", "_columns", "after", "times", "values")
 
-    def __init__(self, samples: Iterable[Sample], *, after: int) -> None:
-        self.samples = samples if isinstance(samples, list) else list(samples)
+    def __init__(
+        self, times: Sequence[int], values: Sequence[Mapping[str, float]], *, after: int
+    ) -> None:
+        """From the samples' times and values (parallel sequences, the handler's form)."""
+        self._all = (times, values)
         self.after = after
-        times: list[int] = []
-        values: list[Mapping[str, float]] = []
-        last = after
-        for sample in self.samples:
-            t = sample.time_ns
-            if t > last:
-                last = t
-                times.append(t)
-                values.append(sample.values)
-        self.times = times
-        self.values = values
+        if not times or (times[0] > after and all(map(op.lt, times, islice(times, 1, None)))):
+            kept_times, kept_values = list(times), list(values)  # the common case: all of them
+        else:
+            kept_times, kept_values = [], []
+            last = after
+            for t, v in zip(times, values, strict=True):
+                if t > last:
+                    last = t
+                    kept_times.append(t)
+                    kept_values.append(v)
+        self.times: list[int] = kept_times
+        self.values: list[Mapping[str, float]] = kept_values
         self._columns: dict[str, list[float] | None] = {}
+
+    @classmethod
+    def of(cls, samples: Iterable[Sample], *, after: int) -> SampleRun:
+        """From Sample objects."""
+        listed = list(samples)
+        return cls([s.time_ns for s in listed], [s.values for s in listed], after=after)
+
+    def since(self, after: int) -> SampleRun:
+        """The same samples for a rule whose watermark is `after`."""
+        return self if after == self.after else SampleRun(*self._all, after=after)
 
     def column(self, channel: str) -> list[float] | None:
         """`channel`'s value in every sample; None unless every one is a float or an int (then
@@ -147,12 +161,10 @@ def evaluate_run(
     property tests hold this to the sample-by-sample fold.
     """
     after = state.last_sample_time
-    if not isinstance(samples, SampleRun):
-        run = SampleRun(samples, after=after)
-    elif samples.after != after:
-        run = SampleRun(samples.samples, after=after)
+    if isinstance(samples, SampleRun):
+        run = samples.since(after)
     else:
-        run = samples
+        run = SampleRun.of(samples, after=after)
     times, values = run.times, run.values
     n = len(times)
     edges: list[tuple[Edge, RuleState]] = []
@@ -393,8 +405,13 @@ def group_reads(channels: Iterable[ChannelRead]) -> Reads:
 
 
 def read_sample(message: Any, *, seen_s: float, reads: Reads) -> Sample:
-    """`sample_from_message` with the reads grouped beforehand (`group_reads`): the handler's
-    per-record path."""
+    """`sample_from_message` with the reads grouped beforehand (`group_reads`)."""
+    return Sample(*read_values(message, reads=reads), seen_s)
+
+
+def read_values(message: Any, *, reads: Reads) -> tuple[str, int, dict[str, float]]:
+    """The satellite, spacecraft time and values `read_sample` reads (the handler's per-record
+    path: it keeps them in per-satellite lists rather than one Sample per record)."""
     if not isinstance(message, dict):
         raise TelemetryError("$", "message must be a JSON object")
     if message.get("version") != SCHEMA_VERSION:
@@ -429,4 +446,4 @@ def read_sample(message: Any, *, seen_s: float, reads: Reads) -> Sample:
                 values[key] = float(value)
                 continue
             _reject(read, message)
-    return Sample(satellite, time_ns, values, seen_s)
+    return satellite, time_ns, values
