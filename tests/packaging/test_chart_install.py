@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from chartutil import CHART, helm
 from kubernetes import client as k8s
 from kubernetes.client import ApiClient
@@ -38,8 +39,17 @@ def release(unique: str) -> str:
 
 
 @pytest.fixture
-def installed(kubeconfig: Path, namespace: str, release: str) -> Iterator[tuple[str, str]]:
-    """The chart installed as `release` in `namespace`; uninstalled afterwards if still there."""
+def installed(
+    kubeconfig: Path, kube_client: ApiClient, namespace: str, release: str
+) -> Iterator[tuple[str, str]]:
+    """The chart installed as `release` in `namespace`; uninstalled afterwards if still there.
+
+    The namespace enforces the restricted Pod Security Standard, so the apiserver's admission
+    refuses any pod of the chart that is not restricted.
+    """
+    k8s.CoreV1Api(kube_client).patch_namespace(
+        namespace, {"metadata": {"labels": {"pod-security.kubernetes.io/enforce": "restricted"}}}
+    )
     notes = _helm(kubeconfig, "install", release, str(CHART), "--namespace", namespace)
     try:
         yield release, notes
@@ -79,6 +89,38 @@ def test_install_creates_the_operator_and_its_identity(
     crds = k8s.ApiextensionsV1Api(kube_client).list_custom_resource_definition().items
     assert {f"missions.{GROUP}", "kopfpeerings.kopf.dev"} <= {c.metadata.name for c in crds}
     assert "kubectl apply -f examples/" in notes
+
+
+def test_the_pods_are_admitted_under_restricted_pod_security(
+    installed: tuple[str, str], kube_client: ApiClient, kubeconfig: Path, namespace: str
+) -> None:
+    release, _ = installed
+    core = k8s.CoreV1Api(kube_client)
+    # The ReplicaSet controller creates the operator pods only if admission lets it.
+    eventually(
+        lambda: (
+            len(core.list_namespaced_pod(namespace, label_selector=_instance(release)).items) == 2
+        ),
+        what="two operator pods admitted",
+    )
+    rendered = helm(
+        "get", "hooks", release, "--namespace", namespace, "--kubeconfig", str(kubeconfig)
+    )
+    assert rendered.returncode == 0, rendered.stderr
+    (test_pod,) = [d for d in yaml.safe_load_all(rendered.stdout) if d and d["kind"] == "Pod"]
+    core.create_namespaced_pod(namespace, test_pod, dry_run="All")  # the helm test Pod
+    privileged = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "privileged"},
+        "spec": {
+            "containers": [{"name": "c", "image": "x", "securityContext": {"privileged": True}}]
+        },
+    }
+    with pytest.raises(ApiException) as refused:  # the namespace does enforce the standard
+        core.create_namespaced_pod(namespace, privileged, dry_run="All")
+    assert refused.value.status == 403
+    assert "violates PodSecurity" in str(refused.value.body)
 
 
 def test_the_service_account_may_do_what_the_operator_does_and_no_more(
