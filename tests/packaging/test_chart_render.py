@@ -280,10 +280,13 @@ def test_disruption_budget_keeps_a_replica_through_voluntary_evictions() -> None
     assert budget["spec"]["selector"]["matchLabels"].items() <= pod_labels.items()
 
 
-def test_upgrades_recreate_the_operator_pods() -> None:
-    """A rolling update would wait for a new standby to become ready, which it never does while
-    the old active replica runs (its /readyz needs a reconcile): the old pods go first."""
-    assert only(render(None), "Deployment")["spec"]["strategy"] == {"type": "Recreate"}
+def test_upgrades_roll_one_ready_standby_at_a_time() -> None:
+    """A new pod starts as a ready standby (the operator's /readyz counts only dependencies a
+    reconcile saw fail), so a rolling update never lacks an active replica."""
+    assert only(render(None), "Deployment")["spec"]["strategy"] == {
+        "type": "RollingUpdate",
+        "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0},
+    }
 
 
 def test_helm_test_asks_readyz_through_the_metrics_service() -> None:

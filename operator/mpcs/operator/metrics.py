@@ -47,17 +47,22 @@ def observe(kind: str) -> Iterator[None]:
 
 
 class Health:
-    """Readiness as last observed by the reconciles (Kafka and InfluxDB reachable)."""
+    """Readiness as last observed by the reconciles (Kafka and InfluxDB reachable).
+
+    A dependency no reconcile has used yet is unknown, not down: a standby replica (Kopf peering)
+    reconciles nothing until it takes over, and must still be ready, or a rolling update of two
+    replicas would wait forever for the standby and a disruption budget would count it as broken.
+    """
 
     def __init__(self) -> None:
-        self.dependencies: dict[str, bool] = {"kafka": False, "influxdb": False}
+        self.dependencies: dict[str, bool | None] = {"kafka": None, "influxdb": None}
 
     def mark(self, dependency: str, ok: bool) -> None:
         self.dependencies[dependency] = ok
 
     def readiness(self) -> Readiness:
         """`/readyz`: unready while a dependency failed at the last reconcile that used it."""
-        down = sorted(name for name, ok in self.dependencies.items() if not ok)
+        down = sorted(name for name, ok in self.dependencies.items() if ok is False)
         return Readiness(
             ready=not down,
             reason=f"unreachable at the last reconcile: {', '.join(down)}" if down else "",
