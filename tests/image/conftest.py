@@ -54,7 +54,7 @@ def built() -> Built:
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-5000:]
     seconds = time.monotonic() - started
-    print(f"image built in {seconds:.0f} s: {result.stdout.strip()}")
+    print(f"image built in {seconds:.0f} s: {result.stdout.strip().splitlines()[-1]}")
     return Built(tag=TAG, revision=revision, seconds=seconds)
 
 
