@@ -102,7 +102,7 @@ class AlertTable:
         """Create the table (on-demand billing) unless it exists, and wait until it is active."""
         ensure_table(self.client, self.table)
 
-    def query(self, mission: str) -> list[dict[str, Any]]:
+    def query(self, mission: str, prefix: str | None = None) -> list[dict[str, Any]]:
         """Every item of a mission, plain values (strongly consistent)."""
         items: list[dict[str, Any]] = []
         kwargs: dict[str, Any] = {
@@ -111,6 +111,10 @@ class AlertTable:
             "ExpressionAttributeValues": {":m": {"S": mission}},
             "ConsistentRead": True,
         }
+        if prefix is not None:
+            kwargs["KeyConditionExpression"] = "mission = :m AND begins_with(#k, :p)"
+            kwargs["ExpressionAttributeNames"] = {"#k": "key"}
+            kwargs["ExpressionAttributeValues"][":p"] = {"S": prefix}
         while True:
             response = self.client.query(**kwargs)
             items += [unmarshal(raw) for raw in response.get("Items", [])]
@@ -118,12 +122,14 @@ class AlertTable:
                 return items
             kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
 
-    def list_alerts(self, mission: str, status: str | None = None) -> list[dict[str, Any]]:
+    def list_alerts(
+        self, mission: str, status: str | None = None, satellite: str | None = None
+    ) -> list[dict[str, Any]]:
         """The latest alert of each (satellite, rule) of `mission` that ever fired, optionally
         only `firing` or `resolved` ones: id, satellite, rule, status, times, value, threshold,
         channel, unit, severity, acknowledged_by/at."""
         out = []
-        for data in self.query(mission):
+        for data in self.query(mission, None if satellite is None else f"{satellite}#"):
             if "#" not in data["key"] or "alert_id" not in data:
                 continue
             if status is not None and data.get("alert_status") != status:

@@ -419,7 +419,9 @@ class FlowBack:
         self, satellite: str, mission_firing: list[dict[str, Any]] | None, *, attempts: int = 5
     ) -> dict[str, Any] | None:
         if mission_firing is None:
-            mission_firing = self.table.list_alerts(self.mission_key, status="firing")
+            mission_firing = self.table.list_alerts(
+                self.mission_key, status="firing", satellite=satellite
+            )
         firing = [a for a in mission_firing if a.get("satellite") == satellite]
         for _ in range(attempts):
             obj = self.satellites.get(satellite)

@@ -130,9 +130,16 @@ class Table:
     def __init__(self, alerts: list[dict[str, Any]]) -> None:
         self.alerts = alerts
 
-    def list_alerts(self, mission: str, status: str | None = None) -> list[dict[str, Any]]:
+    def list_alerts(
+        self, mission: str, status: str | None = None, satellite: str | None = None
+    ) -> list[dict[str, Any]]:
         assert mission == "ops/wildfire"
-        return [a for a in self.alerts if status is None or a["status"] == status]
+        return [
+            a
+            for a in self.alerts
+            if (status is None or a["status"] == status)
+            and (satellite is None or a["satellite"] == satellite)
+        ]
 
 
 class Satellites:

@@ -97,7 +97,9 @@ async def list_alerts(
     table = await _table(services)
     wanted = None if status_ is StatusFilter.ALL else status_.value
     try:
-        found = await asyncio.to_thread(table.list_alerts, _mission_key(services), wanted)
+        found = await asyncio.to_thread(
+            table.list_alerts, _mission_key(services), wanted, satellite
+        )
     except Exception as exc:
         raise _unavailable(exc) from None
     alerts = [a for a in found if satellite is None or a.get("satellite") == satellite]
