@@ -625,9 +625,10 @@ class LocalRunner:
         return replica
 
     def _env_value(self, namespace: str, var: dict[str, Any]) -> str:
-        if "value" in var:
-            return str(var["value"])
         source = var.get("valueFrom") or {}
+        if not source:
+            # The apiserver drops an empty `value`; a kubelet sets such a variable to "".
+            return str(var.get("value") or "")
         if "secretKeyRef" in source:
             ref = source["secretKeyRef"]
             secret = self.core.read_namespaced_secret(ref["name"], namespace)

@@ -310,3 +310,10 @@ def test_a_replica_waits_for_its_service_account_then_gets_a_token_kubeconfig(
     # Not due again until 80 % of its life: no further request.
     assert local._token_current(replica) is True
     assert len(api.requests) == 2
+
+
+def test_an_env_var_whose_empty_value_the_apiserver_dropped_is_set_empty(tmp_path: Path) -> None:
+    """`value: ""` comes back from the apiserver as no value at all; a kubelet sets it to ""."""
+    runner = LocalRunner(api=ApiClient(), kubeconfig=tmp_path / "kubeconfig", log_dir=tmp_path)
+    assert runner._env_value("ns", {"name": "MPCS_NAMESPACES"}) == ""
+    assert runner._env_value("ns", {"name": "MPCS_LOG_LEVEL", "value": "INFO"}) == "INFO"
