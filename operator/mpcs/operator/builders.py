@@ -140,13 +140,12 @@ def api_tokens_secret(
     }
 
 
-def _workload_env(
-    namespace: str, mission: str, spec: MissionSpec, settings: OperatorSettings
-) -> list[dict[str, Any]]:
+def _mission_env(namespace: str, mission: str, settings: OperatorSettings) -> list[dict[str, Any]]:
+    """What every mission workload reads: who it serves, Kafka, and the bucket with its token."""
     secret = bucket_secret_name(mission)
 
-    def from_secret(var: str, key: str, name: str = secret) -> dict[str, Any]:
-        return {"name": var, "valueFrom": {"secretKeyRef": {"name": name, "key": key}}}
+    def from_secret(var: str, key: str) -> dict[str, Any]:
+        return {"name": var, "valueFrom": {"secretKeyRef": {"name": secret, "key": key}}}
 
     return [
         {"name": "MPCS_NAMESPACE", "value": namespace},
@@ -156,15 +155,27 @@ def _workload_env(
         from_secret("MPCS_INFLUX_ORG", "org"),
         from_secret("MPCS_INFLUX_BUCKET", "bucket"),
         from_secret("MPCS_INFLUX_TOKEN", "token"),
+    ]
+
+
+def _metrics_env() -> dict[str, Any]:
+    return {"name": "MPCS_METRICS_PORT", "value": str(names.METRICS_PORT)}
+
+
+def _workload_env(
+    namespace: str, mission: str, spec: MissionSpec, settings: OperatorSettings
+) -> list[dict[str, Any]]:
+    tokens = api_tokens_secret_name(mission, spec.command_api)
+    return [
+        *_mission_env(namespace, mission, settings),
         *[
-            from_secret(
-                f"MPCS_API_TOKEN_{role.upper()}",
-                role,
-                api_tokens_secret_name(mission, spec.command_api),
-            )
+            {
+                "name": f"MPCS_API_TOKEN_{role.upper()}",
+                "valueFrom": {"secretKeyRef": {"name": tokens, "key": role}},
+            }
             for role in API_ROLES
         ],
-        {"name": "MPCS_METRICS_PORT", "value": str(names.METRICS_PORT)},
+        _metrics_env(),
     ]
 
 
@@ -379,13 +390,53 @@ def alerts_missions(namespace: str, mission: str, spec: MissionSpec) -> dict[str
     }
 
 
-def alerts_deployment_ref(namespace: str, mission: str) -> dict[str, Any]:
-    """Enough of the alerts Deployment to delete it."""
+def deployment_ref(namespace: str, mission: str, component: str) -> dict[str, Any]:
+    """Enough of a mission's `component` Deployment to delete it."""
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
-        "metadata": {"name": names.child_name(mission, ALERTS), "namespace": namespace},
+        "metadata": {"name": names.child_name(mission, component), "namespace": namespace},
     }
+
+
+def _runner_deployment(
+    *,
+    namespace: str,
+    mission: str,
+    owner: dict[str, Any],
+    settings: OperatorSettings,
+    component: str,
+    args: list[str],
+    env: list[dict[str, Any]],
+    aws_secret: str | None,
+) -> dict[str, Any]:
+    """A one-replica `mpcs lambdas …` runner of the mission, with `env` beside the mission's and
+    AWS's; a change of any literal value (or of the credentials Secret) rolls it through the
+    spec-hash annotation."""
+    full_env = [
+        *_mission_env(namespace, mission, settings),
+        *env,
+        *_aws_env(settings, aws_secret),
+        _metrics_env(),
+    ]
+    hashed = {"env": [e for e in full_env if "value" in e], "awsSecret": aws_secret}
+    return _deployment(
+        meta=_meta(
+            name=names.child_name(mission, component),
+            namespace=namespace,
+            owner=owner,
+            component=component,
+            mission=mission,
+        ),
+        component=component,
+        replicas=1,
+        args=args,
+        env=full_env,
+        settings=settings,
+        service_account=names.child_name(mission, "workloads"),
+        ports=[{"name": "metrics", "containerPort": names.METRICS_PORT}],
+        annotations={SPEC_HASH_ANNOTATION: spec_hash(hashed)},
+    )
 
 
 def alerts_deployment(
@@ -400,52 +451,20 @@ def alerts_deployment(
     """The mission's alerts runner (`mpcs lambdas run-alerts`); a change of its rules (or of
     where AWS is) rolls it through the spec-hash annotation."""
     assert settings.alerts_topic_arn, "alerts_deployment needs settings.alerts_topic_arn"
-    secret = bucket_secret_name(mission)
-
-    def from_secret(var: str, key: str) -> dict[str, Any]:
-        return {"name": var, "valueFrom": {"secretKeyRef": {"name": secret, "key": key}}}
-
     missions = json.dumps(alerts_missions(namespace, mission, spec), sort_keys=True)
-    env = [
-        {"name": "MPCS_NAMESPACE", "value": namespace},
-        {"name": "MPCS_MISSION", "value": mission},
-        {"name": "MPCS_KAFKA_BOOTSTRAP", "value": settings.kafka_bootstrap},
-        from_secret("MPCS_INFLUX_URL", "url"),
-        from_secret("MPCS_INFLUX_ORG", "org"),
-        from_secret("MPCS_INFLUX_BUCKET", "bucket"),
-        from_secret("MPCS_INFLUX_TOKEN", "token"),
-        {"name": "MPCS_ALERTS_MISSIONS", "value": missions},
-        {"name": "MPCS_ALERTS_TOPIC_ARN", "value": settings.alerts_topic_arn},
-        *_aws_env(settings, aws_secret),
-        {"name": "MPCS_METRICS_PORT", "value": str(names.METRICS_PORT)},
-    ]
-    hashed = {"env": [e for e in env if "value" in e], "awsSecret": aws_secret}
-    return _deployment(
-        meta=_meta(
-            name=names.child_name(mission, ALERTS),
-            namespace=namespace,
-            owner=owner,
-            component=ALERTS,
-            mission=mission,
-        ),
-        component=ALERTS,
-        replicas=1,
-        args=["lambdas", "run-alerts"],
-        env=env,
+    return _runner_deployment(
+        namespace=namespace,
+        mission=mission,
+        owner=owner,
         settings=settings,
-        service_account=names.child_name(mission, "workloads"),
-        ports=[{"name": "metrics", "containerPort": names.METRICS_PORT}],
-        annotations={SPEC_HASH_ANNOTATION: spec_hash(hashed)},
+        component=ALERTS,
+        args=["lambdas", "run-alerts"],
+        env=[
+            {"name": "MPCS_ALERTS_MISSIONS", "value": missions},
+            {"name": "MPCS_ALERTS_TOPIC_ARN", "value": settings.alerts_topic_arn},
+        ],
+        aws_secret=aws_secret,
     )
-
-
-def archive_deployment_ref(namespace: str, mission: str) -> dict[str, Any]:
-    """Enough of the archive Deployment to delete it."""
-    return {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {"name": names.child_name(mission, ARCHIVE), "namespace": namespace},
-    }
 
 
 def archive_deployment(
@@ -459,43 +478,19 @@ def archive_deployment(
     """The mission's archive runner (`mpcs lambdas run-archive`): closed hours of telemetry as
     Parquet and payload products into S3, read with the mission's bucket token."""
     assert settings.archive_bucket, "archive_deployment needs settings.archive_bucket"
-    secret = bucket_secret_name(mission)
-
-    def from_secret(var: str, key: str) -> dict[str, Any]:
-        return {"name": var, "valueFrom": {"secretKeyRef": {"name": secret, "key": key}}}
-
-    env = [
-        {"name": "MPCS_NAMESPACE", "value": namespace},
-        {"name": "MPCS_MISSION", "value": mission},
-        {"name": "MPCS_KAFKA_BOOTSTRAP", "value": settings.kafka_bootstrap},
-        from_secret("MPCS_INFLUX_URL", "url"),
-        from_secret("MPCS_INFLUX_ORG", "org"),
-        from_secret("MPCS_INFLUX_TOKEN", "token"),
-        {"name": "MPCS_ARCHIVE_BUCKET", "value": settings.archive_bucket},
-        {
-            "name": "MPCS_ARCHIVE_CREATE_BUCKET",
-            "value": "true" if settings.archive_create_bucket else "false",
-        },
-        *_aws_env(settings, aws_secret),
-        {"name": "MPCS_METRICS_PORT", "value": str(names.METRICS_PORT)},
-    ]
-    hashed = {"env": [e for e in env if "value" in e], "awsSecret": aws_secret}
-    return _deployment(
-        meta=_meta(
-            name=names.child_name(mission, ARCHIVE),
-            namespace=namespace,
-            owner=owner,
-            component=ARCHIVE,
-            mission=mission,
-        ),
-        component=ARCHIVE,
-        replicas=1,
-        args=["lambdas", "run-archive"],
-        env=env,
+    create = "true" if settings.archive_create_bucket else "false"
+    return _runner_deployment(
+        namespace=namespace,
+        mission=mission,
+        owner=owner,
         settings=settings,
-        service_account=names.child_name(mission, "workloads"),
-        ports=[{"name": "metrics", "containerPort": names.METRICS_PORT}],
-        annotations={SPEC_HASH_ANNOTATION: spec_hash(hashed)},
+        component=ARCHIVE,
+        args=["lambdas", "run-archive"],
+        env=[
+            {"name": "MPCS_ARCHIVE_BUCKET", "value": settings.archive_bucket},
+            {"name": "MPCS_ARCHIVE_CREATE_BUCKET", "value": create},
+        ],
+        aws_secret=aws_secret,
     )
 
 

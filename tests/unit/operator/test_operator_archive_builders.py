@@ -31,7 +31,7 @@ SETTINGS = OperatorSettings(
     aws_region="eu-north-1",
     aws_endpoint_url="http://moto:5000",
 )
-SECRETS = {"url": "http://i:8086", "org": "mpcs", "token": "t0k"}
+SECRETS = {"url": "http://i:8086", "org": "mpcs", "bucket": "ops.wildfire", "token": "t0k"}
 
 
 def _deployment(**settings: Any) -> dict[str, Any]:

@@ -255,7 +255,9 @@ async def _converge_alerts(
     removed otherwise. (status, reason, message) of `AlertsReady`."""
     settings = services.settings
     if not spec.alerts or not settings.alerts_topic_arn:
-        await services.kube.delete(builders.alerts_deployment_ref(meta.namespace, meta.name))
+        await services.kube.delete(
+            builders.deployment_ref(meta.namespace, meta.name, builders.ALERTS)
+        )
     if not spec.alerts:
         return False, "NoRules", "spec.alerts is empty: no alerts runner"
     if not settings.alerts_topic_arn:
@@ -285,7 +287,9 @@ async def _converge_archive(
     (status, reason, message) of `ArchiveReady`."""
     bucket = services.settings.archive_bucket
     if not bucket:
-        await services.kube.delete(builders.archive_deployment_ref(meta.namespace, meta.name))
+        await services.kube.delete(
+            builders.deployment_ref(meta.namespace, meta.name, builders.ARCHIVE)
+        )
         return False, "ArchiveNotConfigured", "the operator has no MPCS_ARCHIVE_BUCKET: no archive"
     deployment = builders.archive_deployment(
         namespace=meta.namespace,
