@@ -50,6 +50,7 @@ from .panels import (
     rules_by_channel,
     thresholds,
     tooltip,
+    with_rule_lines,
 )
 
 SLUG = "overview"
@@ -307,13 +308,7 @@ def _series_panel(
     )
     if channel.minimum is not None and channel.unit == "%":
         panel = panel.min(0).max(100)
-    if rules:
-        panel = panel.thresholds(thresholds(rules, ok_color="transparent")).thresholds_style(
-            common_builder.GraphThresholdsStyleConfig().mode(
-                common.GraphThresholdsStyleMode.DASHED_AND_AREA
-            )
-        )
-    return panel
+    return with_rule_lines(panel, rules)
 
 
 def _state_panel(

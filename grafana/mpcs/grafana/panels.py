@@ -19,6 +19,7 @@ from typing import Any
 
 from grafana_foundation_sdk.builders import common as common_builder
 from grafana_foundation_sdk.builders import dashboard as dashboard_builder
+from grafana_foundation_sdk.builders import timeseries
 from grafana_foundation_sdk.cog import builder as cogbuilder
 from grafana_foundation_sdk.cog import variants as cogvariants
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
@@ -191,6 +192,18 @@ def thresholds(rules: Sequence[AlertRule], *, ok_color: str) -> dashboard_builde
                 dm.Threshold(value=value, color=color)
                 for value, color in threshold_steps(rules, ok_color=ok_color)
             ]
+        )
+    )
+
+
+def with_rule_lines(panel: timeseries.Panel, rules: Sequence[AlertRule]) -> timeseries.Panel:
+    """A time series with its channel's alert thresholds drawn as dashed lines over tinted areas
+    (nothing when the channel has no rule)."""
+    if not rules:
+        return panel
+    return panel.thresholds(thresholds(rules, ok_color="transparent")).thresholds_style(
+        common_builder.GraphThresholdsStyleConfig().mode(
+            common.GraphThresholdsStyleMode.DASHED_AND_AREA
         )
     )
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from grafana_foundation_sdk.builders import common as common_builder
 from grafana_foundation_sdk.builders import dashboard as dashboard_builder
 from grafana_foundation_sdk.builders import statetimeline, table, timeseries
 from grafana_foundation_sdk.cog import builder as cogbuilder
@@ -45,6 +44,7 @@ from .panels import (
     rules_by_channel,
     thresholds,
     tooltip,
+    with_rule_lines,
 )
 
 SLUG = "satellite"
@@ -114,13 +114,7 @@ def _numeric_panel(
     )
     if all(c.unit == "%" for c in channels):
         panel = panel.min(0).max(100)
-    if rules:
-        panel = panel.thresholds(thresholds(rules, ok_color="transparent")).thresholds_style(
-            common_builder.GraphThresholdsStyleConfig().mode(
-                common.GraphThresholdsStyleMode.DASHED_AND_AREA
-            )
-        )
-    return panel
+    return with_rule_lines(panel, rules)
 
 
 def _state_panel(
