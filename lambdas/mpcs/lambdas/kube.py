@@ -9,11 +9,9 @@ and the merge is done again rather than dropping the operator's conditions.
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from kubernetes import client as k8s
-from kubernetes import config as k8s_config
 from kubernetes.client import ApiClient
 from kubernetes.client.exceptions import ApiException
 
@@ -23,19 +21,6 @@ from .flowback import StatusConflict
 
 PLURAL = "satellites"
 _TIMEOUT_S = 30
-
-
-def load_client() -> ApiClient:
-    """In-cluster credentials in a pod, else $KUBECONFIG (the dev runner sets it)."""
-    try:
-        configuration = k8s.Configuration()
-        k8s_config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
-        return ApiClient(configuration)
-    except k8s_config.ConfigException:
-        # $KUBECONFIG read now (the client library reads it once, when first imported).
-        return k8s_config.new_client_from_config(  # type: ignore[no-untyped-call,no-any-return]
-            config_file=os.environ.get("KUBECONFIG")
-        )
 
 
 class KubeSatellites:

@@ -495,7 +495,7 @@ class AlertsRunner:
     # -- flow back -------------------------------------------------------------------------------
 
     async def _flowback_loop(self) -> None:
-        from .kube import load_client
+        from mpcs.kit.kube import load_client
 
         assert self._producer is not None
         backoff = Backoff(initial_s=1.0, max_s=30.0)

@@ -12,8 +12,6 @@ import base64
 import json
 from typing import Any
 
-from kubernetes import client as k8s
-from kubernetes import config as k8s_config
 from kubernetes.client import ApiClient
 from kubernetes.client.exceptions import ApiException
 
@@ -52,22 +50,6 @@ _STAGES: dict[str, int] = {"RoleBinding": 1}
 
 class PeeringMissing(RuntimeError):
     """Peering was asked for but the cluster has no peering CRDs."""
-
-
-def load_client(*, pool_size: int = 32) -> ApiClient:
-    """In-cluster credentials when running in a pod, else the local kubeconfig.
-
-    The connection pool is sized in the configuration *before* the client exists: the client
-    builds its pool once, and a pool smaller than the worker threads discards a connection after
-    nearly every request, paying a TLS handshake for the next one.
-    """
-    configuration = k8s.Configuration()
-    try:
-        k8s_config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
-    except k8s_config.ConfigException:
-        k8s_config.load_kube_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
-    configuration.connection_pool_maxsize = pool_size
-    return ApiClient(configuration)
 
 
 def _object_path(obj: dict[str, Any]) -> str:

@@ -17,11 +17,12 @@ import kopf
 
 from mpcs.core import names
 from mpcs.kit.health import HealthServer
+from mpcs.kit.kube import load_client
 from mpcs.operator.caches import LastTelemetry, PassCache
 from mpcs.operator.discovery import Discovery
 from mpcs.operator.influx_buckets import InfluxBuckets
 from mpcs.operator.kafka_topics import KafkaTopics
-from mpcs.operator.kube import Kube, PeeringMissing, load_client
+from mpcs.operator.kube import Kube, PeeringMissing
 from mpcs.operator.metrics import Health, health_server
 from mpcs.operator.settings import OperatorSettings
 

@@ -12,7 +12,6 @@ import asyncio
 from typing import Any
 
 from kubernetes import client as k8s
-from kubernetes import config as k8s_config
 from kubernetes.client import ApiClient
 from kubernetes.client.exceptions import ApiException
 
@@ -23,16 +22,6 @@ PLURAL = "commandplans"
 
 class Conflict(Exception):
     """The plan changed since it was read (409) or is gone (404); read it again."""
-
-
-def load_client() -> ApiClient:
-    """In-cluster credentials in a pod, else $KUBECONFIG (never the global default config)."""
-    try:
-        configuration = k8s.Configuration()
-        k8s_config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
-        return ApiClient(configuration)
-    except k8s_config.ConfigException:
-        return k8s_config.new_client_from_config()  # type: ignore[no-untyped-call,no-any-return]
 
 
 class PlanStore:

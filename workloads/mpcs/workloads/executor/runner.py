@@ -37,10 +37,11 @@ from mpcs.core.names import Topic
 from mpcs.core.resources.commandplan import StepState
 from mpcs.kit.backoff import Backoff
 from mpcs.kit.kafka import KafkaClients, close_quietly
+from mpcs.kit.kube import load_client
 from mpcs.orbit.timeutil import parse_rfc3339
 from mpcs.workloads.settings import WorkloadSettings
 
-from .kube import Conflict, PlanStore, load_client
+from .kube import Conflict, PlanStore
 from .rules import (
     IN_FLIGHT_STATES,
     PlanView,
