@@ -11,20 +11,14 @@ from typing import Any
 
 import pytest
 from kubernetes.client import ApiClient
+from utils.owners import mission_owner
 
 from mpcs.core import resources
 from mpcs.dev.runner import LocalRunner
 from mpcs.operator import builders
 from mpcs.operator.settings import OperatorSettings
 
-OWNER = {
-    "apiVersion": "mpcs.io/v1alpha1",
-    "kind": "Mission",
-    "name": "wildfire",
-    "uid": "u-1",
-    "controller": True,
-    "blockOwnerDeletion": True,
-}
+OWNER = mission_owner()
 SECRETS = {
     ("wildfire-influxdb", "token"): "bucket-token",
     ("wildfire-influxdb", "url"): "http://127.0.0.1:8086",

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from kubernetes.client import ApiClient
 from kubernetes.client.exceptions import ApiException
+from utils.owners import mission_owner
 
 from mpcs.core import resources
 from mpcs.dev.pods import (
@@ -28,14 +29,7 @@ from mpcs.dev.runner import LocalRunner, UnsupportedPod
 from mpcs.operator import builders
 from mpcs.operator.settings import OperatorSettings
 
-OWNER = {
-    "apiVersion": "mpcs.io/v1alpha1",
-    "kind": "Mission",
-    "name": "wildfire",
-    "uid": "u-1",
-    "controller": True,
-    "blockOwnerDeletion": True,
-}
+OWNER = mission_owner()
 
 # --- the token kubeconfig ------------------------------------------------------------------------
 

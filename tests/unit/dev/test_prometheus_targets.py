@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 from kubernetes.client import ApiClient
+from utils.owners import mission_owner
 
 from mpcs.core import names, resources
 from mpcs.dev import runner as runner_module
@@ -26,14 +27,7 @@ from mpcs.dev.servers import Prometheus, ScrapeTargets
 from mpcs.operator import builders
 from mpcs.operator.settings import OperatorSettings
 
-OWNER = {
-    "apiVersion": "mpcs.io/v1alpha1",
-    "kind": "Mission",
-    "name": "wildfire",
-    "uid": "u-1",
-    "controller": True,
-    "blockOwnerDeletion": True,
-}
+OWNER = mission_owner()
 
 
 def _read(path: Path) -> Any:

@@ -10,19 +10,14 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from utils.owners import mission_owner
+
 from mpcs.core import names, resources
 from mpcs.lambdas.settings import load as load_alerts_settings
 from mpcs.operator import builders
 from mpcs.operator.settings import OperatorSettings
 
-OWNER = {
-    "apiVersion": "mpcs.io/v1alpha1",
-    "kind": "Mission",
-    "name": "wildfire",
-    "uid": "u-1",
-    "controller": True,
-    "blockOwnerDeletion": True,
-}
+OWNER = mission_owner()
 TOPIC_ARN = "arn:aws:sns:us-east-1:000000000000:mpcs-alerts.fifo"
 SETTINGS = OperatorSettings(
     kafka_bootstrap="k:9092",

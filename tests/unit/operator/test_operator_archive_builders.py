@@ -9,20 +9,14 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from utils.owners import mission_owner
 
 from mpcs.core import names
 from mpcs.lambdas.archive.settings import ArchiveSettings
 from mpcs.operator import builders
 from mpcs.operator.settings import OperatorSettings
 
-OWNER = {
-    "apiVersion": "mpcs.io/v1alpha1",
-    "kind": "Mission",
-    "name": "wildfire",
-    "uid": "u-1",
-    "controller": True,
-    "blockOwnerDeletion": True,
-}
+OWNER = mission_owner()
 SETTINGS = OperatorSettings(
     kafka_bootstrap="k:9092",
     influx_url="http://i:8086",

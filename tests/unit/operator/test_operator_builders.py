@@ -9,6 +9,7 @@ from typing import Any
 
 import yaml
 from utils.kube import EXAMPLES
+from utils.owners import mission_owner
 
 from mpcs.core import names, resources
 from mpcs.core.resources.simulation import NamedGroundStation, SimulatorConfig
@@ -17,14 +18,7 @@ from mpcs.operator.influx_buckets import _parse_last_times
 from mpcs.operator.reconcile.satellite import telemetry_flowing
 from mpcs.operator.settings import OperatorSettings
 
-OWNER = {
-    "apiVersion": "mpcs.io/v1alpha1",
-    "kind": "Mission",
-    "name": "wildfire",
-    "uid": "u-1",
-    "controller": True,
-    "blockOwnerDeletion": True,
-}
+OWNER = mission_owner()
 SETTINGS = OperatorSettings(kafka_bootstrap="k:9092", influx_url="http://i:8086", image="mpcs:t")
 
 

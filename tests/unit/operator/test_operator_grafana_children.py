@@ -15,6 +15,7 @@ from typing import Any, cast
 import pytest
 import yaml
 from utils.kube import EXAMPLES
+from utils.owners import mission_owner
 
 from mpcs.core import names
 from mpcs.core.resources import GroundStationSpec, MissionSpec
@@ -27,14 +28,7 @@ from mpcs.operator.reconcile import dashboards as reconcile_dashboards
 from mpcs.operator.services import Services
 from mpcs.operator.settings import OperatorSettings
 
-OWNER = {
-    "apiVersion": "mpcs.io/v1alpha1",
-    "kind": "Mission",
-    "name": "wildfire",
-    "uid": "u-1",
-    "controller": True,
-    "blockOwnerDeletion": True,
-}
+OWNER = mission_owner()
 SETTINGS = OperatorSettings(
     kafka_bootstrap="k:9092",
     influx_url="http://influxdb.mpcs:8086",
