@@ -22,9 +22,5 @@ def runner(stack: DevStack, kube_client: ApiClient, operator: object) -> Iterato
         log_dir=stack.root / "logs" / "workloads",
         targets_dir=stack.prometheus.targets_dir,
     )
-    thread = local.start_in_thread()
-    try:
+    with local.running():
         yield local
-    finally:
-        local.stop()
-        thread.join(timeout=60)

@@ -108,14 +108,8 @@ def runners(
     workloads_runner = _runner(
         stack, kube_client, f"app.kubernetes.io/managed-by={names.MANAGED_BY}", "chart-workloads"
     )
-    threads = [chart_runner.start_in_thread(), workloads_runner.start_in_thread()]
-    try:
+    with chart_runner.running(), workloads_runner.running():
         yield chart_runner
-    finally:
-        for runner in (chart_runner, workloads_runner):
-            runner.stop()
-        for thread in threads:
-            thread.join(timeout=60)
 
 
 def test_the_chart_operator_flies_the_examples(

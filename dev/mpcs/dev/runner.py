@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import base64
 import concurrent.futures
+import contextlib
 import dataclasses
 import datetime as dt
 import hashlib
@@ -43,7 +44,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -286,6 +287,16 @@ class LocalRunner:
 
     def stop(self) -> None:
         self._stop.set()
+
+    @contextlib.contextmanager
+    def running(self, *, join_timeout_s: float = 60.0) -> Iterator[LocalRunner]:
+        """Run in a thread for the `with` block; stop the replicas and the thread on the way out."""
+        thread = self.start_in_thread()
+        try:
+            yield self
+        finally:
+            self.stop()
+            thread.join(timeout=join_timeout_s)
 
     def reconcile_once(self) -> None:
         deployments: list[Any] = self.apps.list_deployment_for_all_namespaces(

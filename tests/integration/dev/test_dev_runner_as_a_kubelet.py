@@ -89,12 +89,8 @@ def _runner(
         interval_s=0.5,
         **extra,
     )
-    thread = local.start_in_thread()
-    try:
+    with local.running():
         yield local
-    finally:
-        local.stop()
-        thread.join(timeout=60)
 
 
 @pytest.fixture

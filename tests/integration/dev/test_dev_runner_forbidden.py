@@ -73,12 +73,8 @@ def runner(
         log_dir=stack.root / "logs" / f"forbidden-{mission}",
         selector=f"{names.GROUP}/mission={mission}",
     )
-    thread = local.start_in_thread()
-    try:
+    with local.running():
         yield local
-    finally:
-        local.stop()
-        thread.join(timeout=60)
 
 
 def _deploy(

@@ -131,12 +131,8 @@ def runner(
         log_dir=stack.root / "logs" / "grafana-pipeline",
         targets_dir=stack.prometheus.targets_dir,
     )
-    thread = local.start_in_thread()
-    try:
+    with local.running():
         yield local
-    finally:
-        local.stop()
-        thread.join(timeout=60)
 
 
 @pytest.fixture(scope="module")

@@ -46,12 +46,8 @@ def runner(stack: DevStack, kube_client: ApiClient, operator: object) -> Iterato
         kubeconfig=stack.apiserver.kubeconfig,
         log_dir=stack.root / "logs" / "workloads",
     )
-    thread = local.start_in_thread()
-    try:
+    with local.running():
         yield local
-    finally:
-        local.stop()
-        thread.join(timeout=60)
 
 
 def _tokens(kube_client: ApiClient, namespace: str) -> dict[str, str]:
