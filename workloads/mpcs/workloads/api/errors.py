@@ -8,9 +8,11 @@ every other error carries a sentence in `detail`.
 from __future__ import annotations
 
 import logging
+import math
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
@@ -18,17 +20,22 @@ log = logging.getLogger("mpcs.workloads.api")
 
 
 def printable(value: Any) -> Any:
-    """`value` with every string made encodable (lone surrogates become `\\udxxx` text) and
-    integers beyond 64 bits made strings, so a hostile request can be echoed in an error, an
-    audit event or a log line.
+    """`value` with every string made encodable (lone surrogates become `\\udxxx` text),
+    integers beyond 64 bits and non-finite floats made strings, so a hostile request can be echoed
+    in an error, an audit event or a log line (strict JSON has no NaN or Infinity: Python's
+    parser reads `NaN`, `Infinity` and `1e309`, which no JSON encoder may write back).
 
     >>> printable({"\\ud800": ["x\\udfff"]})
     {'\\\\ud800': ['x\\\\udfff']}
+    >>> printable([float("nan"), float("-inf"), 1.5])
+    ['NaN', '-Infinity', 1.5]
     """
     if isinstance(value, str):
         return value.encode("utf-8", "backslashreplace").decode("utf-8")
     if isinstance(value, int) and not isinstance(value, bool) and not -(2**63) <= value < 2**63:
         return str(value)  # JSON allows it; orjson and InfluxDB do not
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if value != value else ("Infinity" if value > 0 else "-Infinity")
     if isinstance(value, dict):
         return {printable(k): printable(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
@@ -53,6 +60,14 @@ def field_error(
 
 
 def install_error_handlers(app: FastAPI) -> None:
+    async def invalid(_request: Request, exc: Exception) -> JSONResponse:
+        # FastAPI's own handler, except that the echoed input goes through `printable`: its
+        # encoder refuses NaN and Infinity, which turned a 422 for `NaN` into a 500.
+        assert isinstance(exc, RequestValidationError)
+        return JSONResponse(
+            status_code=422, content={"detail": printable(jsonable_encoder(exc.errors()))}
+        )
+
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         return JSONResponse(
@@ -60,4 +75,5 @@ def install_error_handlers(app: FastAPI) -> None:
             content={"detail": f"internal error ({type(exc).__name__}); see the service log"},
         )
 
+    app.add_exception_handler(RequestValidationError, invalid)
     app.add_exception_handler(Exception, unexpected)
