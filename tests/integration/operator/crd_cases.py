@@ -374,6 +374,63 @@ CATALOGUE = [
         "spec.telemetryIntervalSeconds",
         f"{_GE} 0.1",
     ),
+    # Integer inputs at each bound of a number: the API server's own check compares an integer
+    # with the bound truncated to an integer (0 passed `minimum: 0.1`), so the CEL rule that backs
+    # a fractional bound is what refuses these; the exclusive zeros are checked as integers too.
+    Invalid(
+        "sat-telemetry-interval-0-integer",
+        _SAT,
+        _set("telemetryIntervalSeconds", 0),
+        "spec.telemetryIntervalSeconds",
+        f"{_GE} 0.1",
+        cel=True,
+    ),
+    Invalid(
+        "sat-telemetry-interval-3601-integer",
+        _SAT,
+        _set("telemetryIntervalSeconds", 3601),
+        "spec.telemetryIntervalSeconds",
+        f"{_LE} 3600",
+    ),
+    Invalid("sat-mass-0-integer", _SAT, _set("bus.massKg", 0), "spec.bus.massKg", f"{_GT} 0"),
+    Invalid(
+        "sat-storage-0-integer", _SAT, _set("bus.storageMb", 0), "spec.bus.storageMb", f"{_GT} 0"
+    ),
+    Invalid(
+        "sat-downlink-0-integer",
+        _SAT,
+        _set("bus.downlinkMbps", 0),
+        "spec.bus.downlinkMbps",
+        f"{_GT} 0",
+    ),
+    Invalid(
+        "sat-emissivity-0-integer",
+        _SAT,
+        _set("bus.emissivity", 0),
+        "spec.bus.emissivity",
+        f"{_GT} 0",
+    ),
+    Invalid(
+        "sat-emissivity-2-integer",
+        _SAT,
+        _set("bus.emissivity", 2),
+        "spec.bus.emissivity",
+        f"{_LE} 1",
+    ),
+    Invalid(
+        "sat-fault-duration-0-integer",
+        _SAT,
+        _set("simulator.faults", [{"type": "radioDropout", "durationSeconds": 0}]),
+        "spec.simulator.faults[0].durationSeconds",
+        f"{_GT} 0",
+    ),
+    Invalid(
+        "sat-fault-fade-0-integer",
+        _SAT,
+        _set("simulator.faults", [{"type": "batteryAgeing", "capacityFadePctPerDay": 0}]),
+        "spec.simulator.faults[0].capacityFadePctPerDay",
+        f"{_GT} 0",
+    ),
     Invalid("sat-battery-0-wh", _SAT, _set("bus.batteryWh", 0), "spec.bus.batteryWh", f"{_GT} 0"),
     Invalid(
         "sat-absorptivity-above-1",

@@ -11,7 +11,9 @@ Schema 2020-12; Kubernetes wants a *structural* OpenAPI v3.0 subset, so this mod
 - states an int64 maximum as `format: int64` (the API server cannot hold 2^63-1 as a bound),
 - turns `dict[str, Any]` into `x-kubernetes-preserve-unknown-fields: true`,
 - turns a default sub-object into `default: {}` so that the API server fills in its fields'
-  own defaults (the stored object then shows every effective value).
+  own defaults (the stored object then shows every effective value),
+- backs every fractional bound of a number with a CEL rule: the API server compares an integer
+  input with `int64(bound)`, so `0` passes `minimum: 0.1`; CEL compares the value as a double.
 
 CEL rules travel in `json_schema_extra` as `x-kubernetes-validations` (see `cel()`), so the rule
 sits beside the field it guards; the Python validators of the models enforce the same rules for code
@@ -107,4 +109,35 @@ def _convert(node: JsonSchema, defs: dict[str, JsonSchema]) -> JsonSchema:
         out["format"] = "int64"
     if out.get("type") == "object" and "properties" not in out:
         out["x-kubernetes-preserve-unknown-fields"] = True
+    if out.get("type") == "number":
+        rules = _fractional_bound_rules(out)
+        if rules:
+            out["x-kubernetes-validations"] = [*out.get("x-kubernetes-validations", ()), *rules]
     return dict(sorted(out.items(), key=lambda item: (_ORDER.get(item[0], 9), item[0])))
+
+
+def _fractional_bound_rules(node: JsonSchema) -> list[dict[str, str]]:
+    """CEL rules restating `node`'s non-integral `minimum`/`maximum` (see the module docstring).
+
+    The messages are the OpenAPI check's own words, so a fractional input is refused with the
+    same text whichever check catches it.
+
+    >>> _fractional_bound_rules({"type": "number", "minimum": 0.1, "maximum": 3600})
+    [{'message': 'should be greater than or equal to 0.1', 'rule': 'self >= 0.1'}]
+    >>> _fractional_bound_rules({"type": "number", "minimum": 0, "maximum": 1})
+    []
+    """
+    rules: list[dict[str, str]] = []
+    for key, strict, loose, word in (
+        ("minimum", ">", ">=", "greater"),
+        ("maximum", "<", "<=", "less"),
+    ):
+        bound = node.get(key)
+        if bound is None or float(bound).is_integer():
+            continue
+        exclusive = node.get("exclusive" + key[0].upper() + key[1:]) is True
+        op = strict if exclusive else loose
+        text = f"should be {word} than" + ("" if exclusive else " or equal to")
+        # Sorted keys, like the rules pydantic passes through from `json_schema_extra`.
+        rules.append(dict(sorted(cel(f"self {op} {float(bound)!r}", f"{text} {bound}").items())))
+    return rules

@@ -111,7 +111,7 @@ def _kind_section(info: KindInfo) -> list[str]:
     ]
     rules = list(_rules(spec, "spec"))
     if rules:
-        out += ["", "Cross-field rules (CEL, enforced by the API server):", ""]
+        out += ["", "CEL rules (enforced by the API server):", ""]
         for where, rule, message in rules:
             out.append(f"- `{where}`: {message} — `{rule}`")
     out += ["", "### status", "", *_table(_rows(status, "", True))]
@@ -132,9 +132,11 @@ def render_markdown() -> str:
         "",
         "MPCS has four kinds in `" + API_VERSION + "`. `kubectl get mpcs` lists all of them. "
         "Fields are camelCase; numbers carry their unit in the name. Every bound, enum, pattern "
-        "and cross-field rule below is enforced by the API server, so an invalid object is "
-        "rejected with the field named. What CEL cannot check — TLE checksums, that referenced "
-        "objects exist, command names and arguments against the command dictionary "
+        "and CEL rule below is enforced by the API server, so an invalid object is "
+        "rejected with the field named (a fractional bound is also a CEL rule: the API server's "
+        "own bound check truncates it for an integer input, so `0` would pass `[0.1, …]`; a rule "
+        "on `oldSelf` refuses a change, not a value). What CEL cannot check — TLE checksums, "
+        "that referenced objects exist, command names and arguments against the command dictionary "
         "(docs/commands.md), alert channels against the telemetry catalogue (docs/telemetry.md) "
         "— the operator checks and reports as a condition and an Event.",
         "",

@@ -32,8 +32,18 @@ class TelemetrySettings(Resource):
 class KafkaSettings(Resource):
     """The mission's Kafka topics (telemetry, commands, acks, events, dlq)."""
 
-    partitions: int = Field(default=3, ge=1, le=128)
-    """Partitions per topic (can only grow)."""
+    partitions: int = Field(
+        default=3,
+        ge=1,
+        le=128,
+        json_schema_extra=validations(
+            cel(
+                "self >= oldSelf",
+                "partitions can only grow: Kafka cannot take partitions away from a topic",
+            )
+        ),
+    )
+    """Partitions per topic (can only grow; the API server refuses a smaller number)."""
     replication_factor: int = Field(default=1, ge=1, le=5)
     """Replicas per partition."""
     retention_hours: int = Field(default=168, ge=1, le=8760)
