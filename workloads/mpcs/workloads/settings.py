@@ -109,6 +109,13 @@ class WorkloadSettings(MissionSettings):
         description="AWS endpoint of the alerts table (moto's server in development and tests).",
     )
 
+    console_dir: str | None = Field(
+        default=None,
+        description="Command API: folder of the built web console (and the offline Swagger UI "
+        "assets), served at `/`; unset: `console/dist` of the source tree when it was built, "
+        "else no console (and `/docs` falls back to Swagger UI from its CDN).",
+    )
+
     @field_validator("aws_region", "aws_endpoint_url", mode="before")
     @classmethod
     def _empty_is_unset(cls, value: Any) -> Any:

@@ -13,9 +13,10 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from ..settings import WorkloadSettings
+from .console import install_console
 from .errors import install_error_handlers
 from .metrics import MetricsMiddleware
-from .routes import alerts, commands, health, satellites, telemetry
+from .routes import alerts, commands, health, satellites, telemetry, tracks
 from .services import Services
 
 DESCRIPTION = """
@@ -48,11 +49,13 @@ def create_app(settings: WorkloadSettings, *, services: Services | None = None) 
         description=DESCRIPTION,
         version="1",
         lifespan=lifespan,
+        docs_url=None,  # served by install_console, from local assets when built
     )
     app.state.services = wired
     install_error_handlers(app)
-    for module in (satellites, telemetry, commands, alerts, health):
+    for module in (satellites, telemetry, commands, alerts, health, tracks):
         app.include_router(module.router)
     app.include_router(telemetry.ws_router)
+    install_console(app, settings)  # last: the console is mounted at /
     app.add_middleware(MetricsMiddleware, metrics=wired.metrics)
     return app
