@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import doctest
+from utils.doctests import run_doctests
 
 from mpcs.core import commands
 from mpcs.core.commands import STATE_RANK, TERMINAL_STATES, AckState, CommandState
 
 
 def test_doctests() -> None:
-    assert doctest.testmod(commands).failed == 0
+    run_doctests(commands)
 
 
 def test_every_ack_state_is_a_command_state_and_only_sent_is_not_acked() -> None:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import doctest
+from utils.doctests import run_doctests
 
 from mpcs.core import names
 
 
 def test_doctests() -> None:
-    assert doctest.testmod(names).failed == 0
+    run_doctests(names)
 
 
 def test_every_topic_kind_is_distinct_and_prefixed() -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import doctest
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -11,6 +10,7 @@ import pytest
 import yaml
 from pydantic import ValidationError
 from typer.testing import CliRunner
+from utils.doctests import run_doctests
 
 from mpcs.core import commands
 from mpcs.core.resources import (
@@ -22,6 +22,7 @@ from mpcs.core.resources import (
     SatelliteSpec,
     crd_manifests,
 )
+from mpcs.core.resources import _schema as schema_module
 from mpcs.core.resources import common as common_module
 from mpcs.core.resources import groundstation as groundstation_module
 from mpcs.core.resources import satellite as satellite_module
@@ -344,6 +345,8 @@ def test_unknown_fields_are_named() -> None:
     assert exc.value.errors()[0]["loc"] == ("lat",)
 
 
-@pytest.mark.parametrize("module", [common_module, groundstation_module, satellite_module])
+@pytest.mark.parametrize(
+    "module", [common_module, groundstation_module, satellite_module, schema_module]
+)
 def test_doctests(module: Any) -> None:
-    assert doctest.testmod(module).failed == 0
+    run_doctests(module)

@@ -8,7 +8,6 @@ sets, a file for as long as the process runs, and no half-written file Prometheu
 from __future__ import annotations
 
 import dataclasses
-import doctest
 import fnmatch
 import json
 import sys
@@ -18,6 +17,7 @@ from typing import Any
 
 import pytest
 from kubernetes.client import ApiClient
+from utils.doctests import run_doctests
 from utils.owners import mission_owner
 
 from mpcs.core import names, resources
@@ -75,7 +75,7 @@ def test_a_label_outside_the_contract_is_refused_by_name(tmp_path: Path) -> None
 
 
 def test_scrape_labels_come_from_the_pod_labels() -> None:
-    assert doctest.testmod(runner_module).failed == 0
+    run_doctests(runner_module)
     pod = names.labels(name="mpcs-simulator", instance="sat", component="simulator")
     # A pod without a mission label gets no (empty) mission label.
     assert scrape_labels("ops", pod) == {"namespace": "ops", "component": "simulator"}

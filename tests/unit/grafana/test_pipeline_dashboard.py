@@ -3,10 +3,10 @@ without rate() would get past a test that only asks whether a query returns data
 
 from __future__ import annotations
 
-import doctest
 import re
 
 from prometheus_client import REGISTRY, CollectorRegistry
+from utils.doctests import run_doctests
 
 from mpcs.core.names import PROMETHEUS_LABELS
 from mpcs.grafana import pipeline
@@ -25,7 +25,7 @@ _METRIC = re.compile(r"(?P<rate>rate\()?(?P<name>mpcs_\w+)\{")
 
 
 def test_doctests() -> None:
-    assert doctest.testmod(pipeline).failed == 0
+    run_doctests(pipeline)
 
 
 def test_identity_and_the_datasource_users_pick() -> None:

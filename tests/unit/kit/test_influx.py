@@ -4,17 +4,17 @@ the real InfluxDB are in tests/integration/workloads/."""
 
 from __future__ import annotations
 
-import doctest
 import socket
 
 import pytest
+from utils.doctests import run_doctests
 
 from mpcs.kit import influx
 from mpcs.kit.influx import InfluxBucket, InfluxUnavailable, flux_string, parse_annotated_csv
 
 
 def test_doctests() -> None:
-    assert doctest.testmod(influx).failed == 0
+    run_doctests(influx)
 
 
 def test_annotated_csv_is_parsed_with_types() -> None:

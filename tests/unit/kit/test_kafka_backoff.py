@@ -6,11 +6,11 @@ The same start against the real broker is in tests/integration/kit/test_kit_kafk
 from __future__ import annotations
 
 import asyncio
-import doctest
 import logging
 import socket
 
 import pytest
+from utils.doctests import run_doctests
 
 from mpcs.kit import backoff as backoff_module
 from mpcs.kit.backoff import Backoff
@@ -18,7 +18,7 @@ from mpcs.kit.kafka import KafkaClients
 
 
 def test_doctests() -> None:
-    assert doctest.testmod(backoff_module).failed == 0
+    run_doctests(backoff_module)
 
 
 def test_backoff_doubles_up_to_its_ceiling_and_resets() -> None:

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import doctest
-
 import pytest
+from utils.doctests import run_doctests
 
 from mpcs.kit import lineprotocol
 from mpcs.kit.lineprotocol import (
@@ -18,7 +17,7 @@ from mpcs.kit.lineprotocol import (
 
 
 def test_doctests() -> None:
-    assert doctest.testmod(lineprotocol).failed == 0
+    run_doctests(lineprotocol)
 
 
 @pytest.mark.parametrize(

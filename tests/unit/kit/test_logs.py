@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
-import doctest
 import io
 import logging
 from collections.abc import Iterator
 
 import orjson
 import pytest
+from utils.doctests import run_doctests
 
 from mpcs.kit import logs
 from mpcs.kit.logs import configure_logging
 
 
 def test_doctests() -> None:
-    assert doctest.testmod(logs).failed == 0
+    run_doctests(logs)
 
 
 @pytest.fixture

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import doctest
-
 import pytest
+from utils.doctests import run_doctests
 
 from mpcs.core import names
 from mpcs.core.names import Topic
@@ -13,7 +12,7 @@ from mpcs.kit.settings import MissionSettings, SettingsError, load_settings
 
 
 def test_doctests() -> None:
-    assert doctest.testmod(settings_module).failed == 0
+    run_doctests(settings_module)
 
 
 def test_shared_fields_come_from_mpcs_variables(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -4,9 +4,9 @@ answered, the scheduled event — checked against what the handler and powertool
 from __future__ import annotations
 
 import datetime as dt
-import doctest
 
 from aiokafka.structs import ConsumerRecord, TopicPartition
+from utils.doctests import run_doctests
 
 from mpcs.lambdas import runner
 from mpcs.lambdas.alerts import handler as handler_module
@@ -41,7 +41,7 @@ def _consumer_record(
 
 
 def test_doctests() -> None:
-    assert doctest.testmod(runner).failed == 0
+    run_doctests(runner)
 
 
 def test_a_poll_becomes_the_self_managed_kafka_event_and_parses_back_unchanged() -> None:

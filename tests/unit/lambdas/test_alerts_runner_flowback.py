@@ -10,6 +10,7 @@ from typing import Any
 
 import orjson
 import pytest
+from utils.doctests import run_doctests
 
 from mpcs.kit.influx import InfluxRejected
 from mpcs.lambdas import flowback
@@ -47,7 +48,7 @@ def _transition(kind: str = "firing", **changes: Any) -> Transition:
 
 
 def test_doctests() -> None:
-    assert doctest.testmod(flowback, optionflags=doctest.ELLIPSIS).failed == 0
+    run_doctests(flowback, optionflags=doctest.ELLIPSIS)
 
 
 def test_queue_names_are_valid_sqs_names_of_at_most_80_characters() -> None:

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
-import doctest
 import json
 from typing import Any
 
 import yaml
+from utils.doctests import run_doctests
 from utils.kube import EXAMPLES
 from utils.owners import mission_owner
 
@@ -39,8 +39,8 @@ def _config(sat: dict[str, Any], stations: list[NamedGroundStation]) -> Simulato
 
 
 def test_doctests() -> None:
-    assert doctest.testmod(conditions).failed == 0
-    assert doctest.testmod(objects).failed == 0
+    run_doctests(conditions)
+    run_doctests(objects)
 
 
 def test_mission_topics_follow_the_spec() -> None:

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import doctest
-
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from simdata import CBERS2, ISS, TOULOUSE, make_craft, satellite_spec, spec_dict
+from utils.doctests import run_doctests
 from utils.orbit import leo_tles
 
 from mpcs.core.commands import Command
@@ -193,4 +192,4 @@ def test_random_orbits_always_produce_valid_telemetry(text: str, seed: int, hour
 
 
 def test_doctests() -> None:
-    assert doctest.testmod(spacecraft).failed == 0
+    run_doctests(spacecraft)
