@@ -13,10 +13,11 @@ from typing import Any
 import httpx
 import orjson
 import pytest
-from api_fakes import ADMIN, OPERATOR, VIEWER, auth
+from api_fakes import ADMIN, DEFAULT_OBJECTS, OPERATOR, VIEWER, auth, make_services
 
 from mpcs.core.telemetry import CHANNELS
 from mpcs.orbit.passes import Station
+from mpcs.workloads.api import create_app
 from mpcs.workloads.api.routes.tracks import (
     EARTH_RADIUS_KM,
     split_at_antimeridian,
@@ -186,3 +187,28 @@ async def test_ground_track_refuses_too_many_points(client: httpx.AsyncClient) -
     assert response.json()["detail"][0]["loc"] == ["query", "stepS"]
     missing = await client.get("/api/v1/satellites/nope/track", headers=auth(VIEWER))
     assert missing.status_code == 404
+
+
+async def test_plans_of_the_mission_with_their_schedule() -> None:
+    step = {"name": "ping", "command": "PING", "scheduledAt": "2025-06-01T12:00:00Z"}
+    plan = {
+        "metadata": {"name": "image-fire-front"},
+        "spec": {
+            "missionRef": {"name": "wildfire"},
+            "satelliteRef": {"name": "firewatch-1"},
+            "steps": [{"name": "ping", "command": "PING"}],
+        },
+        "status": {"phase": "Running", "schedule": [{**step, "state": "executed"}]},
+    }
+    other = {"metadata": {"name": "theirs"}, "spec": {"missionRef": {"name": "other"}}}
+    services = make_services(objects={**DEFAULT_OBJECTS, "commandplans": [plan, other]})
+    app = create_app(services.settings, services=services)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://api") as client:
+        body = (await client.get("/api/v1/plans", headers=auth(VIEWER))).json()
+    assert body["count"] == 1
+    found = body["data"][0]
+    assert found["name"] == "image-fire-front"
+    assert found["satellite"] == "firewatch-1"
+    assert found["phase"] == "Running"
+    assert found["schedule"][0]["state"] == "executed"

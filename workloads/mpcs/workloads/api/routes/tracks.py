@@ -4,7 +4,8 @@
 `GET /api/v1/fleet` (every satellite's latest mode, position, battery and storage from the live
 cache, one request instead of one per satellite), `GET /api/v1/groundstations` (the mission's
 stations with the ring a satellite at a given height is visible inside) and
-`GET /api/v1/satellites/{sat}/track` (the ground track around now, split at the antimeridian).
+`GET /api/v1/satellites/{sat}/track` (the ground track around now, split at the antimeridian) and
+`GET /api/v1/plans` (the mission's CommandPlans with their resolved schedule and step states).
 Positions come from `mpcs.orbit`, the one propagator; the browser never propagates an orbit.
 """
 
@@ -105,6 +106,22 @@ class TrackPublic(ApiModel):
         "onto ±180°)."
     )
     now: TrackPointPublic = Field(description="Where the satellite is at the request's time.")
+
+
+class PlanPublic(ApiModel):
+    """A CommandPlan of the mission: what the operator's planner and the executor wrote."""
+
+    name: str
+    satellite: str | None
+    phase: str | None
+    start_time: str | None
+    message: str | None
+    on_failure: str | None
+    schedule: list[dict[str, Any]] = Field(
+        description="status.schedule as stored: name, command, scheduledAt, state, sentAt, "
+        "ackedAt, executedAt, commandId, message per step."
+    )
+    steps: list[dict[str, Any]] = Field(description="spec.steps (command and args per step).")
 
 
 # --- pure geometry ------------------------------------------------------------------------------
@@ -344,3 +361,31 @@ async def track(
 
     # SGP4 over a few hundred instants is numpy work: keep it off the event loop.
     return await asyncio.to_thread(compute)
+
+
+@router.get(
+    "/plans",
+    response_model=ListPublic[PlanPublic],
+    summary="The mission's CommandPlans: resolved schedule and step states",
+)
+async def plans(_role: ViewerDep, services: ServicesDep) -> ListPublic[PlanPublic]:
+    items = []
+    objects = await services.directory.objects("commandplans")
+    for name, obj in sorted(objects.items()):
+        spec = obj.get("spec") or {}
+        if (spec.get("missionRef") or {}).get("name") != services.settings.mission:
+            continue
+        st = obj.get("status") or {}
+        items.append(
+            PlanPublic(
+                name=name,
+                satellite=(spec.get("satelliteRef") or {}).get("name"),
+                phase=st.get("phase"),
+                start_time=st.get("startTime"),
+                message=st.get("message"),
+                on_failure=spec.get("onFailure"),
+                schedule=list(st.get("schedule") or []),
+                steps=list(spec.get("steps") or []),
+            )
+        )
+    return ListPublic[PlanPublic](data=items, count=len(items))
