@@ -101,9 +101,11 @@ def test_mission_end_to_end(
         timeout_s=90,
         what="points for every satellite",
     )
+    # Recorded, not asserted (no timing assertions in tests): the wait above allows 90 s so that
+    # a loaded machine does not fail the test; how long it took is this property's to report.
     first_points_s = time.monotonic() - applied
     record_property(
-        "measured: first points of every satellite after kubectl apply (promised: ≤ 30 s)",
+        "measured, not asserted: first points of every satellite after the examples were created",
         f"{first_points_s:.1f} s",
     )
 
@@ -141,6 +143,8 @@ def test_mission_end_to_end(
 
     history = eventually(executed, timeout_s=60, what="SET_MODE executed")
     assert history["state"] == "executed"
+    # The spacecraft's acks are in the history: accepted, then executed.
+    assert {"accepted", "executed"} <= {e["state"] for e in history["history"]}, history
 
     def in_safe_mode() -> bool:
         latest = httpx.get(
@@ -154,7 +158,7 @@ def test_mission_end_to_end(
     command_id = set_mode("NOMINAL")
     eventually(executed, timeout_s=60, what="SET_MODE NOMINAL executed")
 
-    # Bad requests get a 4xx with a reason, and nothing accepted is lost.
+    # Bad requests get a 4xx; a refused argument is named in the reason.
     assert httpx.get(f"{base}/api/v1/satellites", timeout=10).status_code == 401
     viewer = {"Authorization": f"Bearer {tokens['viewer']}"}
     denied = httpx.post(
@@ -197,11 +201,24 @@ def test_mission_end_to_end(
         assert plan["status"]["phase"] == "Failed"
 
     # 4. Deleting the examples cleans up: children garbage-collected, processes stopped.
+    children = k8s.AppsV1Api(kube_client).list_namespaced_deployment(
+        namespace, label_selector="app.kubernetes.io/part-of=mpcs"
+    )
+    assert children.items, "no Deployments of the mission to clean up"
     for obj in reversed(docs):
         custom.delete(f"{obj['kind'].lower()}s", obj["metadata"]["name"])
     custom.delete("commandplans", "image-now")
     eventually(
         lambda: custom.get("missions", "wildfire") is None, timeout_s=60, what="mission deleted"
+    )
+    eventually(
+        lambda: (
+            not k8s.AppsV1Api(kube_client)
+            .list_namespaced_deployment(namespace, label_selector="app.kubernetes.io/part-of=mpcs")
+            .items
+        ),
+        timeout_s=60,
+        what="the mission's Deployments garbage-collected",
     )
     eventually(
         lambda: not [k for k in runner.endpoints() if k.startswith(f"{namespace}/")],
