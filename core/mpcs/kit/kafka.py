@@ -65,8 +65,14 @@ class KafkaClients:
         )
 
     def consumer(self, *topics: str, name: str = "", **options: Any) -> AIOKafkaConsumer:
-        """A consumer of `topics` (not started); offsets are never committed automatically."""
+        """A consumer of `topics` (not started); offsets are never committed automatically.
+
+        It reads `read_committed`: a record of an aborted transaction (a command whose POST
+        answered 503, `mpcs.workloads.api.kafka.KafkaBus`) is never delivered. Records written
+        without a transaction are delivered as before.
+        """
         options.setdefault("enable_auto_commit", False)
+        options.setdefault("isolation_level", "read_committed")
         return AIOKafkaConsumer(
             *topics, bootstrap_servers=self.bootstrap, client_id=self._id(name), **options
         )

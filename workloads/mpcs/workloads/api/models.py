@@ -35,23 +35,34 @@ class ListPublic(ApiModel, Generic[T]):
 
 
 class Role(enum.StrEnum):
-    """API roles, each allowed what the previous one is plus more."""
+    """API roles: viewer < operator < admin, each allowed what the previous one is plus more;
+    and ingest, beside them, which may only post telemetry (a ground station's token: it can
+    neither read nor command). Admin may do what ingest may.
+
+    >>> Role.ADMIN.allows(Role.INGEST), Role.INGEST.allows(Role.VIEWER)
+    (True, False)
+    """
 
     VIEWER = "viewer"
     OPERATOR = "operator"
     ADMIN = "admin"
+    INGEST = "ingest"
 
     @property
     def rank(self) -> int:
-        """viewer 0 < operator 1 < admin 2."""
+        """ingest -1 < viewer 0 < operator 1 < admin 2 (which role a token shared by two is)."""
         return _RANKS[self]
 
     def allows(self, needed: Role) -> bool:
         """Whether this role may do what `needed` may do."""
+        if needed is Role.INGEST:
+            return self in (Role.INGEST, Role.ADMIN)
+        if self is Role.INGEST:
+            return False
         return self.rank >= needed.rank
 
 
-_RANKS = {Role.VIEWER: 0, Role.OPERATOR: 1, Role.ADMIN: 2}
+_RANKS = {Role.INGEST: -1, Role.VIEWER: 0, Role.OPERATOR: 1, Role.ADMIN: 2}
 
 
 class ErrorPublic(ApiModel):
@@ -229,6 +240,9 @@ def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
         403: "The token's role may not do this",
         404: "No such object",
         409: "Conflict (see detail)",
+        410: "Gone (see detail)",
+        423: "Locked: another operator holds the satellite's command authority",
         503: "A dependency (Kafka or InfluxDB) does not answer; retry later",
+        504: "Kafka did not confirm in time whether the command was committed (see detail)",
     }
     return {code: {"model": ErrorPublic, "description": reasons[code]} for code in codes}

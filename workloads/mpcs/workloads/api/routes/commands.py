@@ -4,10 +4,12 @@ sending commands (validated, confirmed, idempotent, audited) and following their
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, HTTPException, Query, Response, status
 
@@ -25,7 +27,7 @@ from mpcs.orbit.timeutil import ns_from_datetime
 from ..audit import Outcome, command_event, command_line, records_from_rows
 from ..deps import OperatorDep, SatelliteDep, ServicesDep, ViewerDep
 from ..errors import field_error, printable
-from ..kafka import KafkaUnavailable
+from ..kafka import DeliveryUnknown, KafkaUnavailable
 from ..models import (
     ArgumentPublic,
     CommandCreate,
@@ -194,7 +196,7 @@ def _check(
     status_code=status.HTTP_202_ACCEPTED,
     summary="Send a command",
     responses={
-        **error_responses(400, 403, 404, 409, 503),
+        **error_responses(400, 403, 404, 409, 503, 504),
         200: {
             "model": CommandPublic,
             "description": "A retry with a known Idempotency-Key: the first command",
@@ -260,6 +262,22 @@ async def send_command(
             ),
         )
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, detail=str(exc)) from None
+    except DeliveryUnknown as exc:
+        # Not a 503: the command may still be delivered. The key keeps pointing at it (a retry
+        # cannot send it twice), and is freed only if the broker answers that it was not.
+        if key:
+            services.idempotency.finish(key, command.id)
+            if exc.settled is not None:
+                exc.settled.add_done_callback(_free_key_unless_sent(services, key))
+        services.bus.send_event(
+            satellite,
+            command_event(
+                record=record, who=role.value, result=Outcome.SEND_FAILED, reason=str(exc)
+            ),
+        )
+        raise HTTPException(
+            status.HTTP_504_GATEWAY_TIMEOUT, detail=f"{exc} (command id {command.id})"
+        ) from None
     except BaseException:
         if key:
             services.idempotency.abandon(key)
@@ -286,6 +304,14 @@ async def send_command(
     )
     log.info("command %s %s sent to %s by %s", command.id, command.name, satellite, role.value)
     return public(record)
+
+
+def _free_key_unless_sent(services: Services, key: str) -> Callable[[asyncio.Future[Any]], None]:
+    def settled(outcome: asyncio.Future[Any]) -> None:
+        if outcome.cancelled() or outcome.exception() is not None:
+            services.idempotency.abandon(key)
+
+    return settled
 
 
 @router.get(
