@@ -441,9 +441,13 @@ async def test_step_expires_without_a_spacecraft(mission: Mission) -> None:
         failed = await mission.wait_phase("lonely", "Failed")
     ping = schedule(failed)["ping"]
     assert ping["state"] == "expired"
-    assert ping["message"].startswith("no final ack by ")
+    valid_until = parse_rfc3339(ping["scheduledAt"]) + dt.timedelta(seconds=2)
+    assert ping["message"].startswith(f"no final ack by {format_rfc3339(valid_until)} ")
     assert "timeout 2 s" in ping["message"]
-    # Marked expired after valid_until (scheduledAt + 2 s) plus the 1 s grace, not before.
+    # Marked expired after valid_until (scheduledAt + 2 s) plus the 1 s grace, not before: the
+    # plan failed (Succeeded turned False) in the same status write that expired the step.
+    failed_at = parse_rfc3339(condition(failed, "Succeeded")["lastTransitionTime"])
+    assert failed_at >= valid_until + dt.timedelta(seconds=1), (failed_at, valid_until)
     later = schedule(failed)["later"]
     assert later["state"] == "failed"
     assert later["message"].startswith("not sent: step ping did not execute")
