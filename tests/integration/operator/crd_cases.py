@@ -167,6 +167,27 @@ CATALOGUE = [
         f"{_LE} 128",
     ),
     Invalid(
+        "msn-simulation-pods-0",
+        _MSN,
+        _set("simulation.pods", 0),
+        "spec.simulation.pods",
+        f"{_GE} 1",
+    ),
+    Invalid(
+        "msn-simulation-pods-101",
+        _MSN,
+        _set("simulation.pods", 101),
+        "spec.simulation.pods",
+        f"{_LE} 100",
+    ),
+    Invalid(
+        "msn-simulation-pods-not-a-number",
+        _MSN,
+        _set("simulation.pods", "two"),
+        "spec.simulation.pods",
+        "must be of type integer",
+    ),
+    Invalid(
         "msn-replication-6",
         _MSN,
         _set("kafka.replicationFactor", 6),

@@ -49,6 +49,7 @@ from .mission import (
     MissionStatus,
     MissionTopics,
     Severity,
+    SimulationSettings,
     TelemetrySettings,
 )
 from .satellite import (
@@ -109,6 +110,7 @@ __all__ = [
     "SatelliteStatus",
     "ScheduledStep",
     "Severity",
+    "SimulationSettings",
     "SimulatorSettings",
     "StationPass",
     "StepState",

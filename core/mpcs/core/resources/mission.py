@@ -21,6 +21,9 @@ from .common import (
     duplicates,
 )
 
+#: Most simulator pods of one pooled Mission.
+MAX_SIMULATOR_PODS = 100
+
 
 class TelemetrySettings(Resource):
     """Where telemetry is stored."""
@@ -233,6 +236,15 @@ class DashboardSettings(Resource):
     removes them."""
 
 
+class SimulationSettings(Resource):
+    """How the mission's Satellites are simulated (docs/simulator.md#pooled-simulation)."""
+
+    pods: int | None = Field(default=None, ge=1, le=MAX_SIMULATOR_PODS)
+    """Pooled simulation: this many simulator pods share the mission's Satellites (each pod runs
+    its shard in one vectorised engine; Satellites coming and going are rebalanced with minimal
+    moves). Absent: one simulator Deployment per Satellite."""
+
+
 class DeletionPolicy(enum.StrEnum):
     """What happens to external data (Kafka topics, InfluxDB bucket) when the Mission is deleted."""
 
@@ -275,6 +287,8 @@ class MissionSpec(Resource):
     """Telemetry alert rules."""
     dashboards: DashboardSettings = DashboardSettings()
     """Grafana dashboards."""
+    simulation: SimulationSettings = SimulationSettings()
+    """Simulators: one per Satellite, or a pool of `pods` shared by all of them."""
     deletion_policy: DeletionPolicy = DeletionPolicy.RETAIN
     """Retain (default): deleting the Mission keeps its topics and bucket. Delete: removes them."""
 

@@ -52,3 +52,39 @@ class SimulatorConfig(Resource):
             name = (data.get("metadata") or {}).get("name", "")
             return cls.model_validate({"satellite": name, "spec": data["spec"]})
         return cls.model_validate(data)
+
+
+class PooledSatellite(Resource):
+    """One Satellite of a simulator pod's shard."""
+
+    name: ObjectName
+    """Satellite name."""
+    spec: SatelliteSpec
+    """The Satellite's spec."""
+
+
+class PoolConfig(Resource):
+    """One pooled simulator pod's input (`Mission.spec.simulation.pods`): its shard of the
+    mission's Satellites and the mission's ground stations. The operator writes it into the pod's
+    ConfigMap and rewrites it when the shard changes; the pod re-reads it while it runs."""
+
+    shard: int = Field(ge=0)
+    """This pod's index among the mission's simulator pods."""
+    pods: int = Field(ge=1)
+    """How many simulator pods the mission has."""
+    satellites: list[PooledSatellite] = Field(default_factory=list)
+    """The Satellites this pod flies."""
+    ground_stations: list[NamedGroundStation] = Field(default_factory=list)
+    """The mission's ground stations."""
+
+    def configs(self) -> list[SimulatorConfig]:
+        """Each Satellite as the `SimulatorConfig` a single simulator would fly."""
+        return [
+            SimulatorConfig(satellite=s.name, spec=s.spec, ground_stations=self.ground_stations)
+            for s in self.satellites
+        ]
+
+    def to_compact_wire(self) -> dict[str, Any]:
+        """The wire form with every default left out (a ConfigMap holds at most 1 MiB: about 250
+        bytes per Satellite instead of 600)."""
+        return self.model_dump(mode="json", by_alias=True, exclude_defaults=True)
