@@ -3,7 +3,8 @@
 Each test provisions a fresh mission the way the operator does (topics through the Kafka admin
 API with the operator's topic specs, a bucket and its bucket-scoped token through the InfluxDB
 API), produces simulator telemetry keyed by satellite, and checks what InfluxDB holds with Flux:
-exact counts per satellite and measurement, every sequence number present once.
+exact counts per satellite and measurement, every sequence number present once (a re-written
+point overwrites itself, so counts of writes come from the ingest's metrics, not from storage).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import os
 import signal
 import sys
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -413,9 +414,21 @@ async def test_invalid_messages_go_to_the_dlq_and_valid_ones_keep_flowing(
     assert await ingest.metric("mpcs_ingest_dlq_total") == len(invalid)
 
 
-async def test_kill_9_mid_stream_then_restart_loses_and_duplicates_nothing(
-    mission: Mission, ingests: list[IngestProcess], tmp_path: Path
+async def test_kill_9_mid_stream_then_restart_loses_nothing_and_stores_each_sample_once(
+    mission: Mission,
+    ingests: list[IngestProcess],
+    tmp_path: Path,
+    record_property: Callable[[str, object], None],
 ) -> None:
+    """At-least-once across a kill -9, told apart by the messages' sequence numbers.
+
+    InfluxDB overwrites a point written again with the same series and time, so what is stored
+    cannot show a re-written message; the sequence numbers can count them. The seqs stored when
+    the first process died are what it wrote; the second process must then write at least every
+    other message (nothing lost), and whatever it wrote beyond those is a re-delivery of what the
+    first wrote but had not committed. Storage holds each seq once, at its own time: a re-delivery
+    stored under another time (a second point) would repeat a seq in `stored_seqs`.
+    """
     fleet = Fleet(["sat-a", "sat-b"])
     small_batches = {"MPCS_INGEST_BATCH_POINTS": "700", "MPCS_INGEST_LINGER_MS": "50"}
     first = new_ingest(ingests, mission, tmp_path, **small_batches)
@@ -435,7 +448,7 @@ async def test_kill_9_mid_stream_then_restart_loses_and_duplicates_nothing(
         await eventually_async(some_stored, timeout_s=60, what="first ingest stored some messages")
         first.kill9()  # no flush, no commit, no leaving the group
         assert not streaming.done()
-        await asyncio.sleep(2)
+        by_first = sum(len(v) for v in (await stored_seqs(mission)).values())
         second = new_ingest(ingests, mission, tmp_path, **small_batches)
         await streaming
     await second.wait_ready(timeout_s=90)  # the dead member's session must expire first
@@ -443,8 +456,12 @@ async def test_kill_9_mid_stream_then_restart_loses_and_duplicates_nothing(
     await assert_exact(mission, fleet)
     produced = sum(len(s) for s in fleet.sent.values())
     assert produced == 2 * 30 * 50
-    # The second process re-read whatever the first had written but not committed.
-    assert await second.metric('mpcs_ingest_messages_total{result="stored"}') > 0
+    assert 600 <= by_first < produced
+    by_second = await second.metric('mpcs_ingest_messages_total{result="stored"}')
+    # Nothing lost: the second process wrote everything the first had not.
+    assert by_second >= produced - by_first, (by_second, produced, by_first)
+    # Re-deliveries are expected (at-least-once) and harmless (same points); how many, recorded.
+    record_property("re-delivered messages after kill -9", int(by_second - (produced - by_first)))
 
 
 async def test_influxdb_outage_turns_unready_then_catches_up_without_loss(
