@@ -711,8 +711,9 @@ async def measure(opts: argparse.Namespace, root: Path) -> dict[str, Any]:
 PROFILE_FRAMES = {
     "runner": {
         "handler (whole call)": "handler (lambdas/alerts/handler.py",
-        "handler: watermark UpdateItem per satellite": "AlertStore.advance_satellite",
-        "handler: SNS Publish": "Notifier.publish",
+        "handler: markers and watermarks (TransactWriteItems)": "AlertStore.settle",
+        "handler: SNS PublishBatch": "Notifier.publish_all",
+        "handler: rule item PutItem": "AlertStore.save_rule",
         "flow-back: Query of the mission's items per transition": "AlertTable.list_alerts",
         "flow-back: Kubernetes calls": "KubeSatellites.",
     },
@@ -721,8 +722,10 @@ PROFILE_FRAMES = {
         "DynamoDB response serialisation": "ResponseSerializer.serialize",
         "DynamoDB Query": "DynamoHandler.query",
         "DynamoDB UpdateItem": "DynamoHandler.update_item",
+        "DynamoDB TransactWriteItems": "DynamoHandler.transact_write_items",
         "SQS ReceiveMessage": "SQSResponse.receive_message",
         "SNS Publish": "SNSResponse.publish",
+        "SNS PublishBatch": "SNSResponse.publish_batch",
     },
 }
 

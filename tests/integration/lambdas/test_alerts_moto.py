@@ -17,7 +17,7 @@ from mpcs.lambdas.alerts import handler as handler_module
 from mpcs.lambdas.alerts.events import KafkaRecord, build_kafka_event
 from mpcs.lambdas.alerts.handler import AlertsProcessor
 from mpcs.lambdas.alerts.model import RuleState
-from mpcs.lambdas.alerts.store import AlertStore, Conflict, RuleItem
+from mpcs.lambdas.alerts.store import AlertStore, Conflict, RuleItem, SatelliteItem
 from mpcs.lambdas.settings import AlertsSettings
 
 pytestmark = pytest.mark.integration
@@ -220,7 +220,7 @@ class _FailingSns:
     def __init__(self, real: Any) -> None:
         self.real = real
 
-    def publish(self, **kwargs: Any) -> Any:
+    def publish_batch(self, **kwargs: Any) -> Any:
         raise RuntimeError("publish lost")
 
 
@@ -370,3 +370,59 @@ def _no_cached_processor() -> Iterator[None]:
     handler_module.reset()
     yield
     handler_module.reset()
+
+
+def test_a_batch_of_many_satellites_settles_in_few_calls(aws: Aws) -> None:
+    """150 satellites fire at once: their transitions go out in PublishBatch calls of ten, their
+    markers and watermarks in TransactWriteItems of a hundred (not an UpdateItem per item), and
+    each is notified once."""
+    calls: dict[str, int] = {}
+
+    def count(event_name: str, **_: Any) -> None:
+        op = event_name.split(".")[-1]
+        calls[op] = calls.get(op, 0) + 1
+
+    aws.ddb.meta.events.register("before-call.dynamodb", count)
+    aws.sns.meta.events.register("before-call.sns", count)
+    satellites = [f"sat-{i:03d}" for i in range(150)]
+    batch = [
+        record(TOPIC, i, sat, 10 + i % 3, partition=i % 3, **{SOC: 10.0})
+        for i, sat in enumerate(satellites)
+    ]
+    result = aws.processor().process(batch, now=time.time())
+    assert result.failed == []
+    assert sorted(t.satellite for t in result.transitions) == satellites
+    assert calls.get("PublishBatch") == 15
+    assert calls.get("TransactWriteItems") == 3  # 150 markers + 150 watermarks, 100 a call
+    assert "UpdateItem" not in calls
+    assert "Publish" not in calls
+    for i in (0, 1, 149):
+        assert int(aws.item(satellites[i])["last_sample_time"]) == T0_NS + (10 + i % 3) * 10**9
+        assert "pending" not in aws.item(f"{satellites[i]}#battery-low")
+    bodies = _bodies(aws.messages(150, timeout_s=30))
+    assert sorted(b["satellite"] for b in bodies) == satellites
+
+
+def test_settle_drops_only_the_updates_no_longer_needed(aws: Aws) -> None:
+    """A transaction is all or nothing: an update whose condition fails (the watermark is already
+    further, the item moved past the version whose marker it clears) is dropped and the others
+    are written."""
+    store = AlertStore(aws.ddb, aws.table)
+    sat = SatelliteItem
+    store.settle(MISSION, cleared=[], watermarks=[sat("sat-a", 10, 1.0), sat("sat-b", 10, 1.0)])
+    item = RuleItem(satellite="sat-a", rule="battery-low")
+    version = store.save_rule(
+        MISSION, item, RuleState(last_sample_time=5), pending=[], attributes={}
+    )
+    store.settle(
+        MISSION,
+        cleared=[("sat-a#battery-low", version + 1)],  # moved on: its marker is not ours to clear
+        watermarks=[sat("sat-a", 5, 2.0), sat("sat-b", 20, 2.0), sat("sat-c", 7, 3.0)],
+    )
+    sats, items = store.load(MISSION, ["sat-a", "sat-b", "sat-c"], ["battery-low"])
+    assert [(s.last_sample_time, s.last_seen) for s in sats.values()] == [
+        (10, 1.0),  # never backwards
+        (20, 2.0),
+        (7, 3.0),
+    ]
+    assert items["sat-a#battery-low"].version == version

@@ -245,19 +245,14 @@ class MemoryStore(AlertStore):
         )
         return item.version + 1
 
-    def clear_pending(self, mission: str, key: str, version: int) -> bool:
-        return True
-
-    def advance_satellite(
-        self, mission: str, satellite: str, *, last_sample_time: int, last_seen: float
-    ) -> bool:
-        self.sats[satellite] = SatelliteItem(satellite, last_sample_time, last_seen)
-        return True
+    def settle(self, mission: str, *, cleared: Any, watermarks: Any) -> None:
+        for sat in watermarks:
+            self.sats[sat.satellite] = sat
 
 
 class NullSns:
-    def publish(self, **kwargs: Any) -> dict[str, str]:
-        return {"MessageId": "1"}
+    def publish_batch(self, **kwargs: Any) -> dict[str, Any]:
+        return {"Successful": [], "Failed": []}
 
 
 def _processor() -> tuple[AlertsProcessor, MemoryStore]:

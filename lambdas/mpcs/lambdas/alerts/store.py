@@ -13,7 +13,7 @@ transition; the loser gets `Conflict`.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,6 +32,7 @@ from mpcs.orbit.timeutil import format_time_ns
 from .model import Edge, RuleState, Status, Transition
 
 _BATCH_GET_MAX = 100
+_TRANSACT_MAX = 100  # TransactWriteItems' limit
 
 
 @dataclass
@@ -201,44 +202,79 @@ class AlertStore(AlertTable):
         self._conditional(self.client.put_item, **kwargs)
         return version
 
-    def clear_pending(self, mission: str, key: str, version: int) -> bool:
-        """Remove the pending notifications of an item still at `version` (False: it moved on,
-        and whoever moved it carried the pending ones along)."""
-        try:
-            self._conditional(
-                self.client.update_item,
-                TableName=self.table,
-                Key={"mission": {"S": mission}, "key": {"S": key}},
-                UpdateExpression="REMOVE pending",
-                ConditionExpression="version = :v",
-                ExpressionAttributeValues={":v": _n(version)},
-            )
-        except Conflict:
-            return False
-        return True
+    def settle(
+        self,
+        mission: str,
+        *,
+        cleared: Sequence[tuple[str, int]],
+        watermarks: Sequence[SatelliteItem],
+    ) -> None:
+        """After publishing: remove the pending markers of rule items still at the version
+        written (`(key, version)` pairs) and move satellites' watermarks forward, as conditional
+        updates in TransactWriteItems of up to 100 (one call where there was one per item).
 
-    def advance_satellite(
-        self, mission: str, satellite: str, *, last_sample_time: int, last_seen: float
-    ) -> bool:
-        """Move a satellite's watermark forward (never back); False when it already was further."""
-        try:
-            self._conditional(
-                self.client.update_item,
-                TableName=self.table,
-                Key={"mission": {"S": mission}, "key": {"S": satellite}},
-                UpdateExpression="SET last_sample_time = :t, last_seen = :s, satellite = :sat",
-                ConditionExpression=(
-                    "attribute_not_exists(last_sample_time) OR last_sample_time < :t"
-                ),
-                ExpressionAttributeValues={
-                    ":t": _n(last_sample_time),
-                    ":s": _n(float(last_seen)),
-                    ":sat": {"S": satellite},
-                },
-            )
-        except Conflict:
-            return False
-        return True
+        An update whose condition fails is not needed — the rule item moved on (whoever moved it
+        carried the markers along) or the watermark already is further — so it is dropped and the
+        others are sent again (a transaction writes all or nothing). Any other failure
+        (throttling, a conflicting transaction) raises; nothing of the chunk in hand was written,
+        chunks before it were.
+        """
+        updates = [
+            {
+                "Update": {
+                    "TableName": self.table,
+                    "Key": {"mission": {"S": mission}, "key": {"S": key}},
+                    "UpdateExpression": "REMOVE pending",
+                    "ConditionExpression": "version = :v",
+                    "ExpressionAttributeValues": {":v": _n(version)},
+                }
+            }
+            for key, version in cleared
+        ]
+        updates += [
+            {
+                "Update": {
+                    "TableName": self.table,
+                    "Key": {"mission": {"S": mission}, "key": {"S": sat.satellite}},
+                    "UpdateExpression": (
+                        "SET last_sample_time = :t, last_seen = :s, satellite = :sat"
+                    ),
+                    "ConditionExpression": (
+                        "attribute_not_exists(last_sample_time) OR last_sample_time < :t"
+                    ),
+                    "ExpressionAttributeValues": {
+                        ":t": _n(sat.last_sample_time),
+                        ":s": _n(float(sat.last_seen or 0.0)),
+                        ":sat": {"S": sat.satellite},
+                    },
+                }
+            }
+            for sat in watermarks
+        ]
+        for start in range(0, len(updates), _TRANSACT_MAX):
+            self._transact_needed(updates[start : start + _TRANSACT_MAX])
+
+    def _transact_needed(self, updates: list[dict[str, Any]]) -> None:
+        while updates:
+            try:
+                self.client.transact_write_items(TransactItems=updates)
+                return
+            except Exception as exc:
+                reasons = _cancellation_reasons(exc)
+                codes = [r.get("Code", "None") for r in reasons]
+                if len(codes) != len(updates) or "ConditionalCheckFailed" not in codes:
+                    raise
+                if any(c not in ("None", "ConditionalCheckFailed") for c in codes):
+                    raise
+                updates = [u for u, c in zip(updates, codes, strict=True) if c == "None"]
+
+
+def _cancellation_reasons(exc: Exception) -> list[dict[str, Any]]:
+    """The per-item `CancellationReasons` of a TransactionCanceledException, else []."""
+    response: dict[str, Any] = getattr(exc, "response", None) or {}
+    if response.get("Error", {}).get("Code") != "TransactionCanceledException":
+        return []
+    return list(response.get("CancellationReasons") or [])
 
 
 def _rule_item(data: Mapping[str, Any]) -> RuleItem:
