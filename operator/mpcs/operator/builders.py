@@ -14,7 +14,12 @@ from typing import Any
 
 from mpcs.core import names
 from mpcs.core.resources import CommandApiSettings, KafkaSettings, MissionSpec
-from mpcs.core.resources.simulation import SimulatorConfig
+from mpcs.core.resources.satellite import SatelliteSpec
+from mpcs.core.resources.simulation import (
+    NamedGroundStation,
+    PooledSatellite,
+    SimulatorConfig,
+)
 from mpcs.operator.kafka_topics import TopicSpec
 from mpcs.operator.settings import OperatorSettings
 
@@ -279,6 +284,7 @@ def mission_workloads(
                     "verbs": ["get", "patch"],
                 },
                 {"apiGroups": [""], "resources": ["events"], "verbs": ["create"]},
+                *_pool_rules(mission, spec),
             ],
         },
         {
@@ -320,6 +326,16 @@ def mission_workloads(
                 "ports": [{"name": "http", "port": 80, "targetPort": "http"}],
             },
         },
+    ]
+
+
+def _pool_rules(mission: str, spec: MissionSpec) -> list[dict[str, Any]]:
+    """A pooled Mission's simulator pods read their own ConfigMaps (and nothing else)."""
+    shards = pool_names(mission, spec)
+    if not shards:
+        return []
+    return [
+        {"apiGroups": [""], "resources": ["configmaps"], "resourceNames": shards, "verbs": ["get"]}
     ]
 
 
@@ -551,4 +567,118 @@ def satellite_children(
             ports=[{"name": "metrics", "containerPort": names.METRICS_PORT}],
             annotations={SPEC_HASH_ANNOTATION: spec_hash(wire)},
         ),
+    ]
+
+
+# --- Pooled simulation (Mission.spec.simulation.pods) --------------------------------------------
+
+SIMULATOR_POOL = "simulator-pool"
+#: Key of a simulator pod's ConfigMap that holds its `PoolConfig` JSON.
+POOL_CONFIG_KEY = "pool.json"
+#: Label of a pooled simulator's objects: its index among the mission's simulator pods.
+SHARD_LABEL = f"{names.GROUP}/shard"
+
+
+def pool_name(mission: str, shard: int) -> str:
+    """`<mission>-simulator-<shard>`: a pooled simulator's ConfigMap and Deployment."""
+    return names.child_name(mission, f"{SIMULATOR}-{shard}")
+
+
+def pool_names(mission: str, spec: MissionSpec) -> list[str]:
+    """The ConfigMap (and Deployment) names of every simulator pod of a pooled Mission."""
+    return [pool_name(mission, shard) for shard in range(spec.simulation.pods or 0)]
+
+
+def pool_config(
+    *,
+    shard: int,
+    pods: int,
+    satellites: list[dict[str, Any]],
+    stations: list[NamedGroundStation],
+) -> dict[str, Any]:
+    """A simulator pod's `PoolConfig` on the wire, from its Satellites already on the wire
+    (`pooled_satellite`, cached by the pool reconcile: re-dumping 10,000 specs per change would
+    cost a second)."""
+    return {
+        "shard": shard,
+        "pods": pods,
+        "satellites": satellites,
+        "groundStations": [station.to_wire() for station in stations],
+    }
+
+
+def pooled_satellite(name: str, spec: SatelliteSpec) -> dict[str, Any]:
+    """One Satellite of a `PoolConfig`, defaults left out (about 250 bytes instead of 600: a
+    ConfigMap holds at most 1 MiB, so a pod's shard fits about 3,500 Satellites)."""
+    return PooledSatellite(name=name, spec=spec).model_dump(
+        mode="json", by_alias=True, exclude_defaults=True
+    )
+
+
+def pool_children(
+    *,
+    namespace: str,
+    mission: str,
+    owner: dict[str, Any],
+    config: dict[str, Any],
+    settings: OperatorSettings,
+) -> list[dict[str, Any]]:
+    """One simulator pod of a pooled Mission: its ConfigMap (`config`, from `pool_config`) and
+    Deployment.
+
+    The pod (`mpcs sim pool`) reads the ConfigMap through the API server with the mission's
+    workloads ServiceAccount, and re-reads it while it runs: a rebalance rewrites the ConfigMap
+    and never rolls the Deployment (whose template does not depend on the shard's Satellites).
+    """
+    shard = int(config["shard"])
+    name = pool_name(mission, shard)
+    meta = _meta(
+        name=name, namespace=namespace, owner=owner, component=SIMULATOR_POOL, mission=mission
+    )
+    meta["labels"][SHARD_LABEL] = str(shard)
+    env: list[dict[str, Any]] = [
+        {"name": "MPCS_NAMESPACE", "value": namespace},
+        {"name": "MPCS_MISSION", "value": mission},
+        {"name": "MPCS_KAFKA_BOOTSTRAP", "value": settings.kafka_bootstrap},
+        {"name": "MPCS_SIM_POOL_CONFIGMAP", "value": name},
+        _metrics_env(),
+    ]
+    deployment = _deployment(
+        meta=meta,
+        component=SIMULATOR_POOL,
+        replicas=1,
+        args=["sim", "pool"],
+        env=env,
+        settings=settings,
+        service_account=names.child_name(mission, "workloads"),
+        ports=[{"name": "metrics", "containerPort": names.METRICS_PORT}],
+    )
+    # Every pod of the pool shares instance and component: the shard tells their pods apart.
+    deployment["spec"]["selector"]["matchLabels"][SHARD_LABEL] = str(shard)
+    return [
+        {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": meta,
+            "data": {POOL_CONFIG_KEY: json.dumps(config, sort_keys=True, separators=(",", ":"))},
+        },
+        deployment,
+    ]
+
+
+def pool_refs(namespace: str, mission: str, shard: int) -> list[dict[str, Any]]:
+    """Enough of a pooled simulator's ConfigMap and Deployment to read or delete them."""
+    meta = {"name": pool_name(mission, shard), "namespace": namespace}
+    return [
+        {"apiVersion": "v1", "kind": "ConfigMap", "metadata": dict(meta)},
+        {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": dict(meta)},
+    ]
+
+
+def satellite_simulator_refs(namespace: str, satellite: str) -> list[dict[str, Any]]:
+    """Enough of a Satellite's own simulator ConfigMap and Deployment to delete them."""
+    meta = {"name": names.child_name(satellite, SIMULATOR), "namespace": namespace}
+    return [
+        {"apiVersion": "v1", "kind": "ConfigMap", "metadata": dict(meta)},
+        {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": dict(meta)},
     ]

@@ -16,10 +16,17 @@ import kopf
 from mpcs.core.names import GROUP, VERSION
 from mpcs.core.resources import COMMAND_PLAN, GROUND_STATION, MISSION, SATELLITE
 from mpcs.kit.settings import load_settings
-from mpcs.operator import indexes
+from mpcs.operator import builders, indexes
 from mpcs.operator.indexes import Indexes
 from mpcs.operator.objects import Satellite
-from mpcs.operator.reconcile import commandplan, groundstation, mission, refresher, satellite
+from mpcs.operator.reconcile import (
+    commandplan,
+    groundstation,
+    mission,
+    pool,
+    refresher,
+    satellite,
+)
 from mpcs.operator.services import Services, services_of, start
 from mpcs.operator.settings import OperatorSettings
 
@@ -111,6 +118,20 @@ async def mission_satellites_refresher(
         stopped=stopped,
         services=_services(kw),
         indexes=_indexes(kw),
+    )
+
+
+@kopf.daemon(GROUP, VERSION, MISSIONS, cancellation_timeout=5)
+async def mission_simulator_pool(
+    body: kopf.Body, name: str, namespace: str, stopped: kopf.DaemonStopped, **kw: Any
+) -> None:
+    await pool.run(
+        namespace=namespace,
+        mission=name,
+        stopped=stopped,
+        services=_services(kw),
+        indexes=_indexes(kw),
+        owner=builders.owner_reference(body),
     )
 
 

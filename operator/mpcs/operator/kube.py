@@ -190,6 +190,19 @@ class Kube:
             raise
         return {str(r["name"]) for r in found.get("resources", []) if "/" not in r["name"]}
 
+    async def get(self, obj: dict[str, Any]) -> dict[str, Any] | None:
+        """The object `obj` names (apiVersion, kind, namespace, name), or None when absent."""
+
+        def _get() -> dict[str, Any] | None:
+            try:
+                return self._request("GET", _object_path(obj))
+            except ApiException as exc:
+                if exc.status == 404:
+                    return None
+                raise
+
+        return await asyncio.to_thread(_get)
+
     async def delete(self, obj: dict[str, Any]) -> None:
         def _delete() -> None:
             try:

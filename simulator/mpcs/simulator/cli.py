@@ -277,3 +277,30 @@ def run(
     except ValueError as exc:
         raise _fail(str(exc)) from None
     main(settings, config)
+
+
+@app.command()
+def pool(
+    config_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--config",
+            help="PoolConfig (YAML or JSON); default: the ConfigMap $MPCS_SIM_POOL_CONFIGMAP "
+            "in $MPCS_NAMESPACE, re-read while running.",
+        ),
+    ] = None,
+) -> None:
+    """Fly a pooled simulator pod's shard of Satellites in one engine (until stopped)."""
+    from .pool import PoolSettings, configmap_reader, file_reader, main
+
+    try:
+        settings = PoolSettings()
+    except ValueError as exc:
+        raise _fail(str(exc)) from None
+    if config_file is not None:
+        reader = file_reader(config_file)
+    elif settings.sim_pool_configmap:
+        reader = configmap_reader(settings.namespace, settings.sim_pool_configmap)
+    else:
+        raise _fail("no shard: pass --config FILE or set MPCS_SIM_POOL_CONFIGMAP")
+    main(settings, reader)

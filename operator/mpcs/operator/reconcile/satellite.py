@@ -75,24 +75,41 @@ async def reconcile(satellite: Satellite, *, services: Services, indexes: Indexe
         )
 
     stations, unusable = indexes.stations_of(meta.namespace, mission)
-    config = SimulatorConfig(satellite=meta.name, spec=spec, ground_stations=stations)
-    await services.kube.apply_all(
-        builders.satellite_children(
-            namespace=meta.namespace,
-            mission=satellite.mission,
-            owner=builders.owner_reference(meta.reference()),
-            config=config,
-            settings=services.settings,
-        )
-    )
     enabled = spec.simulator.enabled
-    conditions.set(
-        "SimulatorReady",
-        True,
-        "DeploymentApplied" if enabled else "Disabled",
-        f"Deployment {names.child_name(meta.name, builders.SIMULATOR)} applied"
-        + ("" if enabled else " with 0 replicas (simulator.enabled=false)"),
-    )
+    pods = mission.simulation.pods
+    if pods is not None:
+        # Pooled: the mission's simulator pods fly it (reconcile/pool.py). A Satellite that had a
+        # simulator of its own before the Mission pooled them (its condition says so) loses it.
+        previous = next((c for c in conditions.items if c.get("type") == "SimulatorReady"), {})
+        if previous.get("reason") in ("DeploymentApplied", "Disabled"):
+            for ref in builders.satellite_simulator_refs(meta.namespace, meta.name):
+                await services.kube.delete(ref)
+        conditions.set(
+            "SimulatorReady",
+            True,
+            "Pooled" if enabled else "NotSimulated",
+            f"flown by the mission's {pods} simulator pods"
+            if enabled
+            else "not simulated (simulator.enabled=false)",
+        )
+    else:
+        config = SimulatorConfig(satellite=meta.name, spec=spec, ground_stations=stations)
+        await services.kube.apply_all(
+            builders.satellite_children(
+                namespace=meta.namespace,
+                mission=satellite.mission,
+                owner=builders.owner_reference(meta.reference()),
+                config=config,
+                settings=services.settings,
+            )
+        )
+        conditions.set(
+            "SimulatorReady",
+            True,
+            "DeploymentApplied" if enabled else "Disabled",
+            f"Deployment {names.child_name(meta.name, builders.SIMULATOR)} applied"
+            + ("" if enabled else " with 0 replicas (simulator.enabled=false)"),
+        )
     last = await services.last_telemetry.of(meta.namespace, satellite.mission, meta.name)
     flowing, reason, message = telemetry_flowing(
         last,
