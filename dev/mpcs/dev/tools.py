@@ -34,6 +34,15 @@ PROMETHEUS_VERSION = "v0.316.0"
 #: Majors of a `prometheus` on PATH the dev stack accepts instead of building: it uses only
 #: file-based discovery, the scrape config and `/api/v1/query*`, which 2.x and 3.x both serve.
 PROMETHEUS_MAJORS = ("2", "3")
+#: The AWS CDK CLI that synthesizes deploy/aws: pinned (with its integrity hash) by
+#: deploy/aws/package-lock.json, installed with `npm ci`; the version is read from there.
+CDK_PACKAGE_DIR = REPO_ROOT / "deploy" / "aws"
+AWS_CDK_VERSION = json.loads((CDK_PACKAGE_DIR / "package.json").read_text())["devDependencies"][
+    "aws-cdk"
+]
+#: checkov (PyPI) scans the synthesized templates. Its own pins (boto3 and others) are not the
+#: project's, so it lives in a virtualenv of its own in the cache, not in the project's.
+CHECKOV_VERSION = "3.3.30"
 
 _print_lock = threading.Lock()
 
@@ -191,6 +200,68 @@ def _install_helm(target: Path) -> None:
         raise RuntimeError(f"helm: go install failed:\n{result.stderr[-4000:]}")
 
 
+def _pinned_on_path(binary: str, version: str) -> Callable[[], Path | None]:
+    """A `binary` on PATH whose `--version` starts with exactly the pinned `version`."""
+
+    def find() -> Path | None:
+        found = shutil.which(binary)
+        if found is None:
+            return None
+        result = subprocess.run([found, "--version"], capture_output=True, text=True, check=False)
+        words = result.stdout.split()
+        return Path(found).resolve().parent if words[:1] == [version] else None
+
+    return find
+
+
+def _wrapper(target: Path, name: str, binary: str, *args: str) -> None:
+    """`target/name`: a script running `binary` (relative to itself) with `args` first (the
+    install dir moves from `.partial` to its final name, so nothing may hold an absolute path)."""
+    script = target / name
+    fixed = "".join(f" {arg}" for arg in args)
+    script.write_text(f'#!/bin/sh\nexec "$(dirname "$0")/{binary}"{fixed} "$@"\n')
+    script.chmod(0o755)
+
+
+def _install_aws_cdk(target: Path) -> None:
+    target.mkdir(parents=True, exist_ok=True)
+    for name in ("package.json", "package-lock.json"):
+        shutil.copy2(CDK_PACKAGE_DIR / name, target / name)
+    say("aws-cdk", f"npm ci (aws-cdk {AWS_CDK_VERSION}, deploy/aws/package-lock.json)")
+    result = subprocess.run(
+        ["npm", "ci", "--ignore-scripts", "--no-audit", "--no-fund", "--loglevel=error"],
+        cwd=target,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"aws-cdk: npm ci failed:\n{result.stderr[-4000:]}")
+    _wrapper(target, "cdk", "node_modules/.bin/cdk")
+
+
+def _install_checkov(target: Path) -> None:
+    venv = target / "venv"
+    say("checkov", f"uv pip install checkov=={CHECKOV_VERSION} into its own virtualenv")
+    for argv in (
+        [str(uv()), "venv", "--quiet", "--python", sys.executable, str(venv)],
+        [
+            str(uv()),
+            "pip",
+            "install",
+            "--quiet",
+            "--python",
+            str(venv / "bin" / "python"),
+            f"checkov=={CHECKOV_VERSION}",
+        ],
+    ):
+        result = subprocess.run(argv, capture_output=True, text=True, check=False)
+        if result.returncode != 0:
+            raise RuntimeError(f"checkov: {argv[1]} failed:\n{result.stderr[-4000:]}")
+    # Run as a module: the venv's console scripts would name the `.partial` directory.
+    _wrapper(target, "checkov", "venv/bin/python", "-m", "checkov.main")
+
+
 TOOLS: dict[str, Tool] = {
     tool.name: tool
     for tool in (
@@ -236,6 +307,22 @@ TOOLS: dict[str, Tool] = {
             ("prometheus",),
             _prometheus_on_path,
             _install_with_script("build-prometheus.sh", PROMETHEUS_VERSION),
+        ),
+        Tool(
+            "aws-cdk",
+            AWS_CDK_VERSION,
+            "npm: npm ci of deploy/aws/package-lock.json",
+            ("cdk",),
+            _pinned_on_path("cdk", AWS_CDK_VERSION),
+            _install_aws_cdk,
+        ),
+        Tool(
+            "checkov",
+            CHECKOV_VERSION,
+            "PyPI checkov, in a virtualenv of its own",
+            ("checkov",),
+            _pinned_on_path("checkov", CHECKOV_VERSION),
+            _install_checkov,
         ),
     )
 }
