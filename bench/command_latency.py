@@ -3,8 +3,10 @@
 
 One run starts its own dev stack (kube-apiserver for the Satellite objects, Kafka, InfluxDB), a
 test mission (CRDs, Mission, Satellite, topics, bucket + token), a real `mpcs sim run` and
-`mpcs api serve` (executor off), each as its own process. Then, per rate, an open-loop schedule of
-PING commands (command i fires at t0 + i/rate, whatever happened to earlier ones):
+`mpcs api serve` as shipped (the CommandPlan executor on: it shares the service's event loop, so
+its polling is part of the latency measured), each as its own process. Then, per rate, an
+open-loop schedule of PING commands (command i fires at t0 + i/rate, whatever happened to
+earlier ones):
 
 - api → ack:  POST (operator token) to the executed ack arriving at a consumer of the acks topic
   in this process (what "the command was executed" means to anyone watching the mission);
@@ -158,7 +160,8 @@ class MissionHarness:
             "MPCS_API_TOKEN_VIEWER": TOKENS["viewer"],
             "MPCS_API_TOKEN_OPERATOR": TOKENS["operator"],
             "MPCS_API_TOKEN_ADMIN": TOKENS["admin"],
-            "MPCS_EXECUTOR_ENABLED": "false",
+            # The shipped configuration: the executor runs inside the command service.
+            "MPCS_EXECUTOR_ENABLED": "true",
         }
 
     def spawn(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> None:
