@@ -147,20 +147,25 @@ def crds(kube_client: ApiClient) -> None:
     install_crds(kube_client)
 
 
-@pytest.fixture(scope="module")
-def operator(kube_client: ApiClient, stack: DevStack, crds: None) -> Iterator[OperatorProcess]:
-    """`mpcs operator run` as a child process, authenticated as its RBAC-limited ServiceAccount.
-
-    Module-scoped: it watches every namespace, so it must not outlive the modules that want it
-    (the workload tests hand-craft CommandPlan status that a live operator would re-plan).
-    """
-    kubeconfig = operator_kubeconfig(
+@pytest.fixture(scope="session")
+def operator_identity(kube_client: ApiClient, stack: DevStack) -> Path:
+    """A kubeconfig of the chart's operator ServiceAccount (`helm template`, once per run)."""
+    return operator_kubeconfig(
         kube_client,
         admin_kubeconfig=stack.apiserver.kubeconfig,
         out=stack.root / "operator.kubeconfig",
     )
+
+
+@pytest.fixture(scope="module")
+def operator(stack: DevStack, crds: None, operator_identity: Path) -> Iterator[OperatorProcess]:
+    """`mpcs operator run` as a child process, under the chart's ServiceAccount and ClusterRole.
+
+    Module-scoped: it watches every namespace, so it must not outlive the modules that want it
+    (the workload tests hand-craft CommandPlan status that a live operator would re-plan).
+    """
     process = OperatorProcess(
-        kubeconfig=kubeconfig,
+        kubeconfig=operator_identity,
         stack=stack,
         log=stack.root / "logs" / "operator.log",
         metrics_port=free_port(),

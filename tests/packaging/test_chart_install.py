@@ -16,13 +16,14 @@ from typing import Any
 
 import pytest
 import yaml
-from chartutil import CHART, helm
+from chartutil import CHART, helm, only
 from kubernetes import client as k8s
 from kubernetes.client import ApiClient
 from kubernetes.client.exceptions import ApiException
 from utils.kube import eventually
 
 from mpcs.core.names import API_VERSION, GROUP, VERSION
+from mpcs.dev import cluster
 
 pytestmark = pytest.mark.integration
 
@@ -151,6 +152,34 @@ def test_the_service_account_may_do_what_the_operator_does_and_no_more(
     assert not allowed("list", "secrets")
     assert not allowed("delete", "missions", GROUP)
     assert not allowed("create", "clusterroles", "rbac.authorization.k8s.io", ns=None)
+
+
+def test_the_test_operator_token_is_the_charts_service_account(
+    operator_identity: Path, kube_client: ApiClient
+) -> None:
+    """The tests' operator fixture (and `make demo`) authenticate as the ServiceAccount the chart
+    renders, which the chart's ClusterRoleBinding binds: the apiserver says whose token it is."""
+    identity = cluster.chart_identity()
+    token = json.loads(operator_identity.read_text())["users"][0]["user"]["token"]
+    review = k8s.AuthenticationV1Api(kube_client).create_token_review(
+        k8s.V1TokenReview(spec=k8s.V1TokenReviewSpec(token=token))
+    )
+    assert review.status.authenticated
+    account = f"system:serviceaccount:{identity.namespace}:{identity.service_account}"
+    assert review.status.user.username == account
+    labels = (
+        k8s.CoreV1Api(kube_client)
+        .read_namespaced_service_account(identity.service_account, identity.namespace)
+        .metadata.labels
+    )
+    assert labels["app.kubernetes.io/instance"] == cluster.OPERATOR_RELEASE
+    assert labels["helm.sh/chart"].startswith("mpcs-")
+    binding = k8s.RbacAuthorizationV1Api(kube_client).read_cluster_role_binding(
+        only(identity.manifests, "ClusterRoleBinding")["metadata"]["name"]
+    )
+    assert [(s.name, s.namespace) for s in binding.subjects] == [
+        (identity.service_account, identity.namespace)
+    ]
 
 
 def test_upgrade_with_changed_values_rolls_the_operator(

@@ -15,7 +15,7 @@ from chartutil import CHART, KUBE_VERSION, SCENARIOS, helm, only, render, values
 from kubernetes_validate.utils import SchemaNotFoundError, ValidationError
 
 from mpcs.core import names
-from mpcs.dev import chart
+from mpcs.dev import chart, cluster
 from mpcs.operator import rbac
 from mpcs.operator.settings import OperatorSettings
 
@@ -109,6 +109,24 @@ def test_cluster_role_is_the_operators_rbac_and_bound_to_its_service_account() -
         {"kind": "ServiceAccount", "name": account["metadata"]["name"], "namespace": "ops"}
     ]
     assert _pod_spec(docs)["serviceAccountName"] == account["metadata"]["name"]
+
+
+def test_the_dev_operator_identity_is_the_charts() -> None:
+    """`make demo`, the tests' operator and the benches run under what this chart grants."""
+    identity = cluster.chart_identity()
+    chart_kinds = [d["kind"] for d in render(None) if d["kind"] in cluster.IDENTITY_KINDS]
+    assert [m["kind"] for m in identity.manifests] == chart_kinds
+    role = only(identity.manifests, "ClusterRole")
+    binding = only(identity.manifests, "ClusterRoleBinding")
+    assert role["rules"] == only(render(None), "ClusterRole")["rules"] == rbac.RULES
+    assert binding["roleRef"]["name"] == role["metadata"]["name"]
+    assert binding["subjects"] == [
+        {
+            "kind": "ServiceAccount",
+            "name": identity.service_account,
+            "namespace": identity.namespace,
+        }
+    ]
 
 
 def test_the_crds_are_shipped_in_crds() -> None:

@@ -1,8 +1,10 @@
-"""The operator under test: a real `mpcs operator run` process, under its own ClusterRole.
+"""The operator under test: a real `mpcs operator run` process, under the chart's identity.
 
-It authenticates with a ServiceAccount token bound to the ClusterRole from `mpcs.operator.rbac`
-— never as cluster-admin — so every test that uses it also proves that role is sufficient.
-The fixtures wrapping it live in tests/conftest.py (shared by integration and e2e tests).
+It authenticates with a token of the Helm chart's ServiceAccount, bound to the chart's ClusterRole
+(`mpcs.dev.cluster.chart_identity`: `helm template` of charts/mpcs, applied into the dev
+apiserver) — never as cluster-admin — so every test that uses it also proves that what
+`helm install` grants is sufficient. The fixtures wrapping it live in tests/conftest.py (shared
+by integration and e2e tests).
 """
 
 from __future__ import annotations

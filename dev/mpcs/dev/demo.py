@@ -1,8 +1,9 @@
 """`make demo`: the whole of MPCS on one machine, with a live view, until Ctrl-C.
 
-Dev stack → CRDs → the operator (under its own RBAC) → the local runner standing in for a kubelet
-→ `kubectl apply --server-side -f examples/` → telemetry flowing into InfluxDB. Prints how to reach
-everything, the time to the first stored telemetry point, then refreshes a table of the fleet.
+Dev stack → CRDs → the operator (under the Helm chart's ServiceAccount and RBAC) → the local
+runner standing in for a kubelet → `kubectl apply --server-side -f examples/` → telemetry flowing
+into InfluxDB. Prints how to reach everything, the time to the first stored telemetry point, then
+refreshes a table of the fleet.
 """
 
 from __future__ import annotations
@@ -186,7 +187,7 @@ def run(*, root: Path, duration_s: float | None, live: bool) -> None:
         _step("starting the dev stack (etcd, kube-apiserver, controller-manager, Kafka, InfluxDB)")
         conn = stack.start()
         admin = k8s_config.new_client_from_config(config_file=conn.kubeconfig)  # type: ignore[no-untyped-call]
-        _step("installing the CRDs and the operator's ServiceAccount + ClusterRole")
+        _step("installing the CRDs and the chart's operator ServiceAccount + ClusterRole")
         cluster.install_crds(admin)
         op_kubeconfig = cluster.operator_kubeconfig(
             admin, admin_kubeconfig=Path(conn.kubeconfig), out=root / "operator.kubeconfig"
