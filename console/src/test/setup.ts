@@ -1,0 +1,9 @@
+// vitest: DOM matchers, a clean DOM and session storage after each test.
+import "@testing-library/jest-dom/vitest";
+import { cleanup } from "@testing-library/react";
+import { afterEach } from "vitest";
+
+afterEach(() => {
+  cleanup();
+  sessionStorage.clear();
+});
