@@ -167,6 +167,14 @@ CATALOGUE = [
         f"{_LE} 128",
     ),
     Invalid(
+        "msn-ingest-replicas-beyond-partitions",
+        _MSN,
+        _all(_set("kafka.partitions", 3), _set("ingest.replicas", 4)),
+        "spec.ingest.replicas",
+        "ingest.replicas must not exceed kafka.partitions",
+        cel=True,
+    ),
+    Invalid(
         "msn-simulation-pods-0",
         _MSN,
         _set("simulation.pods", 0),

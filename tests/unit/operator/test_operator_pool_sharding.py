@@ -7,6 +7,7 @@ import json
 import random
 from typing import Any
 
+import pytest
 import yaml
 from utils.doctests import run_doctests
 from utils.kube import EXAMPLES
@@ -173,3 +174,16 @@ def test_a_pooled_satellite_is_about_250_bytes_on_the_wire() -> None:
     spec = resources.SatelliteSpec.model_validate(_example_satellite()["spec"])
     size = len(json.dumps(builders.pooled_satellite("sat-00001", spec), separators=(",", ":")))
     assert size < 450  # a 1 MiB ConfigMap then holds a few thousand Satellites per pod
+
+
+def test_the_ingest_scales_by_replicas_up_to_the_partitions() -> None:
+    spec = resources.MissionSpec.model_validate(
+        {"kafka": {"partitions": 6}, "ingest": {"replicas": 3}}
+    )
+    objs = builders.mission_workloads(
+        namespace="ops", mission="wildfire", owner=mission_owner(), spec=spec, settings=SETTINGS
+    )
+    ingest = next(o for o in objs if o["metadata"]["name"] == "wildfire-ingest")
+    assert ingest["spec"]["replicas"] == 3
+    with pytest.raises(ValueError, match=r"must not exceed kafka\.partitions"):
+        resources.MissionSpec.model_validate({"ingest": {"replicas": 4}})  # 3 partitions

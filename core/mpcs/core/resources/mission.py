@@ -53,6 +53,24 @@ class KafkaSettings(Resource):
     """Retention of every topic, hours."""
 
 
+class IngestSettings(Resource):
+    """The mission's telemetry ingest Deployment."""
+
+    replicas: int = Field(default=1, ge=1, le=128)
+    """Ingest pods. They share the telemetry topic's partitions (one consumer group), so at most
+    `kafka.partitions` of them have work: scale the ingest by partitions."""
+
+
+_INGEST_WITHIN_PARTITIONS = (
+    "!has(self.ingest) || !has(self.ingest.replicas) || "
+    "self.ingest.replicas <= (has(self.kafka) && has(self.kafka.partitions) ? "
+    "self.kafka.partitions : 3)"
+)
+_INGEST_WITHIN_PARTITIONS_MESSAGE = (
+    "ingest.replicas must not exceed kafka.partitions (an ingest pod without a partition idles)"
+)
+
+
 class CommandApiSettings(Resource):
     """The mission's command API Deployment."""
 
@@ -255,6 +273,12 @@ class DeletionPolicy(enum.StrEnum):
 class MissionSpec(Resource):
     """A mission: its stations, data retention, topics, command API, alerts and dashboards."""
 
+    model_config = ConfigDict(
+        json_schema_extra=validations(
+            cel(_INGEST_WITHIN_PARTITIONS, _INGEST_WITHIN_PARTITIONS_MESSAGE, ".ingest.replicas")
+        )
+    )
+
     description: Annotated[str, Field(max_length=1024)] | None = None
     """What the mission is for."""
     ground_stations: list[ObjectName] = Field(
@@ -272,6 +296,8 @@ class MissionSpec(Resource):
     """Telemetry storage."""
     kafka: KafkaSettings = KafkaSettings()
     """Kafka topics."""
+    ingest: IngestSettings = IngestSettings()
+    """Telemetry ingest."""
     command_api: CommandApiSettings = CommandApiSettings()
     """Command API."""
     alerts: list[AlertRule] = Field(
@@ -301,6 +327,12 @@ class MissionSpec(Resource):
                 f"groundStations must not repeat a station; repeated: {', '.join(repeated)}"
             )
         return stations
+
+    @model_validator(mode="after")
+    def _ingest_within_partitions(self) -> MissionSpec:
+        if self.ingest.replicas > self.kafka.partitions:
+            raise ValueError(_INGEST_WITHIN_PARTITIONS_MESSAGE)
+        return self
 
     @field_validator("alerts")
     @classmethod
@@ -334,6 +366,8 @@ class MissionTopics(Resource):
     """Audit and life-cycle events."""
     dlq: str | None = None
     """Messages that failed validation."""
+    checkpoints: str | None = None
+    """Simulator checkpoints, the latest per satellite (compacted)."""
 
 
 class MissionEndpoints(Resource):
