@@ -80,22 +80,11 @@ def spec_hash(data: Any) -> str:
 
 
 def mission_topics(namespace: str, mission: str, kafka: KafkaSettings) -> list[TopicSpec]:
-    """The mission topics with the Mission's partitions, replication and retention.
-
-    The checkpoints topic is compacted instead of retained for a time: it holds the latest
-    checkpoint of each satellite for as long as the mission lives (docs/simulator.md).
-    """
+    """The five mission topics with the Mission's partitions, replication and retention."""
     retention_ms = str(kafka.retention_hours * 3_600_000)
     result = []
     for kind, topic in names.mission_topics(namespace, mission).items():
         configs = {"retention.ms": retention_ms, "compression.type": "producer"}
-        if kind is names.Topic.CHECKPOINTS:
-            configs = {
-                "cleanup.policy": "compact",
-                "compression.type": "producer",
-                "segment.ms": str(600_000),  # compaction only cleans closed segments
-                "min.cleanable.dirty.ratio": "0.1",
-            }
         if kind in (names.Topic.COMMANDS, names.Topic.ACKS, names.Topic.EVENTS):
             configs["min.insync.replicas"] = str(min(2, kafka.replication_factor))
         result.append(TopicSpec(topic, kafka.partitions, kafka.replication_factor, configs))
