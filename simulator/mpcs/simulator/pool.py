@@ -245,6 +245,7 @@ class PoolRuntime:
         self._specs: dict[str, Any] = {}
         self._stations: list[Any] = []
         self.consumer_ready = asyncio.Event()
+        self.loaded = asyncio.Event()
         self._stopping = asyncio.Event()
         self.registry = CollectorRegistry()
         self.registry.register(_Metrics(self))
@@ -347,6 +348,7 @@ class PoolRuntime:
         if self.version is not None:
             self.reloads += 1
         self.version = version
+        self.loaded.set()
         log.info(
             "shard %d loaded: %d satellites in %d engine(s) in %.2f s",
             config.shard,
@@ -380,6 +382,8 @@ class PoolRuntime:
 
     # ------------------------------------------------------------------ commands
     async def _commands(self) -> None:
+        # The consumer group is the shard's: wait until the shard is known.
+        await self.loaded.wait()
         backoff = Backoff(initial_s=1.0, max_s=5.0)
         while True:
             consumer = self.kafka.consumer(
