@@ -14,10 +14,16 @@ typed attributes); every call blocks, so async callers run them in a worker thre
 
 from __future__ import annotations
 
+import hashlib
+import re
+import time
 from collections.abc import Mapping
 from typing import Any
 
 DEFAULT_TABLE = "mpcs-alerts"
+_MAX_QUEUE_NAME = 80
+_QUEUE_UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
+_BATCH_WRITE_MAX = 25
 
 
 class Conflict(Exception):
@@ -42,6 +48,23 @@ def rule_key(satellite: str, rule: str) -> str:
     'sat-a#battery-low'
     """
     return f"{satellite}#{rule}"
+
+
+def queue_name(namespace: str, mission: str, *, fifo: bool) -> str:
+    """The mission's SQS queue (`.fifo` when the topic is FIFO: SNS FIFO delivers only there).
+
+    >>> queue_name("ops", "wild.fire", fifo=False)
+    'mpcs-alerts-ops-wild_fire'
+    >>> queue_name("ops", "wildfire", fifo=True)
+    'mpcs-alerts-ops-wildfire.fifo'
+    """
+    suffix = ".fifo" if fifo else ""
+    name = _QUEUE_UNSAFE.sub("_", f"mpcs-alerts-{namespace}-{mission}")
+    room = _MAX_QUEUE_NAME - len(suffix)
+    if len(name) > room:
+        digest = hashlib.sha256(name.encode()).hexdigest()[:8]
+        name = f"{name[: room - 9]}-{digest}"
+    return name + suffix
 
 
 def is_conditional_failure(exc: Exception) -> bool:
@@ -122,6 +145,32 @@ class AlertTable:
                 return items
             kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
 
+    def delete_mission(self, mission: str) -> int:
+        """Delete every item of a mission (the Mission is gone; idempotent: a second call finds
+        nothing). Returns how many items were deleted."""
+        keys = [
+            {"mission": {"S": mission}, "key": {"S": str(item["key"])}}
+            for item in self.query(mission)
+        ]
+        for start in range(0, len(keys), _BATCH_WRITE_MAX):
+            request: dict[str, Any] = {
+                self.table: [
+                    {"DeleteRequest": {"Key": key}}
+                    for key in keys[start : start + _BATCH_WRITE_MAX]
+                ]
+            }
+            for attempt in range(8):
+                unprocessed = self.client.batch_write_item(RequestItems=request).get(
+                    "UnprocessedItems"
+                )
+                if not unprocessed:
+                    break
+                request = unprocessed
+                time.sleep(min(0.05 * 2**attempt, 2.0))
+            else:
+                raise RuntimeError(f"DynamoDB left items of {mission} unprocessed (throttled)")
+        return len(keys)
+
     def list_alerts(
         self, mission: str, status: str | None = None, satellite: str | None = None
     ) -> list[dict[str, Any]]:
@@ -183,6 +232,42 @@ class AlertTable:
             if is_conditional_failure(exc):
                 raise Conflict(str(exc)) from None
             raise
+
+
+def remove_queue(sqs: Any, sns: Any, *, topic_arn: str, namespace: str, mission: str) -> list[str]:
+    """Remove what the mission's alerts runner set up on the topic: the subscriptions of its
+    queue, then the queue (docs/alerts.md#in-the-cluster). Idempotent: what is already gone is
+    skipped. Returns what was removed (subscription and queue ARNs)."""
+    removed: list[str] = []
+    name = queue_name(namespace, mission, fifo=topic_arn.endswith(".fifo"))
+    try:
+        url = sqs.get_queue_url(QueueName=name)["QueueUrl"]
+        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
+            "QueueArn"
+        ]
+    except Exception as exc:
+        code = getattr(exc, "response", {}).get("Error", {}).get("Code", "")
+        if "NonExistentQueue" not in code and "QueueDoesNotExist" not in code:
+            raise
+        # The queue is gone; a subscription may outlive it: found by the ARN's queue name.
+        url = arn = None
+    kwargs: dict[str, Any] = {"TopicArn": topic_arn}
+    while True:
+        page = sns.list_subscriptions_by_topic(**kwargs)
+        for sub in page.get("Subscriptions", []):
+            endpoint = str(sub.get("Endpoint", ""))
+            mine = endpoint == arn if arn else endpoint.endswith(f":{name}")
+            confirmed = str(sub.get("SubscriptionArn", "")).startswith("arn:")
+            if sub.get("Protocol") == "sqs" and mine and confirmed:
+                sns.unsubscribe(SubscriptionArn=sub["SubscriptionArn"])
+                removed.append(str(sub["SubscriptionArn"]))
+        if not page.get("NextToken"):
+            break
+        kwargs["NextToken"] = page["NextToken"]
+    if url is not None:
+        sqs.delete_queue(QueueUrl=url)
+        removed.append(str(arn))
+    return removed
 
 
 def ensure_table(client: Any, name: str = DEFAULT_TABLE) -> None:

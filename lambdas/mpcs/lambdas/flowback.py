@@ -30,7 +30,6 @@ import asyncio
 import datetime as dt
 import hashlib
 import logging
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -39,7 +38,7 @@ import orjson
 
 from mpcs.core.names import ALERTS_MEASUREMENT, API_VERSION, SATELLITE_TAG
 from mpcs.core.resources.common import set_condition
-from mpcs.kit.alerts_table import AlertTable
+from mpcs.kit.alerts_table import AlertTable, queue_name
 from mpcs.kit.influx import InfluxRejected
 from mpcs.kit.lineprotocol import clean_tag, escape_tag, format_string
 from mpcs.orbit.timeutil import parse_time_ns
@@ -50,30 +49,11 @@ log = logging.getLogger("mpcs.lambdas.flowback")
 
 ALERTING = "Alerting"
 #: SQS limits a queue name to 80 characters of `[A-Za-z0-9_-]` (plus `.fifo` for a FIFO queue).
-_MAX_QUEUE_NAME = 80
-_QUEUE_UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
 #: Seconds a received message stays invisible: how soon a failed one is tried again.
 VISIBILITY_TIMEOUT_S = 30
 
 
 # -- names and policies ---------------------------------------------------------------------------
-
-
-def queue_name(namespace: str, mission: str, *, fifo: bool) -> str:
-    """The mission's SQS queue (`.fifo` when the topic is FIFO: SNS FIFO delivers only there).
-
-    >>> queue_name("ops", "wild.fire", fifo=False)
-    'mpcs-alerts-ops-wild_fire'
-    >>> queue_name("ops", "wildfire", fifo=True)
-    'mpcs-alerts-ops-wildfire.fifo'
-    """
-    suffix = ".fifo" if fifo else ""
-    name = _QUEUE_UNSAFE.sub("_", f"mpcs-alerts-{namespace}-{mission}")
-    room = _MAX_QUEUE_NAME - len(suffix)
-    if len(name) > room:
-        digest = hashlib.sha256(name.encode()).hexdigest()[:8]
-        name = f"{name[: room - 9]}-{digest}"
-    return name + suffix
 
 
 def filter_policy(mission: str) -> str:

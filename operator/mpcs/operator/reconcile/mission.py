@@ -17,7 +17,7 @@ from aiokafka.errors import KafkaError
 
 from mpcs.core import names
 from mpcs.core.resources import MISSION, DeletionPolicy, MissionSpec
-from mpcs.operator import builders
+from mpcs.operator import aws_cleanup, builders
 from mpcs.operator.conditions import ConditionSet
 from mpcs.operator.indexes import Indexes
 from mpcs.operator.influx_buckets import InfluxError
@@ -326,6 +326,9 @@ async def on_delete(
     except InvalidSpec as exc:
         # Data is deleted only when the Mission clearly asks for it.
         policy, kept_because = DeletionPolicy.RETAIN, f"spec unreadable ({exc})"
+    await _remove_from_aws(
+        services, meta=meta, patch=patch, archive=policy is DeletionPolicy.DELETE
+    )
     if policy is DeletionPolicy.DELETE:
         deleted = await services.topics.delete_topics(topics)
         bucket_deleted = await services.influx.delete_bucket(bucket)
@@ -341,4 +344,48 @@ async def on_delete(
             type="Normal",
             reason="ExternalResourcesRetained",
             message=f"{kept_because}: kept topics {topics} and bucket {bucket}",
+        )
+
+
+#: After deleting a runner, how long the Mission's deletion waits before removing what the runner
+#: used in AWS: its pod gets SIGTERM, finishes the handler call in hand and stops.
+RUNNER_STOP_WAIT_S = 10.0
+
+
+async def _remove_from_aws(
+    services: Services, *, meta: ObjectMeta, patch: kopf.Patch, archive: bool
+) -> None:
+    """Stop the alerts and archive runners (a running one would recreate its queue or write
+    items), then remove the mission's queue, subscription and alert items, and with `archive`
+    its S3 archive (`aws_cleanup`). A failure is a Warning Event and a retry: the Mission stays
+    (phase Deleting) until AWS answers, rather than leaving a queue that fills forever."""
+    runners = [
+        builders.deployment_ref(meta.namespace, meta.name, component)
+        for component in (builders.ALERTS, builders.ARCHIVE)
+    ]
+    running = [ref for ref in runners if await services.kube.get(ref) is not None]
+    for ref in running:
+        await services.kube.delete(ref)
+    if running:
+        Outcome(
+            {"phase": "Deleting"},
+            retry="waiting for the alerts and archive runners to stop",
+            retry_delay_s=RUNNER_STOP_WAIT_S,
+        ).apply(patch)
+    try:
+        removed = await aws_cleanup.remove(
+            services.settings,
+            services.kube,
+            namespace=meta.namespace,
+            mission=meta.name,
+            archive=archive,
+        )
+    except Exception as exc:
+        message = f"AWS resources of the mission not removed yet: {exc}"
+        kopf.event(meta.reference(), type="Warning", reason="AwsCleanupFailed", message=message)
+        Outcome({"phase": "Deleting"}, retry=message, retry_delay_s=30).apply(patch)
+        return
+    if removed != aws_cleanup.Removed():
+        kopf.event(
+            meta.reference(), type="Normal", reason="AwsResourcesRemoved", message=removed.summary()
         )
