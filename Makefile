@@ -10,6 +10,7 @@ demo: bootstrap
 	$(VENV)/mpcs dev demo
 
 test: bootstrap lint
+	cd console && npx vitest run
 	$(VENV)/pytest
 
 bootstrap:
@@ -22,6 +23,7 @@ lint:
 	$(VENV)/lint-imports
 	cargo fmt --manifest-path $(CRATE) --check
 	PYO3_PYTHON=$(VENV)/python cargo clippy --quiet --manifest-path $(CRATE) -- -D warnings
+	cd console && npx tsc -b && npx eslint --max-warnings 0 .
 
 unit:
 	$(VENV)/pytest tests/unit

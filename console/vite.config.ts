@@ -6,7 +6,8 @@ export default defineConfig({
   plugins: [react()],
   base: "/",
   build: {
-    outDir: "dist",
+    // The bootstrap's console tool builds into a temporary folder, then moves it to dist/.
+    outDir: process.env.MPCS_CONSOLE_OUT ?? "dist",
     emptyOutDir: true,
     sourcemap: false,
     chunkSizeWarningLimit: 1500,

@@ -8,7 +8,7 @@ import { fileURLToPath } from "node:url";
 const here = dirname(fileURLToPath(import.meta.url));
 const require = createRequire(import.meta.url);
 const source = dirname(require.resolve("swagger-ui-dist/package.json"));
-const target = join(here, "..", "dist", "swagger");
+const target = join(process.env.MPCS_CONSOLE_OUT ?? join(here, "..", "dist"), "swagger");
 const files = ["swagger-ui-bundle.js", "swagger-ui.css", "favicon-32x32.png"];
 
 mkdirSync(target, { recursive: true });

@@ -10,6 +10,7 @@ reused instead. Called by `scripts/bootstrap`, `mpcs dev tools install` and the 
 from __future__ import annotations
 
 import concurrent.futures
+import hashlib
 import json
 import os
 import shutil
@@ -262,6 +263,98 @@ def _install_checkov(target: Path) -> None:
     _wrapper(target, "checkov", "venv/bin/python", "-m", "checkov.main")
 
 
+#: The web console's sources: what a build depends on (its version is their hash).
+CONSOLE_DIR = REPO_ROOT / "console"
+_CONSOLE_INPUTS = (
+    "package.json",
+    "package-lock.json",
+    "index.html",
+    "vite.config.ts",
+    "tsconfig.json",
+    "scripts",
+    "src",
+)
+
+
+def _console_version() -> str:
+    """sha256 (12 hex digits) of the console's sources and lockfile: a change rebuilds it."""
+    digest = hashlib.sha256()
+    for name in _CONSOLE_INPUTS:
+        path = CONSOLE_DIR / name
+        files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+        for file in files:
+            if file.is_file():
+                digest.update(str(file.relative_to(CONSOLE_DIR)).encode() + b"\0")
+                digest.update(file.read_bytes() + b"\0")
+    return digest.hexdigest()[:12]
+
+
+class _ConsoleTool(Tool):
+    """The console builds in the source tree (`console/dist`, where the command API finds it)."""
+
+    @property
+    def install_dir(self) -> Path:
+        return CONSOLE_DIR / "dist"
+
+
+def _console_built() -> Path | None:
+    """console/dist when built from the current sources; a build of other sources is dropped
+    (its `.complete` removed), so `_install_one` rebuilds instead of calling it cached."""
+    marker = CONSOLE_DIR / "dist" / ".complete"
+    if not marker.exists():
+        return None
+    if json.loads(marker.read_text()).get("version") == _console_version():
+        return None if not (CONSOLE_DIR / "node_modules").is_dir() else CONSOLE_DIR / "dist"
+    marker.unlink()
+    return None
+
+
+def _install_console(target: Path) -> None:
+    """npm ci (console/package-lock.json), then the build (tsc, vite, Swagger UI files) there."""
+    env = {**os.environ, "MPCS_CONSOLE_OUT": str(target)}
+    for argv in (
+        ["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"],
+        ["npm", "run", "build"],
+    ):
+        say("console", " ".join(argv))
+        result = subprocess.run(
+            argv, cwd=CONSOLE_DIR, env=env, capture_output=True, text=True, check=False
+        )
+        if result.returncode != 0:
+            raise RuntimeError(
+                f"console: {' '.join(argv)} failed:\n{(result.stdout + result.stderr)[-4000:]}"
+            )
+
+
+def _install_chromium(target: Path) -> None:
+    """Debian's chromium-headless-shell via apt-get (as root, like scripts/build-image's podman)."""
+    if os.geteuid() != 0 or shutil.which("apt-get") is None:
+        raise RuntimeError(
+            "needs Debian's chromium-headless-shell: apt-get install chromium-headless-shell "
+            "(as root)"
+        )
+    for argv in (
+        ["apt-get", "update", "-qq"],
+        ["apt-get", "install", "-y", "-qq", "chromium-headless-shell"],
+    ):
+        result = subprocess.run(
+            argv,
+            env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"},
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if result.returncode != 0:
+            raise RuntimeError(f"chromium: {' '.join(argv)} failed:\n{result.stderr[-4000:]}")
+    found = shutil.which("chromium-headless-shell")
+    if found is None:
+        raise RuntimeError("chromium: apt-get installed no chromium-headless-shell on PATH")
+    target.mkdir(parents=True, exist_ok=True)
+    script = target / "chromium-headless-shell"
+    script.write_text(f'#!/bin/sh\nexec {found} "$@"\n')
+    script.chmod(0o755)
+
+
 TOOLS: dict[str, Tool] = {
     tool.name: tool
     for tool in (
@@ -323,6 +416,22 @@ TOOLS: dict[str, Tool] = {
             ("checkov",),
             _pinned_on_path("checkov", CHECKOV_VERSION),
             _install_checkov,
+        ),
+        Tool(
+            "chromium",
+            "debian",
+            "Debian apt: chromium-headless-shell (Playwright drives it in the console tests)",
+            ("chromium-headless-shell",),
+            lambda: _which_dir("chromium-headless-shell"),
+            _install_chromium,
+        ),
+        _ConsoleTool(
+            "console",
+            _console_version(),
+            "npm: npm ci of console/package-lock.json, then npm run build into console/dist",
+            ("index.html",),
+            _console_built,
+            _install_console,
         ),
     )
 }
