@@ -94,6 +94,23 @@ class WorkloadSettings(MissionSettings):
         le=120,
         description="Command API: how long a POST waits for Kafka to accept a command.",
     )
+    api_users: SecretStr | None = Field(
+        default=None,
+        description="Command API: personal tokens, `name:role:token` entries separated by commas "
+        "or newlines (command authority and two-person approval tell people apart by them).",
+    )
+    api_two_person: bool = Field(
+        default=False,
+        description="Command API: a critical command needs a second admin's approval "
+        "(both with personal tokens from MPCS_API_USERS).",
+    )
+    api_approval_timeout_s: float = Field(
+        default=300.0,
+        gt=0,
+        le=86_400,
+        description="Command API: how long a critical command waits for its approval before "
+        "it expires.",
+    )
 
     alerts_table: str = Field(
         default="mpcs-alerts",

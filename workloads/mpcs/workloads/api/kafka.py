@@ -320,6 +320,20 @@ class KafkaBus:
         for pending, delivery in zip(batch, deliveries, strict=True):
             pending.settle(_record_time(delivery.result()))
 
+    async def publish_event(self, key: str, event: dict[str, Any]) -> None:
+        """Write an event and wait until Kafka has it (control intents: the fold needs them)."""
+        if self._producer is None:
+            raise KafkaUnavailable("Kafka is not reachable yet; retry later")
+        try:
+            await asyncio.wait_for(
+                self._producer.send_and_wait(
+                    self.events_topic, key=key.encode(), value=orjson.dumps(event)
+                ),
+                timeout=self.timeout_s,
+            )
+        except (KafkaError, TimeoutError) as exc:
+            raise KafkaUnavailable(f"Kafka did not take the event: {exc!r}") from None
+
     def send_event(self, key: str, event: dict[str, Any]) -> None:
         """Queue an audit event; delivery is logged, never awaited by the request."""
         if self._producer is None:
@@ -485,3 +499,62 @@ async def run_command_feed(
         handle=handle,
         connected=connected,
     )
+
+
+#: A control event's marker, looked for before decoding (most events are command audits).
+_CONTROL_MARK = b'"phase":"intent"'
+
+
+async def run_control_feed(
+    *,
+    kafka: KafkaClients,
+    topic: str,
+    on_event: Callable[[dict[str, Any]], None],
+    caught_up: asyncio.Event,
+) -> None:
+    """Fold the events topic from its beginning into `on_event` (intents only), in log order per
+    partition; `caught_up` is set once everything that was there at start has been read.
+
+    A reconnect resumes after the last record read, so no event is folded twice.
+    """
+    backoff = Backoff(initial_s=0.5, max_s=5.0)
+    next_offsets: dict[TopicPartition, int] = {}
+    while True:
+        consumer = kafka.consumer(
+            name="control", group_id=None, auto_offset_reset="earliest", fetch_max_wait_ms=100
+        )
+        try:
+            await consumer.start()
+            partitions = await _assign(consumer, [topic])
+            for tp in partitions:
+                if tp in next_offsets:
+                    consumer.seek(tp, next_offsets[tp])
+                else:
+                    await consumer.seek_to_beginning(tp)
+            ends = await consumer.end_offsets(partitions) if not caught_up.is_set() else {}
+            backoff.reset()
+            while True:
+                if not caught_up.is_set() and all(
+                    next_offsets.get(tp, 0) >= end for tp, end in ends.items()
+                ):
+                    caught_up.set()
+                batches = await consumer.getmany(timeout_ms=500)
+                for tp, records in batches.items():
+                    for record in records:
+                        next_offsets[tp] = record.offset + 1
+                        if record.value is None or _CONTROL_MARK not in record.value:
+                            continue
+                        try:
+                            on_event(orjson.loads(record.value))
+                        except Exception:  # one bad record must never stop the feed
+                            log.exception("control: cannot fold a record of %s", topic)
+                if not batches and not caught_up.is_set():
+                    # An empty fetch at the end of a partition whose last offsets are markers.
+                    for tp in partitions:
+                        next_offsets[tp] = max(next_offsets.get(tp, 0), await consumer.position(tp))
+        except KafkaError as exc:
+            delay = backoff.next_delay()
+            log.warning("control consumer error (%s); reconnecting in %.1f s", exc, delay)
+            await asyncio.sleep(delay)
+        finally:
+            await close_quietly(consumer)

@@ -224,6 +224,36 @@ class CommandSpecPublic(ApiModel):
     args: list[ArgumentPublic]
 
 
+class AuthorityPublic(ApiModel):
+    """Who holds a satellite's command authority (nobody: `holder` is null)."""
+
+    satellite: str
+    holder: str | None = Field(
+        default=None, description="The person (or shared role token) holding it."
+    )
+    role: str | None = None
+    since: datetime | None = None
+
+
+class AuthorityClaim(ApiModel):
+    """Claim a satellite's command authority."""
+
+    takeover: bool = Field(
+        default=False, description="Admins only: take it from whoever holds it (audited)."
+    )
+
+
+class ApprovalPublic(ApiModel):
+    """A critical command and its second-admin approval."""
+
+    command: CommandPublic
+    issuer: str
+    requested_at: datetime
+    expires_at: datetime
+    state: str = Field(description="pending, approved, sent or expired.")
+    approver: str | None = None
+
+
 # --- health -------------------------------------------------------------------------------------
 
 

@@ -10,7 +10,10 @@ Background tasks (started by `start()`, all reconnecting on their own):
 - the audit writer (InfluxDB `commands` points);
 - the readiness probe (Kafka metadata + InfluxDB /health every 2 s, behind `/readyz`);
 - the command-history restore from InfluxDB (retried until it works once);
-- the CommandPlan executor (`mpcs.workloads.executor.run_executor`) when enabled and installed.
+- the CommandPlan executor (`mpcs.workloads.executor.run_executor`) when enabled and installed;
+- the control feed (the events topic from its beginning into `ControlLog`: command authority and
+  two-person approvals, `control.py`) and its sweeper (expires approvals nobody gave in time,
+  renews long-held authority).
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ import importlib.util
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from mpcs.core.commands import Ack, Command, CommandState
@@ -35,8 +38,11 @@ from mpcs.orbit.timeutil import ns_from_datetime
 from ..settings import WorkloadSettings
 from .audit import AuditWriter, command_line, records_from_rows
 from .auth import Tokens
+from .control import ControlLog
 from .kube import Directory, KubeSource
 from .metrics import ApiMetrics
+from .models import Role
+from .principals import NamedTokens, Principal, parse_users
 from .store import CommandEvent, CommandRecord, CommandStore, IdempotencyStore, utc_from_ms
 from .telemetry_cache import TelemetryCache
 
@@ -91,6 +97,10 @@ class Services:
     #: first use (`alert_table()`).
     alerts: Any = None
     checks: dict[str, str] = field(default_factory=dict)
+    #: Personal tokens (token → principal) from MPCS_API_USERS; kept across token rotations.
+    users: dict[str, Principal] = field(default_factory=dict)
+    #: Command authority and approvals (built in __post_init__).
+    control: ControlLog | None = None
     restored: bool = False
     _tasks: list[asyncio.Task[Any]] = field(default_factory=list)
     _closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
@@ -106,6 +116,28 @@ class Services:
         self.store.capacity = self.settings.api_command_history
         self.idempotency.ttl_s = self.settings.api_idempotency_ttl_s
         self.telemetry._on_drop = self.metrics.ws_dropped.inc
+        self.tokens = self.tokens  # wraps them with the personal tokens (__setattr__)
+        if self.control is None:
+            self.control = ControlLog(publish=self._publish_control)
+            if not hasattr(self.bus, "publish_event"):
+                # No Kafka to fold from (unit tests): the log folds what it writes at once.
+                self.control.caught_up.set()
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        # Rotated tokens (`security.Guard.apply_tokens`) replace `tokens`: the personal tokens,
+        # which come from MPCS_API_USERS only, stay in force with whatever shared ones arrive.
+        if name == "tokens" and getattr(self, "users", None) and not isinstance(value, NamedTokens):
+            value = NamedTokens.extend(value, self.users)
+        super().__setattr__(name, value)
+
+    async def _publish_control(self, key: str, event: dict[str, Any]) -> None:
+        publish = getattr(self.bus, "publish_event", None)
+        if publish is not None:
+            await publish(key, event)  # the control feed folds it, like every replica
+            return
+        self.bus.send_event(key, event)
+        assert self.control is not None
+        self.control.on_event(event)
 
     # --- construction ---------------------------------------------------------------------------
 
@@ -135,6 +167,7 @@ class Services:
             directory=Directory(source, mission=settings.mission, ttl_s=settings.api_cache_s),
             influx=influx,
             bus=bus,
+            users=users_of(settings),
         )
 
         async def close_source() -> None:
@@ -175,7 +208,7 @@ class Services:
 
     async def start(self) -> None:
         """Start every background task (returns at once; readiness follows)."""
-        from .kafka import KafkaBus, run_command_feed, run_telemetry_feed
+        from .kafka import KafkaBus, run_command_feed, run_control_feed, run_telemetry_feed
 
         settings = self.settings
         assert self.audit is not None
@@ -203,6 +236,18 @@ class Services:
                 ),
                 "api-command-feed",
             )
+            control = self.control
+            assert control is not None
+            self._spawn(
+                lambda: run_control_feed(
+                    kafka=bus.kafka,
+                    topic=settings.topic(Topic.EVENTS),
+                    on_event=control.on_event,
+                    caught_up=control.caught_up,
+                ),
+                "api-control-feed",
+            )
+            self._spawn(self._control_sweeper, "api-control-sweeper")
         self._spawn(self._probe_loop, "api-readiness")
         self._spawn(self._restore_loop, "api-restore")
         if settings.executor_enabled:
@@ -252,6 +297,38 @@ class Services:
 
         self._tasks.append(asyncio.create_task(supervise(), name="api-executor"))
         log.info("CommandPlan executor started")
+
+    async def _control_sweeper(self) -> None:
+        """Expire approvals past their deadline; renew authority the topic would forget."""
+        control = self.control
+        assert control is not None
+        await control.caught_up.wait()
+        system = Principal("mpcs-api", Role.ADMIN)
+        while True:
+            now = datetime.now(UTC)
+            try:
+                for approval in control.state.due(now):
+                    await control.note(
+                        kind="approval",
+                        action="expire",
+                        satellite=approval.command.satellite,
+                        principal=system,
+                        commandId=str(approval.command.id),
+                        issuer=approval.issuer,
+                        command=approval.command.model_dump(mode="json"),
+                    )
+                for satellite, holding in control.state.stale(now):
+                    await control.note(
+                        kind="authority",
+                        action="renew",
+                        satellite=satellite,
+                        principal=system,
+                        holder=holding.holder,
+                    )
+                control.state.forget(now - timedelta(days=1))
+            except Exception as exc:  # Kafka away: the next round tries again
+                log.warning("control sweep failed (%r)", exc)
+            await asyncio.sleep(1.0)
 
     # --- readiness ------------------------------------------------------------------------------
 
@@ -377,3 +454,9 @@ def tokens_of(settings: WorkloadSettings) -> Tokens:
         operator=value(settings.api_token_operator),
         admin=value(settings.api_token_admin),
     )
+
+
+def users_of(settings: WorkloadSettings) -> dict[str, Principal]:
+    """Personal tokens from MPCS_API_USERS (a malformed entry stops the service at start)."""
+    secret = getattr(settings, "api_users", None)
+    return parse_users(secret.get_secret_value()) if secret is not None else {}

@@ -5,6 +5,7 @@ sending commands (validated, confirmed, idempotent, audited) and following their
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import uuid
 from collections.abc import Callable
@@ -25,7 +26,7 @@ from mpcs.kit.influx import InfluxUnavailable
 from mpcs.orbit.timeutil import ns_from_datetime
 
 from ..audit import Outcome, command_event, command_line, records_from_rows
-from ..deps import OperatorDep, SatelliteDep, ServicesDep, ViewerDep
+from ..deps import SatelliteDep, ServicesDep, ViewerDep
 from ..errors import field_error, printable
 from ..kafka import DeliveryUnknown, KafkaUnavailable
 from ..models import (
@@ -38,8 +39,19 @@ from ..models import (
     Role,
     error_responses,
 )
+from ..principals import Principal
 from ..services import Services, record_of
 from ..store import CommandEvent, CommandRecord, KeyConflict, fingerprint
+from .control import (
+    CallerDep,
+    answer,
+    audit_refusal,
+    authority_refusal,
+    decide,
+    is_person,
+    request_approval,
+)
+from .control import router as control_router
 
 log = logging.getLogger("mpcs.workloads.api")
 router = APIRouter(tags=["commands"], responses=error_responses(401))
@@ -105,7 +117,7 @@ async def dictionary(_role: ViewerDep) -> ListPublic[CommandSpecPublic]:
 def _refuse(
     services: Services,
     *,
-    role: Role,
+    caller: Principal,
     satellite: str,
     body: CommandCreate,
     code: int,
@@ -117,7 +129,7 @@ def _refuse(
         satellite=satellite,
         name=printable(body.name),
         args=printable(body.args),
-        issued_by=role.value,
+        issued_by=caller.name,
         issued_at=datetime.now(UTC),
         valid_until=body.valid_until,
     )
@@ -125,7 +137,7 @@ def _refuse(
     services.bus.send_event(
         satellite,
         command_event(
-            record=record, who=role.value, result=Outcome.REFUSED, reason=reason, status=code
+            record=record, who=caller.name, result=Outcome.REFUSED, reason=reason, status=code
         ),
     )
     assert services.audit is not None
@@ -134,22 +146,28 @@ def _refuse(
             record=record,
             state=Outcome.REFUSED,
             time_ns=ns_from_datetime(record.issued_at),
-            who=role.value,
+            who=caller.name,
             reason=f"{code}: {reason}",
             result=Outcome.REFUSED,
         )
     )
-    log.info("command refused (%d) for %s by %s: %s", code, satellite, role.value, reason)
+    log.info("command refused (%d) for %s by %s: %s", code, satellite, caller.name, reason)
 
 
 def _check(
-    services: Services, role: Role, satellite: str, body: CommandCreate
+    services: Services, caller: Principal, satellite: str, body: CommandCreate
 ) -> dict[str, object]:
     """Validate a command request; raise the right 4xx (audited) or return the typed args."""
+    role = caller.role
 
     def refuse(code: int, reason: str) -> None:
         _refuse(
-            services, role=role, satellite=satellite, body=body, code=code, reason=printable(reason)
+            services,
+            caller=caller,
+            satellite=satellite,
+            body=body,
+            code=code,
+            reason=printable(reason),
         )
 
     spec = DICTIONARY.get(body.name)
@@ -187,6 +205,17 @@ def _check(
         )
         refuse(409, reason)
         raise HTTPException(status.HTTP_409_CONFLICT, detail=reason)
+    if critical and services.settings.api_two_person and not is_person(caller):
+        reason = (
+            f"{body.name} is a critical command and needs two-person approval: issue it with "
+            f"a personal admin token (MPCS_API_USERS), not the shared {role.value} token"
+        )
+        refuse(403, reason)
+        raise HTTPException(status.HTTP_403_FORBIDDEN, detail=reason)
+    refused_by = authority_refusal(services, satellite, caller)
+    if refused_by is not None:
+        refuse(423, refused_by)
+        raise HTTPException(status.HTTP_423_LOCKED, detail=refused_by)
     return dict(args)
 
 
@@ -196,7 +225,7 @@ def _check(
     status_code=status.HTTP_202_ACCEPTED,
     summary="Send a command",
     responses={
-        **error_responses(400, 403, 404, 409, 503, 504),
+        **error_responses(400, 403, 404, 409, 423, 503, 504),
         200: {
             "model": CommandPublic,
             "description": "A retry with a known Idempotency-Key: the first command",
@@ -204,7 +233,7 @@ def _check(
     },
 )
 async def send_command(
-    role: OperatorDep,
+    caller: CallerDep,
     services: ServicesDep,
     obj: SatelliteDep,
     body: CommandCreate,
@@ -218,7 +247,17 @@ async def send_command(
     ] = None,
 ) -> CommandPublic:
     satellite = str(obj["metadata"]["name"])
-    args = _check(services, role, satellite, body)
+    args = _check(services, caller, satellite, body)
+    spec = DICTIONARY[body.name]
+    if spec.criticality is Criticality.CRITICAL and services.settings.api_two_person:
+        command = Command(
+            satellite=satellite,
+            name=body.name,
+            args=args,
+            issued_by=caller.name,
+            valid_until=body.valid_until,
+        )
+        return await request_approval(services, caller, command)
     key = idempotency_key.strip() if idempotency_key else None
     print_ = fingerprint(satellite, body.name, args, body.valid_until)
     if key:
@@ -245,9 +284,23 @@ async def send_command(
         satellite=satellite,
         name=body.name,
         args=args,
-        issued_by=role.value,
+        issued_by=caller.name,
         valid_until=body.valid_until,
     )
+    return await deliver(services, command, who=caller.name, key=key, print_=print_)
+
+
+async def deliver(
+    services: Services,
+    command: Command,
+    *,
+    who: str,
+    key: str | None = None,
+    print_: str | None = None,
+    reason: str | None = None,
+) -> CommandPublic:
+    """Send `command` (transaction, see `KafkaBus`), record and audit it: 202, 503 or 504."""
+    satellite = command.satellite
     record = record_of(command)
     try:
         sent_at = await services.bus.send_command(command)
@@ -257,9 +310,7 @@ async def send_command(
         services.metrics.commands.labels(Outcome.SEND_FAILED).inc()
         services.bus.send_event(
             satellite,
-            command_event(
-                record=record, who=role.value, result=Outcome.SEND_FAILED, reason=str(exc)
-            ),
+            command_event(record=record, who=who, result=Outcome.SEND_FAILED, reason=str(exc)),
         )
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, detail=str(exc)) from None
     except DeliveryUnknown as exc:
@@ -271,9 +322,7 @@ async def send_command(
                 exc.settled.add_done_callback(_free_key_unless_sent(services, key))
         services.bus.send_event(
             satellite,
-            command_event(
-                record=record, who=role.value, result=Outcome.SEND_FAILED, reason=str(exc)
-            ),
+            command_event(record=record, who=who, result=Outcome.SEND_FAILED, reason=str(exc)),
         )
         raise HTTPException(
             status.HTTP_504_GATEWAY_TIMEOUT, detail=f"{exc} (command id {command.id})"
@@ -289,7 +338,7 @@ async def send_command(
         services.idempotency.finish(key, command.id)
     services.metrics.commands.labels(Outcome.SENT).inc()
     services.bus.send_event(
-        satellite, command_event(record=record, who=role.value, result=Outcome.SENT)
+        satellite, command_event(record=record, who=who, result=Outcome.SENT, reason=reason)
     )
     assert services.audit is not None
     services.audit.add(
@@ -297,13 +346,93 @@ async def send_command(
             record=record,
             state=CommandState.SENT,
             time_ns=ns_from_datetime(sent_at),
-            who=role.value,
+            who=who,
             idempotency_key=key,
             fingerprint=print_ if key else None,
+            reason=reason,
         )
     )
-    log.info("command %s %s sent to %s by %s", command.id, command.name, satellite, role.value)
+    log.info("command %s %s sent to %s by %s", command.id, command.name, satellite, who)
     return public(record)
+
+
+@router.post(
+    "/api/v1/commands/{command_id}/approve",
+    response_model=CommandPublic,
+    status_code=status.HTTP_202_ACCEPTED,
+    summary="Approve a critical command another admin issued (two-person rule); it is sent",
+    responses=error_responses(403, 404, 409, 410, 423, 503, 504),
+)
+async def approve_command(
+    who: CallerDep, services: ServicesDep, command_id: uuid.UUID
+) -> CommandPublic:
+    assert services.control is not None
+    pending = services.control.state.approvals.get(command_id)
+    satellite = pending.command.satellite if pending is not None else "-"
+    refusal: tuple[int, str] | None = None
+    if not who.role.allows(Role.ADMIN):
+        refusal = (403, f"role {who.role.value} may not approve commands; it needs the admin role")
+    elif not is_person(who):
+        refusal = (
+            403,
+            "approving needs a personal admin token (MPCS_API_USERS), not the shared admin token",
+        )
+    elif pending is not None:
+        held = authority_refusal(services, satellite, who)
+        if held is not None and services.control.state.refuses(satellite, pending.issuer):
+            refusal = (423, held)
+    if refusal is not None:
+        audit_refusal(
+            services,
+            kind="approval",
+            action="approve",
+            satellite=satellite,
+            who=who,
+            commandId=str(command_id),
+            code=refusal[0],
+            reason=refusal[1],
+        )
+        raise HTTPException(refusal[0], detail=refusal[1])
+    intent, verdict = await decide(
+        services,
+        kind="approval",
+        action="approve",
+        satellite=satellite,
+        who=who,
+        commandId=str(command_id),
+    )
+    answer(services, intent, verdict)
+    assert verdict.approval is not None
+    approval = verdict.approval
+    command = approval.command
+    try:
+        sent = await deliver(
+            services,
+            command,
+            who=approval.issuer,
+            reason=f"approved by {who.name}",
+        )
+    except HTTPException as exc:
+        if exc.status_code == status.HTTP_503_SERVICE_UNAVAILABLE:
+            # Never sent: it waits for an approval again (until its deadline).
+            with contextlib.suppress(Exception):
+                await services.control.note(
+                    kind="approval",
+                    action="send_failed",
+                    satellite=command.satellite,
+                    principal=who,
+                    commandId=str(command.id),
+                )
+        raise
+    with contextlib.suppress(Exception):
+        await services.control.note(
+            kind="approval",
+            action="sent",
+            satellite=command.satellite,
+            principal=who,
+            commandId=str(command.id),
+        )
+    return sent
 
 
 def _free_key_unless_sent(services: Services, key: str) -> Callable[[asyncio.Future[Any]], None]:
@@ -375,3 +504,6 @@ async def list_commands(
         raise field_error(("query", "state"), f"{state!r} is not one of {', '.join(STATES)}", state)
     records = services.store.list(satellite=satellite, state=state)
     return ListPublic[CommandPublic](data=[public(r) for r in records[:limit]], count=len(records))
+
+
+router.include_router(control_router)
