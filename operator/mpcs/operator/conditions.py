@@ -6,7 +6,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any
 
 from mpcs.core.resources import ConditionStatus
@@ -46,3 +46,33 @@ class ConditionSet:
             before.get("reason"),
             before.get("message"),
         ) != (ConditionStatus.of(status).value, reason, message)
+
+
+def merge_owned(
+    current: Iterable[Mapping[str, Any]] | None,
+    ours: Iterable[Mapping[str, Any]],
+    *,
+    owned: Collection[str],
+) -> list[dict[str, Any]]:
+    """`current` with the condition types in `owned` that `ours` holds as `ours` has them
+    (replaced in place, or added at the end) and every other condition untouched: another
+    writer's (the alerts runner's `Alerting` on a Satellite) survives the operator's write. A
+    type missing from `ours` is kept too (the operator never removes a condition; one that
+    appeared after its read is simply newer).
+
+    >>> now = [{"type": "Ready", "status": "False"}, {"type": "Alerting", "status": "True"}]
+    >>> merged = merge_owned(now, [{"type": "Ready", "status": "True"}], owned={"Ready"})
+    >>> [(c["type"], c["status"]) for c in merged]
+    [('Ready', 'True'), ('Alerting', 'True')]
+    """
+    mine = {str(c.get("type")): dict(c) for c in ours if c.get("type") in owned}
+    merged: list[dict[str, Any]] = []
+    for cond in current or []:
+        kind = cond.get("type")
+        merged.append(mine.pop(str(kind)) if kind in mine else dict(cond))
+    return merged + list(mine.values())
+
+
+def owned_of(conditions: Sequence[Mapping[str, Any]], owned: Collection[str]) -> list[Any]:
+    """The conditions of the `owned` types, in order (what a writer compares before writing)."""
+    return [dict(c) for c in conditions if c.get("type") in owned]

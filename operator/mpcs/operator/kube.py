@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+from collections.abc import Collection
 from typing import Any
 
 from kubernetes.client import ApiClient
@@ -17,6 +18,7 @@ from kubernetes.client.exceptions import ApiException
 
 from mpcs.core.names import GROUP, VERSION
 from mpcs.core.resources.peering import peering_object, peering_path
+from mpcs.operator.conditions import merge_owned
 
 FIELD_MANAGER = "mpcs-operator"
 
@@ -155,6 +157,51 @@ class Kube:
                 body={"status": status},
                 content_type="application/merge-patch+json",
             )
+
+    async def patch_conditions(
+        self,
+        *,
+        plural: str,
+        namespace: str,
+        name: str,
+        conditions: list[dict[str, Any]],
+        owned: Collection[str],
+        attempts: int = 5,
+    ) -> None:
+        """Write the condition types in `owned` as `conditions` has them, keeping every other
+        condition as the server has it now (another writer's: the alerts runner's `Alerting`):
+        read, merge by type (`merge_owned`), merge-patch under the resourceVersion read. A
+        concurrent write is a 409 and the merge is redone, so neither writer drops the other's
+        conditions."""
+        path = f"/apis/{GROUP}/{VERSION}/namespaces/{namespace}/{plural}/{name}"
+
+        def _write() -> None:
+            for attempt in range(attempts):
+                current = self._request("GET", path)
+                body = {
+                    "metadata": {"resourceVersion": current["metadata"]["resourceVersion"]},
+                    "status": {
+                        "conditions": merge_owned(
+                            (current.get("status") or {}).get("conditions"),
+                            conditions,
+                            owned=owned,
+                        )
+                    },
+                }
+                try:
+                    self._request(
+                        "PATCH",
+                        f"{path}/status",
+                        body=body,
+                        content_type="application/merge-patch+json",
+                    )
+                    return
+                except ApiException as exc:
+                    if exc.status != 409 or attempt == attempts - 1:
+                        raise
+
+        async with self._in_flight:
+            await asyncio.to_thread(_write)
 
     async def ensure_peering(self, name: str, namespace: str | None) -> None:
         """Create the Kopf peering object when missing (replicas race: a 409 is success)."""

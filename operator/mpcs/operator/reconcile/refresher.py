@@ -83,6 +83,7 @@ async def refresh(
     if full:
         with observe("Satellite"):
             outcome = await satellites.reconcile(satellite, services=services, indexes=indexes)
+        outcome = await satellites.write_conditions(satellite, outcome, services=services)
         new_status.update(outcome.status)
     if new_status.get("phase") == "Ready":
         found = await satellites.next_pass(

@@ -14,11 +14,11 @@ from typing import Any
 import kopf
 
 from mpcs.core import names
-from mpcs.core.resources import MissionSpec
+from mpcs.core.resources import SATELLITE, MissionSpec
 from mpcs.core.resources.simulation import NamedGroundStation, SimulatorConfig
 from mpcs.operator import builders
 from mpcs.operator.caches import PassCache
-from mpcs.operator.conditions import ConditionSet
+from mpcs.operator.conditions import ConditionSet, owned_of
 from mpcs.operator.indexes import Indexes
 from mpcs.operator.metrics import observe
 from mpcs.operator.objects import Satellite, read_satellite
@@ -42,7 +42,35 @@ async def on_change(
         if satellite.labels.get(MISSION_LABEL) != satellite.mission:
             patch.metadata.setdefault("labels", {})[MISSION_LABEL] = satellite.mission
         outcome = await reconcile(satellite, services=services, indexes=indexes)
+        outcome = await write_conditions(satellite, outcome, services=services)
         outcome.apply(patch)
+
+
+#: The Satellite conditions the operator writes; any other (the alerts runner's `Alerting`) is
+#: another writer's, and the operator's writes keep it as the server has it.
+OWNED_CONDITIONS = frozenset({"SimulatorReady", "TelemetryFlowing", "Ready"})
+
+
+async def write_conditions(
+    satellite: Satellite, outcome: Outcome, *, services: Services
+) -> Outcome:
+    """Write the outcome's conditions merged by type into the Satellite's current ones (when
+    ours changed), and return the outcome without them: a status patch carrying the whole list
+    as read would put back a condition another writer changed meanwhile."""
+    status = dict(outcome.status)
+    conditions = status.pop("conditions", None)
+    if conditions is None:
+        return outcome
+    read = satellite.status.get("conditions") or []
+    if owned_of(conditions, OWNED_CONDITIONS) != owned_of(read, OWNED_CONDITIONS):
+        await services.kube.patch_conditions(
+            plural=SATELLITE.plural,
+            namespace=satellite.meta.namespace,
+            name=satellite.meta.name,
+            conditions=conditions,
+            owned=OWNED_CONDITIONS,
+        )
+    return Outcome(status, retry=outcome.retry, retry_delay_s=outcome.retry_delay_s)
 
 
 async def reconcile(satellite: Satellite, *, services: Services, indexes: Indexes) -> Outcome:
