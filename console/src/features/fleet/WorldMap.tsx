@@ -127,7 +127,7 @@ export function WorldMap({ fleet, stations, track, selected }: WorldMapProps) {
     <div
       ref={container}
       className="world-map"
-      role="img"
+      role="region"
       aria-label={`World map: ${fleet.length} satellites, ${stations.length} ground stations${
         track ? `, ground track of ${track.satellite}` : ""
       }`}
