@@ -244,8 +244,15 @@ def _print_access(conn: ConnectionInfo, admin: Any, runner: LocalRunner, bucket:
     table.add_row("kubeconfig", f"{conn.kubeconfig}   (kubectl get mpcs -n {NAMESPACE})")
     table.add_row("workload pods", f"{runner.log_dir / 'pods.json'}   (phase, ready, restarts)")
     table.add_row("command API", f"http://127.0.0.1:{api_port}/docs" if api_port else "starting…")
+    table.add_row(
+        "web console",
+        f"http://127.0.0.1:{api_port}/   (sign in with a token below; docs/console.md)"
+        if api_port
+        else "starting…",
+    )
     table.add_row("viewer token", tokens.get("viewer", "?"))
     table.add_row("operator token", tokens.get("operator", "?"))
+    table.add_row("admin token", tokens.get("admin", "?") + "   (critical commands)")
     table.add_row(
         "InfluxDB",
         f"{conn.influx_url}  org {conn.influx_org}  bucket {bucket}  token {conn.influx_token}",
