@@ -46,6 +46,55 @@ class WorkloadSettings(MissionSettings):
     api_token_admin: SecretStr | None = Field(
         default=None, description="Bearer token of the API role admin (critical commands)."
     )
+    api_token_ingest: SecretStr | None = Field(
+        default=None,
+        description="Bearer token of the API role ingest (POST telemetry only: ground stations).",
+    )
+    api_tokens_dir: str | None = Field(
+        default=None,
+        description="Command API: folder of the mounted tokens Secret (a file per role, several "
+        "tokens one per line), re-read every `api_tokens_reload_s` (rotation without a restart); "
+        "when set, the `api_token_*` variables are ignored.",
+    )
+    api_tokens_reload_s: float = Field(
+        default=5.0,
+        gt=0,
+        le=300,
+        description="Command API: how often the tokens folder is re-read.",
+    )
+    api_max_body_bytes: int = Field(
+        default=1_048_576,
+        ge=1024,
+        le=1_073_741_824,
+        description="Command API: largest request body of every route but the telemetry POST "
+        "(413 beyond).",
+    )
+    api_telemetry_max_bytes: int = Field(
+        default=8_388_608,
+        ge=1024,
+        le=1_073_741_824,
+        description="Command API: largest telemetry POST body, both as sent and once "
+        "decompressed (413 beyond).",
+    )
+    api_rate_limit_per_s: float = Field(
+        default=100.0,
+        ge=0,
+        description="Command API: requests per second each token may sustain (429 with "
+        "Retry-After beyond; requests without a valid token share one budget per client "
+        "address); 0 turns rate limiting off.",
+    )
+    api_rate_limit_burst: int = Field(
+        default=200,
+        ge=1,
+        le=1_000_000,
+        description="Command API: requests a token may make at once above its rate.",
+    )
+    api_console_origin: str | None = Field(
+        default=None,
+        pattern=r"^https?://[^/\s]+$",
+        description="Command API: the one origin (scheme://host[:port]) allowed cross-origin "
+        "requests (CORS), the console's when it is served elsewhere; unset: none.",
+    )
     executor_enabled: bool = Field(
         default=True,
         description="Run the CommandPlan executor inside the command service.",
@@ -133,7 +182,9 @@ class WorkloadSettings(MissionSettings):
         "else no console (and `/docs` falls back to Swagger UI from its CDN).",
     )
 
-    @field_validator("aws_region", "aws_endpoint_url", mode="before")
+    @field_validator(
+        "aws_region", "aws_endpoint_url", "api_tokens_dir", "api_console_origin", mode="before"
+    )
     @classmethod
     def _empty_is_unset(cls, value: Any) -> Any:
         return None if value == "" else value

@@ -28,12 +28,14 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextvars
 import enum
 import itertools
 import logging
 import time
 import uuid
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -141,6 +143,82 @@ def command_event(
         event["reason"] = reason
     if status is not None:
         event["status"] = status
+    if result == Outcome.REFUSED:
+        mark_audited()  # the request-level refusal audit (security.Refusals) need not repeat it
+    return event
+
+
+# --- refused requests -----------------------------------------------------------------------------
+
+
+@dataclass
+class RequestNote:
+    """What the request being served has told the audit: who it is (once authenticated) and
+    whether its refusal was already audited (a refused command is, as a `command` event)."""
+
+    who: str = "anonymous"
+    audited: bool = False
+
+
+#: The note of the request being served; set by `security.SecurityMiddleware` for each request.
+#: A mutable object, so that a note made in a task spawned by the request is seen by it too.
+_request_note: contextvars.ContextVar[RequestNote | None] = contextvars.ContextVar(
+    "mpcs_api_request_note", default=None
+)
+
+
+def begin_request() -> contextvars.Token[RequestNote | None]:
+    """A fresh note for a new request (reset it with the returned token)."""
+    return _request_note.set(RequestNote())
+
+
+def end_request(token: contextvars.Token[RequestNote | None]) -> None:
+    _request_note.reset(token)
+
+
+def request_note() -> RequestNote:
+    """The current request's note (a throwaway one outside a request)."""
+    return _request_note.get() or RequestNote()
+
+
+def mark_audited() -> None:
+    note = _request_note.get()
+    if note is not None:
+        note.audited = True
+
+
+def refusal_event(
+    *,
+    who: str,
+    status: int,
+    reason: str,
+    detail: str,
+    method: str,
+    path: str,
+    client: str,
+    suppressed: int = 0,
+) -> dict[str, Any]:
+    """An `events` topic message about a refused request (version 1): who, what, why. It never
+    holds a token or a request body, only the status, the reason and the detail answered.
+
+    `suppressed` counts the refusals of the same kind (429s of the same caller) that were not
+    audited one by one since the previous event (`security.Refusals`).
+    """
+    event: dict[str, Any] = {
+        "version": 1,
+        "type": "request",
+        "time": _iso(datetime.now(UTC)),
+        "who": who,
+        "result": Outcome.REFUSED.value,
+        "status": status,
+        "reason": reason,
+        "detail": detail,
+        "method": method,
+        "path": path,
+        "client": client,
+    }
+    if suppressed:
+        event["suppressed"] = suppressed
     return event
 
 

@@ -14,8 +14,9 @@ from typing import Annotated, Any
 from fastapi import Depends, HTTPException, Path, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from .auth import authenticate, parse_authorization, require
+from .auth import require
 from .models import Role
+from .security import Guard, client_of
 from .services import Services
 
 #: DNS label (RFC 1123), what a Satellite name is.
@@ -23,7 +24,8 @@ NAME_PATTERN = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
 
 _bearer = HTTPBearer(
     auto_error=False,
-    description="A role's token: viewer (reads), operator (commands), admin (critical commands).",
+    description="A role's token: viewer (reads), operator (commands), admin (critical commands), "
+    "ingest (posting telemetry only).",
 )
 
 
@@ -37,18 +39,21 @@ ServicesDep = Annotated[Services, Depends(get_services)]
 
 async def current_role(
     request: Request,
-    services: ServicesDep,
     _credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Role:
-    """The caller's role from `Authorization: Bearer <token>` (401 otherwise)."""
-    token = parse_authorization(request.headers.get("authorization"))
-    return authenticate(services.tokens, token)
+    """The caller's role from `Authorization: Bearer <token>` (401 otherwise; 429 over the
+    token's rate limit)."""
+    guard: Guard = request.app.state.guard
+    return guard.authenticate(
+        header=request.headers.get("authorization"), token=None, client=client_of(request.scope)
+    )
 
 
 RoleDep = Annotated[Role, Depends(current_role)]
 
 
 async def viewer(role: RoleDep) -> Role:
+    require(role, Role.VIEWER, action="read")
     return role
 
 
@@ -57,8 +62,14 @@ async def operator(role: RoleDep) -> Role:
     return role
 
 
+async def ingest(role: RoleDep) -> Role:
+    require(role, Role.INGEST, action="post telemetry")
+    return role
+
+
 ViewerDep = Annotated[Role, Depends(viewer)]
 OperatorDep = Annotated[Role, Depends(operator)]
+IngestDep = Annotated[Role, Depends(ingest)]
 
 SatelliteName = Annotated[
     str,

@@ -2,7 +2,8 @@
 
 422s use FastAPI's shape for request validation (`detail` is a list of `{loc, msg, type}`), so a
 client handles our own checks (bad channel, bad command argument) exactly like schema errors;
-every other error carries a sentence in `detail`.
+every other error carries a sentence in `detail`. Every refusal (400, 401, 403, 413, 415, 422,
+429) is audited on its way out through the app's guard (`security.Refusals`).
 """
 
 from __future__ import annotations
@@ -13,8 +14,10 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 log = logging.getLogger("mpcs.workloads.api")
 
@@ -59,14 +62,29 @@ def field_error(
     )
 
 
+#: Answers that are refusals, audited (`security.Refusals`) when the app has a guard.
+AUDITED_STATUSES = frozenset({400, 401, 403, 413, 415, 422, 429})
+
+
+def _audit(request: Request, status_code: int, detail: Any) -> None:
+    guard = getattr(request.app.state, "guard", None)
+    if guard is not None and status_code in AUDITED_STATUSES:
+        guard.refusals.record(request.scope, status_code=status_code, detail=detail)
+
+
 def install_error_handlers(app: FastAPI) -> None:
-    async def invalid(_request: Request, exc: Exception) -> JSONResponse:
+    async def invalid(request: Request, exc: Exception) -> JSONResponse:
         # FastAPI's own handler, except that the echoed input goes through `printable`: its
         # encoder refuses NaN and Infinity, which turned a 422 for `NaN` into a 500.
         assert isinstance(exc, RequestValidationError)
-        return JSONResponse(
-            status_code=422, content={"detail": printable(jsonable_encoder(exc.errors()))}
-        )
+        detail = printable(jsonable_encoder(exc.errors()))
+        _audit(request, 422, detail)
+        return JSONResponse(status_code=422, content={"detail": detail})
+
+    async def refused(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, StarletteHTTPException)
+        _audit(request, exc.status_code, exc.detail)
+        return await http_exception_handler(request, exc)
 
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
@@ -76,4 +94,5 @@ def install_error_handlers(app: FastAPI) -> None:
         )
 
     app.add_exception_handler(RequestValidationError, invalid)
+    app.add_exception_handler(StarletteHTTPException, refused)
     app.add_exception_handler(Exception, unexpected)

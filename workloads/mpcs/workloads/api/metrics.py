@@ -69,6 +69,23 @@ class ApiMetrics:
             registry=r,
         )
         self.ready = Gauge("mpcs_api_ready", "1 when Kafka and InfluxDB answer.", registry=r)
+        self.refusals = Counter(
+            "mpcs_api_refusals_total",
+            "Requests refused, by reason (unauthenticated, forbidden, too_large, rate_limited, "
+            "invalid, unsupported_media_type, bad_request, cors_origin).",
+            ["reason"],
+            registry=r,
+        )
+        self.telemetry_posted = Counter(
+            "mpcs_api_telemetry_posted_total",
+            "Telemetry messages posted over HTTP and produced to the telemetry topic.",
+            registry=r,
+        )
+        self.token_reloads = Counter(
+            "mpcs_api_token_reloads_total",
+            "Times a changed tokens folder (the mounted Secret) was applied.",
+            registry=r,
+        )
 
 
 class MetricsMiddleware:

@@ -156,6 +156,15 @@ class TelemetrySeriesPublic(ApiModel):
     points: list[TelemetryPoint]
 
 
+class TelemetryAcceptedPublic(ApiModel):
+    """A posted telemetry batch, on the telemetry topic."""
+
+    satellite: str
+    received: int = Field(description="Messages in the request.")
+    accepted: int = Field(description="Messages produced to the telemetry topic (all of them).")
+    topic: str
+
+
 # --- commands -----------------------------------------------------------------------------------
 
 
@@ -270,6 +279,9 @@ def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
         403: "The token's role may not do this",
         404: "No such object",
         409: "Conflict (see detail)",
+        413: "The body is larger than the route accepts (see detail and docs/api.md)",
+        415: "Content-Type or Content-Encoding not accepted (see detail)",
+        429: "Too many requests for this token; retry after Retry-After seconds",
         410: "Gone (see detail)",
         423: "Locked: another operator holds the satellite's command authority",
         503: "A dependency (Kafka or InfluxDB) does not answer; retry later",

@@ -15,23 +15,35 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, HTTPException, Query, WebSocket, WebSocketDisconnect, status
-from fastapi.responses import Response
+from fastapi import (
+    APIRouter,
+    HTTPException,
+    Query,
+    Request,
+    WebSocket,
+    WebSocketDisconnect,
+    status,
+)
+from fastapi.responses import JSONResponse, Response
 from starlette.websockets import WebSocketState
 
 from mpcs.core.telemetry import CHANNEL_INDEX
 from mpcs.kit.influx import InfluxUnavailable
 
-from ..auth import parse_authorization
-from ..deps import NAME_PATTERN, SatelliteDep, ServicesDep, ViewerDep
+from ..auth import require
+from ..deps import NAME_PATTERN, IngestDep, SatelliteDep, ServicesDep, ViewerDep
 from ..errors import field_error
+from ..ingest_http import BodyRefused, InvalidBatch, SinkUnavailable, read_batch
 from ..models import (
     ListPublic,
+    Role,
+    TelemetryAcceptedPublic,
     TelemetryLatestPublic,
     TelemetryPoint,
     TelemetrySeriesPublic,
     error_responses,
 )
+from ..security import Guard, client_of
 from ..services import Services
 
 log = logging.getLogger("mpcs.workloads.api")
@@ -216,6 +228,77 @@ async def series(
     return ListPublic[TelemetrySeriesPublic](data=result, count=len(result))
 
 
+# --- posting telemetry (ground stations) --------------------------------------------------------
+
+_POST_BODY: dict[str, Any] = {
+    "description": "One telemetry message (docs/telemetry.md), a JSON array of them, or NDJSON "
+    "(one per line); optionally gzip- or zstd-encoded (Content-Encoding).",
+    "required": True,
+    "content": {
+        "application/json": {"schema": {"oneOf": [{"type": "object"}, {"type": "array"}]}},
+        "application/x-ndjson": {"schema": {"type": "string"}},
+    },
+}
+
+
+@router.post(
+    "/{sat}/telemetry",
+    response_model=TelemetryAcceptedPublic,
+    status_code=status.HTTP_202_ACCEPTED,
+    summary="Post telemetry messages (ingest role)",
+    responses=error_responses(400, 403, 413, 415, 429, 503),
+    openapi_extra={"requestBody": _POST_BODY},
+)
+async def post_telemetry(
+    _role: IngestDep, services: ServicesDep, obj: SatelliteDep, request: Request
+) -> TelemetryAcceptedPublic | JSONResponse:
+    """Validate every message, then produce them all to the telemetry topic (202), or none.
+
+    One bad message refuses the whole batch: 422 with `detail` listing each bad message's
+    index and field (the first 100), `invalid` and `received` counts, and nothing produced.
+    """
+    sat = str(obj["metadata"]["name"])
+    guard: Guard = request.app.state.guard
+    body = await request.body()
+    try:
+        batch = await read_batch(
+            body,
+            content_type=request.headers.get("content-type"),
+            encoding=request.headers.get("content-encoding"),
+            limit=services.settings.api_telemetry_max_bytes,
+            satellite=sat,
+        )
+    except BodyRefused as exc:
+        if not isinstance(exc.detail, InvalidBatch):
+            raise HTTPException(exc.status, detail=exc.detail) from None
+        invalid = exc.detail
+        guard.refusals.record(
+            request.scope,
+            status_code=422,
+            detail=f"{invalid.invalid} of {invalid.received} telemetry messages invalid "
+            "(none taken): "
+            + "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in invalid.errors[:5]),
+        )
+        return JSONResponse(
+            status_code=422,
+            content={
+                "detail": invalid.errors,
+                "invalid": invalid.invalid,
+                "received": invalid.received,
+                "accepted": 0,
+            },
+        )
+    sink = request.app.state.telemetry_sink
+    try:
+        await sink.send(sat, batch.values)
+    except SinkUnavailable as exc:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, detail=str(exc)) from None
+    services.metrics.telemetry_posted.inc(len(batch.values))
+    return TelemetryAcceptedPublic(
+        satellite=sat, received=len(batch.values), accepted=len(batch.values), topic=sink.topic
+    )
+
+
 # --- live stream -------------------------------------------------------------------------------
 
 ws_router = APIRouter(tags=["telemetry"])
@@ -236,18 +319,20 @@ async def _deny(websocket: WebSocket, status_code: int, detail: str) -> None:
         await websocket.close(code=1008, reason=detail[:120])
 
 
-async def _authorise(websocket: WebSocket, services: Services) -> str | None:
-    """The reason to refuse the connection, or None."""
+async def _authorise(websocket: WebSocket) -> tuple[int, str] | None:
+    """The status and reason to refuse the connection with (audited), or None."""
+    guard: Guard = websocket.app.state.guard
     token = websocket.query_params.get("token")
-    if token is None:
-        try:
-            token = parse_authorization(websocket.headers.get("authorization"))
-        except HTTPException as exc:
-            return str(exc.detail)
-    if token is None:
-        return "a bearer token is required (Authorization header or ?token=)"
-    if services.tokens.role_of(token) is None:
-        return "the bearer token is not valid"
+    try:
+        role = guard.authenticate(
+            header=websocket.headers.get("authorization"),
+            token=token,
+            client=client_of(websocket.scope),
+        )
+        require(role, Role.VIEWER, action="read telemetry")
+    except HTTPException as exc:
+        guard.refusals.record(websocket.scope, status_code=exc.status_code, detail=exc.detail)
+        return exc.status_code, str(exc.detail)
     return None
 
 
@@ -255,9 +340,9 @@ async def _authorise(websocket: WebSocket, services: Services) -> str | None:
 async def stream(websocket: WebSocket, sat: str) -> None:
     """Every telemetry message of `sat` as it arrives (JSON text frames; the latest one first)."""
     services: Services = websocket.app.state.services
-    refused = await _authorise(websocket, services)
+    refused = await _authorise(websocket)
     if refused is not None:
-        await _deny(websocket, 401, refused)
+        await _deny(websocket, *refused)
         return
     if not re.match(NAME_PATTERN, sat) or await services.directory.satellite(sat) is None:
         await _deny(websocket, 404, f"no satellite named {sat[:63]!r} in the mission")
