@@ -45,6 +45,8 @@ class Topic(enum.StrEnum):
     ACKS = "acks"
     EVENTS = "events"
     DLQ = "dlq"
+    #: Compacted: the latest simulator checkpoint per satellite (docs/simulator.md#checkpoints).
+    CHECKPOINTS = "checkpoints"
 
 
 def topic(namespace: str, mission: str, kind: Topic) -> str:

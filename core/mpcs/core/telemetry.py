@@ -253,8 +253,10 @@ def render_markdown() -> str:
         "| `satellite` | string | Satellite name (the Kafka key). |",
         "| `time` | string | Sample time, UTC ISO-8601 with 9 fractional digits and `Z` (the "
         "simulated spacecraft clock). |",
-        "| `seq` | int | Sample sequence number, +1 per sample; restarts at 0 when the "
-        "simulator restarts. (`satellite`, `time`) identifies a sample. |",
+        "| `seq` | int | Sample sequence number, +1 per sample, per satellite; a restarted "
+        "simulator continues after the last one published (docs/simulator.md#checkpoints). "
+        "Stored as the field `seq` of the `obc` measurement, so gaps and repeats can be "
+        "counted. (`satellite`, `time`) identifies a sample. |",
         "| `mode` | string | SAFE, NOMINAL, PAYLOAD or DOWNLINK. |",
         "| `orbit`, `power`, `thermal`, `adcs`, `comms`, `obc`, `payload` | object | Channel "
         "values of that subsystem (InfluxDB measurement), below. |",

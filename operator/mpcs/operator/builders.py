@@ -32,7 +32,10 @@ ARCHIVE = "archive"
 SPEC_HASH_ANNOTATION = f"{names.GROUP}/spec-hash"
 #: Key of the simulator's ConfigMap that holds its `SimulatorConfig` JSON.
 SIMULATOR_CONFIG_KEY = "satellite.json"
-API_ROLES = ("viewer", "operator", "admin")
+API_ROLES = ("viewer", "operator", "admin", "ingest")
+#: Where the command API's pod mounts the tokens Secret (MPCS_API_TOKENS_DIR): a mounted Secret
+#: is updated in place by the kubelet, so a rotated token is honoured without a restart.
+API_TOKENS_DIR = "/etc/mpcs/api-tokens"
 
 
 def owner_reference(body: Mapping[str, Any]) -> dict[str, Any]:
@@ -80,11 +83,22 @@ def spec_hash(data: Any) -> str:
 
 
 def mission_topics(namespace: str, mission: str, kafka: KafkaSettings) -> list[TopicSpec]:
-    """The five mission topics with the Mission's partitions, replication and retention."""
+    """The mission topics with the Mission's partitions, replication and retention.
+
+    The checkpoints topic is compacted instead of retained for a time: it holds the latest
+    checkpoint of each satellite for as long as the mission lives (docs/simulator.md).
+    """
     retention_ms = str(kafka.retention_hours * 3_600_000)
     result = []
     for kind, topic in names.mission_topics(namespace, mission).items():
         configs = {"retention.ms": retention_ms, "compression.type": "producer"}
+        if kind is names.Topic.CHECKPOINTS:
+            configs = {
+                "cleanup.policy": "compact",
+                "compression.type": "producer",
+                "segment.ms": str(600_000),  # compaction only cleans closed segments
+                "min.cleanable.dirty.ratio": "0.1",
+            }
         if kind in (names.Topic.COMMANDS, names.Topic.ACKS, names.Topic.EVENTS):
             configs["min.insync.replicas"] = str(min(2, kafka.replication_factor))
         result.append(TopicSpec(topic, kafka.partitions, kafka.replication_factor, configs))
@@ -170,18 +184,19 @@ def _metrics_env() -> dict[str, Any]:
 def _workload_env(
     namespace: str, mission: str, spec: MissionSpec, settings: OperatorSettings
 ) -> list[dict[str, Any]]:
-    tokens = api_tokens_secret_name(mission, spec.command_api)
-    return [
-        *_mission_env(namespace, mission, settings),
-        *[
-            {
-                "name": f"MPCS_API_TOKEN_{role.upper()}",
-                "valueFrom": {"secretKeyRef": {"name": tokens, "key": role}},
-            }
-            for role in API_ROLES
-        ],
-        _metrics_env(),
-    ]
+    return [*_mission_env(namespace, mission, settings), _metrics_env()]
+
+
+def _api_tokens_volume(mission: str, spec: MissionSpec) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The tokens Secret as files (a volume and its read-only mount, no subPath: the kubelet
+    updates it in place). A role missing from a Secret the user named is a missing file (that
+    role cannot be used), not a pod that cannot start."""
+    name = "api-tokens"
+    secret = {"secretName": api_tokens_secret_name(mission, spec.command_api), "defaultMode": 0o440}
+    return (
+        {"name": name, "secret": secret},
+        {"name": name, "mountPath": API_TOKENS_DIR, "readOnly": True},
+    )
 
 
 def _deployment(
@@ -195,6 +210,7 @@ def _deployment(
     service_account: str | None,
     ports: list[dict[str, Any]],
     annotations: dict[str, str] | None = None,
+    volumes: list[tuple[dict[str, Any], dict[str, Any]]] | None = None,
 ) -> dict[str, Any]:
     selector = {
         "app.kubernetes.io/instance": meta["labels"]["app.kubernetes.io/instance"],
@@ -226,6 +242,9 @@ def _deployment(
     }
     if service_account:
         pod_spec["serviceAccountName"] = service_account
+    if volumes:
+        pod_spec["volumes"] = [volume for volume, _ in volumes]
+        pod_spec["containers"][0]["volumeMounts"] = [mount for _, mount in volumes]
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
@@ -309,10 +328,11 @@ def mission_workloads(
             component=COMMAND_API,
             replicas=spec.command_api.replicas,
             args=["api", "serve", "--port", str(COMMAND_API_PORT)],
-            env=api_env,
+            env=[*api_env, {"name": "MPCS_API_TOKENS_DIR", "value": API_TOKENS_DIR}],
             settings=settings,
             service_account=sa_name,
             ports=[{"name": "http", "containerPort": COMMAND_API_PORT}, *metrics_port],
+            volumes=[_api_tokens_volume(mission, spec)],
         ),
         {
             "apiVersion": "v1",

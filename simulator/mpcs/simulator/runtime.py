@@ -3,15 +3,24 @@
 Started by the operator's per-Satellite Deployment (and by the local runner in development). With
 `mpcs.simulator.outbound` it is the only simulator code that does I/O:
 
+- on start it resumes its spacecraft from the latest checkpoint on the `checkpoints` topic (and
+  continues the sequence numbers after the last telemetry message published), flown forward over
+  the time the process was down (`mpcs.simulator.checkpoint`); without one it starts from the
+  spec's initial state;
 - a sampler advances the model every `telemetryIntervalSeconds` of wall time by
-  `telemetryIntervalSeconds × timeScale` of simulated time and queues the telemetry message;
+  `telemetryIntervalSeconds × timeScale` of simulated time, queues the telemetry message and a
+  checkpoint (on a lane of its own; a checkpoint that finds that lane full is skipped, the next
+  one supersedes it);
 - two outbound lanes (`mpcs.simulator.outbound`): the *telemetry* lane batches (zstd, 20 ms
   linger), the *command* lane (acks and DLQ records) sends at once (no linger, no compression).
   When the telemetry buffer is full during a broker outage the sampler waits (backpressure) and
   later catches up on the simulated-time grid, so no sample is ever dropped;
 - a command loop consumes the `commands` topic in a consumer group of its own, executes the
-  commands keyed with this satellite's name, sends the acks and commits the offset once the acks
-  are delivered (at-least-once; a redelivered command id is recognised and not executed twice).
+  commands keyed with this satellite's name at the simulated time they arrive (the model is
+  brought up to that moment first, never past the next sample), writes a checkpoint and waits
+  for its delivery, sends the acks and commits the offset once the acks are delivered
+  (at-least-once; a redelivered command id is recognised and not executed twice, across a
+  restart too: the checkpoint remembers the recent ids).
   A payload that is not a valid Command goes to the `dlq` topic with the reason (and, when its id
   can be read, also gets a `rejected` ack). The images a START_DOWNLINK brings down are published
   on the `events` topic, one `product` event each (`mpcs.core.products`), before the commit. Its
@@ -55,6 +64,7 @@ from mpcs.kit.service import run_service
 from mpcs.kit.settings import MissionSettings
 from mpcs.orbit.timeutil import NS_PER_S, datetime_from_ns, format_time_ns, ns_from_datetime
 
+from . import checkpoint
 from .commanding import execute
 from .outbound import Lane, Outbound, Stats
 from .spacecraft import Spacecraft
@@ -158,21 +168,34 @@ class SimulatorRuntime:
                 f"but MPCS_SATELLITE is {settings.satellite!r}"
             )
         self.settings = settings
+        self.config = config
         self.spec = spec = config.spec
         self.telemetry_topic = settings.topic(Topic.TELEMETRY)
         self.commands_topic = settings.topic(Topic.COMMANDS)
         self.acks_topic = settings.topic(Topic.ACKS)
         self.dlq_topic = settings.topic(Topic.DLQ)
         self.events_topic = settings.topic(Topic.EVENTS)
+        self.checkpoints_topic = settings.topic(Topic.CHECKPOINTS)
         self.key = settings.satellite.encode()
         self.kafka = KafkaClients(
             settings.kafka_bootstrap, client_id=f"mpcs-sim-{settings.satellite}"
         )
         wall_ns = time.time_ns()
+        #: The simulated clock starts at `start_ns`, the spec's startTime, or the moment the
+        #: sampler starts (wall time, so that spacecraft time and ground time agree).
+        self._start_pinned = start_ns is not None or spec.simulator.start_time is not None
         if start_ns is None:
             configured = spec.simulator.start_time
             start_ns = ns_from_datetime(configured) if configured is not None else wall_ns
         self.craft = Spacecraft.from_config(config, start=start_ns)
+        #: Set by `resume()`: what the process resumed from (None: the spec's initial state).
+        self.resumed_from: dict[str, Any] | None = None
+        # The sampler's grid: sample k is due at wall `_wall0 + k·interval` (loop clock) and is
+        # taken at simulated `_sim0_ns + k·step`; commands run in between at the simulated time
+        # that corresponds to their arrival, never past `_next_sample_ns`.
+        self._wall0: float | None = None
+        self._sim0_ns = self.craft.time_ns
+        self._next_sample_ns = self.craft.time_ns
         self.interval_s = spec.telemetry_interval_seconds
         self.sim_step_s = self.interval_s * spec.simulator.time_scale
         self.stats = Stats()
@@ -196,6 +219,17 @@ class SimulatorRuntime:
             linger_ms=0,
             compression_type=None,
         )
+        #: Checkpoints: one per sample and one per command, in order on a producer of their own.
+        self.checkpoint_lane = Lane(
+            name="checkpoint",
+            kafka=self.kafka,
+            request_timeout_ms=settings.sim_request_timeout_ms,
+            stats=Stats(),
+            maxsize=64,
+            linger_ms=0,
+            compression_type=KAFKA_COMPRESSION,
+        )
+        self.checkpoints_skipped = 0
         self.buffer = self.telemetry.queue
         self.consumer_ready = asyncio.Event()
         self._stopping = asyncio.Event()
@@ -249,10 +283,16 @@ class SimulatorRuntime:
             self.spec.simulator.time_scale,
             self.telemetry_topic,
         )
-        lanes = (self.telemetry, self.command_lane)
+        lanes = (self.telemetry, self.command_lane, self.checkpoint_lane)
         for lane in lanes:
             await lane.start()
         producers = [asyncio.create_task(lane.run(), name=f"sim-{lane.name}") for lane in lanes]
+        resuming = asyncio.create_task(self.resume(), name="sim-resume")
+        stopping = asyncio.create_task(self._stopping.wait())
+        await asyncio.wait({resuming, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        if not resuming.done():
+            resuming.cancel()
+        await asyncio.gather(resuming, return_exceptions=True)
         work = [
             asyncio.create_task(self._sampler(), name="sim-sampler"),
             asyncio.create_task(self._commands(), name="sim-commands"),
@@ -280,21 +320,131 @@ class SimulatorRuntime:
                 sum(lane.queue.qsize() for lane in lanes),
             )
 
+    # ------------------------------------------------------------------ resume
+    async def resume(self) -> None:
+        """Restore the spacecraft from its latest checkpoint, or start it fresh.
+
+        Retries while Kafka is unreachable: starting fresh because the broker was away would
+        reset the spacecraft, which is exactly what checkpoints are for.
+        """
+        backoff = Backoff(initial_s=0.5, max_s=5.0)
+        while True:
+            try:
+                saved = await checkpoint.latest_record(self.kafka, self.checkpoints_topic, self.key)
+                last = await checkpoint.latest_record(self.kafka, self.telemetry_topic, self.key)
+                break
+            except (KafkaError, OSError) as exc:
+                delay = backoff.next_delay()
+                log.warning(
+                    "cannot read the latest checkpoint (%s); retrying in %.1f s", exc, delay
+                )
+                await asyncio.sleep(delay)
+        last_seq = _seq_of(last)
+        wall_ns = time.time_ns()
+        if saved is not None:
+            try:
+                self._restore(saved, wall_ns=wall_ns, last_seq=last_seq)
+                return
+            except checkpoint.CheckpointError as exc:
+                log.error("cannot resume from the latest checkpoint (%s); starting afresh", exc)
+                self.craft = Spacecraft.from_config(self.config, start=self.craft.engine.start_ns)
+        if not self._start_pinned:
+            self.craft = Spacecraft.from_config(self.config, start=wall_ns)
+        if last_seq is not None:
+            # No state to resume, but the sequence numbers go on from the last one published.
+            self.craft.engine.sample = last_seq + 1
+            log.warning(
+                "no checkpoint of %s: starting from the spec's initial state, seq %d",
+                self.settings.satellite,
+                last_seq + 1,
+            )
+        self._sim0_ns = self._next_sample_ns = self.craft.time_ns
+
+    def _restore(self, payload: bytes, *, wall_ns: int, last_seq: int | None) -> None:
+        message = checkpoint.decode(payload, satellite=self.settings.satellite)
+        state = message["state"]
+        craft = Spacecraft.from_config(self.config, start=int(state["start_ns"]))
+        checkpoint.restore(craft.engine, 0, state)
+        saved_ns = craft.time_ns
+        # The spacecraft flew on while its simulator was down.
+        down_s = max(0.0, (wall_ns - int(message["wall_ns"])) / NS_PER_S)
+        catch_up_s = max(down_s * self.spec.simulator.time_scale, 0.001)
+        seq = max(craft.engine.sample, last_seq if last_seq is not None else -1)
+        craft.engine.sample = seq  # the advance below takes sample seq + 1
+        craft.engine.advance(catch_up_s)
+        self.craft = craft
+        for command_id in message.get("executed_ids") or ():
+            self.stats.executed_ids[uuid.UUID(command_id)] = None
+        self.resumed_from = {
+            "time": message["time"],
+            "seq": seq,
+            "down_s": down_s,
+            "boot_count": int(craft.engine.boot_count[0]),
+        }
+        log.info(
+            "resumed %s from its checkpoint at %s (seq %d, down %.1f s): flown forward %.1f s "
+            "to %s, mode %s, battery %.1f %%, boot count %d",
+            self.settings.satellite,
+            message["time"],
+            seq,
+            down_s,
+            catch_up_s,
+            format_time_ns(craft.time_ns),
+            craft.mode,
+            float(craft.engine.energy_wh[0] / craft.engine.capacity_wh[0] * 100.0),
+            int(craft.engine.boot_count[0]),
+        )
+        log.debug("checkpoint time %s", format_time_ns(saved_ns))
+        self._sim0_ns = self._next_sample_ns = craft.time_ns
+
     # ------------------------------------------------------------------ telemetry
     async def _sampler(self) -> None:
         """Sample k is due at wall start + k·interval; late samples (backpressure) catch up."""
         loop = asyncio.get_running_loop()
-        wall0 = loop.time()
+        self._wall0 = wall0 = loop.time()
+        step_ns = round(self.sim_step_s * NS_PER_S)
         k = 0
         while True:
             message = self.craft.telemetry()
             await self.telemetry.enqueue(Outbound(self.telemetry_topic, self.key, encode(message)))
             self.stats.samples += 1
+            self._checkpoint_soon()
             k += 1
+            self._next_sample_ns = self._sim0_ns + k * step_ns
             delay = wall0 + k * self.interval_s - loop.time()
             if delay > 0:
                 await asyncio.sleep(delay)
-            self.craft.advance(self.sim_step_s)
+            dt_ns = self._next_sample_ns - self.craft.time_ns
+            if dt_ns > 0:
+                self.craft.advance(dt_ns / NS_PER_S)
+            else:  # a command brought the model right up to this sample
+                self.craft.engine.sample += 1
+
+    def _now_for_command(self) -> None:
+        """Bring the model up to the simulated time of this moment (not past the next sample)."""
+        if self._wall0 is None:
+            return
+        elapsed_s = asyncio.get_running_loop().time() - self._wall0
+        now_ns = self._sim0_ns + round(elapsed_s * self.spec.simulator.time_scale * NS_PER_S)
+        target = min(now_ns, self._next_sample_ns)
+        if target > self.craft.time_ns:
+            self.craft.engine.advance((target - self.craft.time_ns) / NS_PER_S, sample=False)
+
+    def _checkpoint_message(self) -> Outbound:
+        payload = checkpoint.encode(
+            self.craft.engine,
+            0,
+            wall_ns=time.time_ns(),
+            executed_ids=self.stats.executed_ids.keys(),
+        )
+        return Outbound(self.checkpoints_topic, self.key, payload)
+
+    def _checkpoint_soon(self) -> None:
+        """Queue a checkpoint without waiting; skipped when the lane is full (outage)."""
+        if self.checkpoint_lane.queue.full():
+            self.checkpoints_skipped += 1
+            return
+        self.checkpoint_lane.queue.put_nowait(self._checkpoint_message())
 
     # ------------------------------------------------------------------ commands
     async def _commands(self) -> None:
@@ -348,10 +498,24 @@ class SimulatorRuntime:
         self.stats.executed_ids[command.id] = None
         while len(self.stats.executed_ids) > 10_000:
             self.stats.executed_ids.popitem(last=False)
+        # The command runs at the simulated time it arrives, not at the last sample's.
+        self._now_for_command()
         # Expiry is ground time (the issuer's wall clock), not the possibly scaled spacecraft clock.
         acks = execute(self.craft.engine, 0, command, now_ns=time.time_ns())
         for ack in acks:
             log.info("command %s %s: %s %s", command.id, command.name, ack.state, ack.reason or "")
+        # The new state is durable before the spacecraft says so: the checkpoint goes first.
+        saved: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        item = self._checkpoint_message()
+        item.delivered = saved
+        await self.checkpoint_lane.enqueue(item)
+        try:
+            # Bounded: a mission whose checkpoints topic is not there yet still gets its acks.
+            await asyncio.wait_for(
+                asyncio.shield(saved), timeout=self.settings.sim_request_timeout_ms / 1000
+            )
+        except TimeoutError:
+            log.warning("command %s: checkpoint not delivered yet; acking anyway", command.id)
         waits = [await self._send_ack(ack) for ack in acks]
         for product in self.craft.take_products():
             log.info("product %s downlinked via %s", product.product_id, product.station)
@@ -401,6 +565,17 @@ class SimulatorRuntime:
             )
             futures.append(await self._send_ack(ack))
         return futures
+
+
+def _seq_of(payload: bytes | None) -> int | None:
+    """The `seq` of a telemetry message payload (None when absent or unreadable)."""
+    if payload is None:
+        return None
+    try:
+        seq = orjson.loads(payload).get("seq")
+    except (orjson.JSONDecodeError, AttributeError):
+        return None
+    return seq if isinstance(seq, int) and not isinstance(seq, bool) else None
 
 
 def _reason(exc: Exception) -> str:

@@ -13,7 +13,7 @@ def test_doctests() -> None:
 
 def test_every_topic_kind_is_distinct_and_prefixed() -> None:
     topics = names.mission_topics("ops", "wildfire")
-    assert len(set(topics.values())) == 5
+    assert len(set(topics.values())) == 6
     assert all(t.startswith("mpcs.ops.wildfire.") for t in topics.values())
 
 

@@ -48,7 +48,12 @@ def test_mission_topics_follow_the_spec() -> None:
     topics = builders.mission_topics("ops", "wildfire", kafka)
     assert [t.name for t in topics] == list(names.mission_topics("ops", "wildfire").values())
     assert {t.partitions for t in topics} == {6}
-    assert {t.configs["retention.ms"] for t in topics} == {str(24 * 3_600_000)}
+    retained = [t for t in topics if not t.name.endswith(".checkpoints")]
+    assert {t.configs["retention.ms"] for t in retained} == {str(24 * 3_600_000)}
+    # The simulator checkpoints: the latest per satellite, kept as long as the mission lives.
+    [checkpoints] = [t for t in topics if t.name == "mpcs.ops.wildfire.checkpoints"]
+    assert checkpoints.configs["cleanup.policy"] == "compact"
+    assert "retention.ms" not in checkpoints.configs
 
 
 def test_mission_workloads_are_owned_labelled_and_use_one_image() -> None:
@@ -80,10 +85,14 @@ def test_mission_workloads_are_owned_labelled_and_use_one_image() -> None:
     assert container["args"][:2] == ["api", "serve"]
     env = {e["name"]: e for e in container["env"]}
     assert env["MPCS_INFLUX_TOKEN"]["valueFrom"]["secretKeyRef"]["name"] == "wildfire-influxdb"
-    assert env["MPCS_API_TOKEN_ADMIN"]["valueFrom"]["secretKeyRef"] == {
-        "name": "wildfire-api-tokens",
-        "key": "admin",
-    }
+    # The tokens are files of the mounted Secret (rotated in place), not variables.
+    assert not any(name.startswith("MPCS_API_TOKEN_") for name in env)
+    assert env["MPCS_API_TOKENS_DIR"]["value"] == "/etc/mpcs/api-tokens"
+    (volume,) = api["spec"]["template"]["spec"]["volumes"]
+    assert volume["secret"]["secretName"] == "wildfire-api-tokens"
+    assert container["volumeMounts"] == [
+        {"name": volume["name"], "mountPath": "/etc/mpcs/api-tokens", "readOnly": True}
+    ]
     # The Service selects exactly the command-API pods.
     service = next(o for o in objs if o["kind"] == "Service")
     labels = api["spec"]["template"]["metadata"]["labels"]

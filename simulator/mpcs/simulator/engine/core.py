@@ -173,8 +173,12 @@ class Engine(Comms, Subsystems, Outputs):
         """Current simulated time, wire format."""
         return format_time_ns(self.time_ns)
 
-    def advance(self, dt_s: float) -> None:
-        """Advance every satellite by dt_s simulated seconds and refresh the outputs."""
+    def advance(self, dt_s: float, *, sample: bool = True) -> None:
+        """Advance every satellite by dt_s simulated seconds and refresh the outputs.
+
+        `sample=False` moves the clock without counting a telemetry sample (the sequence number
+        and the noise stay): the runtime brings the model up to the moment a command arrives.
+        """
         if dt_s <= 0:
             raise ValueError(f"step must be positive, got {dt_s} s")
         steps = max(1, math.ceil(dt_s / MAX_SUBSTEP_S - 1e-9))
@@ -185,7 +189,8 @@ class Engine(Comms, Subsystems, Outputs):
             h_ns = target - done
             done = target
             self._substep(h_ns)
-        self.sample += 1
+        if sample:
+            self.sample += 1
         self._outputs_from_state(self._noise())
 
     def replace_tle(self, index: int, tle: Tle) -> None:
