@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import json
 import logging
 import time
@@ -59,8 +60,10 @@ from .outbound import Lane, Outbound, Stats
 
 log = logging.getLogger("mpcs.simulator")
 
-#: Reads the shard: returns (a version that changes when the content does, its PoolConfig).
-ConfigReader = Callable[[], Awaitable[tuple[str, PoolConfig]]]
+#: Reads the shard: given the version loaded (None: none yet), returns the current version and,
+#: only when it differs, its PoolConfig (parsed off the event loop: a shard of thousands of
+#: Satellites takes a fraction of a second to parse, which would delay every sample).
+ConfigReader = Callable[[str | None], Awaitable[tuple[str, PoolConfig | None]]]
 
 
 class PoolSettings(MissionSettings):
@@ -86,26 +89,38 @@ class PoolSettings(MissionSettings):
     )
 
 
+def _parse(text: str | bytes) -> PoolConfig:
+    try:
+        return PoolConfig.model_validate_json(text)
+    except ValidationError:
+        import yaml  # a YAML file (development)
+
+        return PoolConfig.model_validate(yaml.safe_load(text))
+
+
 def file_reader(path: Path) -> ConfigReader:
-    """Read the shard from a JSON or YAML file (development, benchmarks)."""
+    """Read the shard from a JSON or YAML file (development, benchmarks); its version is a hash
+    of its bytes."""
 
-    async def read() -> tuple[str, PoolConfig]:
-        text = await asyncio.to_thread(path.read_text, encoding="utf-8")
-        import yaml
-
-        return text, PoolConfig.model_validate(yaml.safe_load(text))
+    async def read(known: str | None) -> tuple[str, PoolConfig | None]:
+        data = await asyncio.to_thread(path.read_bytes)
+        version = hashlib.sha256(data).hexdigest()
+        if version == known:
+            return version, None
+        return version, await asyncio.to_thread(_parse, data)
 
     return read
 
 
 def configmap_reader(namespace: str, name: str, key: str = "pool.json") -> ConfigReader:
-    """Read the shard from the pod's ConfigMap with the pod's own credentials (a raw GET)."""
+    """Read the shard from the pod's ConfigMap with the pod's own credentials (a raw GET); its
+    version is the ConfigMap's resourceVersion."""
     from mpcs.kit.kube import load_client
 
     api = load_client()
     path = f"/api/v1/namespaces/{namespace}/configmaps/{name}"
 
-    def get() -> dict[str, Any]:
+    def get(known: str | None) -> tuple[str, PoolConfig | None]:
         method, url, headers, body, post = api.param_serialize(
             method="GET",
             resource_path=path,
@@ -116,13 +131,14 @@ def configmap_reader(namespace: str, name: str, key: str = "pool.json") -> Confi
         response.read()  # type: ignore[no-untyped-call]
         if response.status != 200:
             raise RuntimeError(f"GET {path}: HTTP {response.status}")
-        parsed: dict[str, Any] = json.loads(response.data or b"{}")
-        return parsed
-
-    async def read() -> tuple[str, PoolConfig]:
-        found = await asyncio.to_thread(get)
+        found: dict[str, Any] = json.loads(response.data or b"{}")
         version = str(found["metadata"].get("resourceVersion", ""))
-        return version, PoolConfig.model_validate_json((found.get("data") or {})[key])
+        if version == known:
+            return version, None
+        return version, _parse((found.get("data") or {})[key])
+
+    async def read(known: str | None) -> tuple[str, PoolConfig | None]:
+        return await asyncio.to_thread(get, known)
 
     return read
 
@@ -313,14 +329,14 @@ class PoolRuntime:
         backoff = Backoff(initial_s=1.0, max_s=10.0)
         while True:
             try:
-                version, config = await self.reader()
+                version, config = await self.reader(self.version)
             except Exception as exc:  # the API server away or a bad ConfigMap: keep flying
                 delay = backoff.next_delay()
                 log.warning("cannot read the shard (%s); again in %.0f s", exc, delay)
                 await asyncio.sleep(delay)
                 continue
             backoff.reset()
-            if version != self.version:
+            if config is not None:
                 self.load(config, version=version)
             await asyncio.sleep(self.settings.sim_pool_reload_s)
 

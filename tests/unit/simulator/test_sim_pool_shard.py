@@ -64,7 +64,7 @@ def test_a_pooled_satellite_flies_as_its_own_simulator_would() -> None:
 def test_reloading_the_shard_swaps_the_satellites() -> None:
     settings = PoolSettings(namespace="ops", mission="m", kafka_bootstrap="127.0.0.1:1")
 
-    async def never() -> tuple[str, PoolConfig]:
+    async def never(_known: str | None) -> tuple[str, PoolConfig | None]:
         raise AssertionError("not read in this test")
 
     runtime = PoolRuntime(settings, never)
