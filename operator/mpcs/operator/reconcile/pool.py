@@ -161,6 +161,7 @@ async def _apply(
     assignment = sharding.assign(by_name, pods=pods, previous=state.assignment)
     moved = sharding.moves(state.assignment or {}, assignment)
     objs: list[dict[str, Any]] = []
+    written: dict[int, Any] = {}
     for shard, members in enumerate(sharding.shards(assignment, pods=pods)):
         shard_key = (pods, stations_key, tuple((n, by_name[n].meta.generation) for n in members))
         if state.applied.get(shard) == shard_key:
@@ -182,9 +183,10 @@ async def _apply(
             config=config,
             settings=services.settings,
         )
-        state.applied[shard] = shard_key
+        written[shard] = shard_key
     if objs:
         await services.kube.apply_all(objs)
+        state.applied.update(written)  # only once the API server took them
         log.info(
             "simulator pool converged",
             extra={
