@@ -126,7 +126,10 @@ def _check_number(arg: Arg, command: str, value: Any) -> Any:
             raise CommandError(command, arg.name, f"{value!r} is not an integer")
         value = int(value)
     else:
-        value = float(value)
+        try:
+            value = float(value)
+        except OverflowError:  # an integer beyond what a float holds (JSON allows 1e400 digits)
+            raise _bad(arg, command, value) from None
         if value != value or value in (float("inf"), float("-inf")):
             raise _bad(arg, command, value)
     if (arg.minimum is not None and value < arg.minimum) or (
@@ -152,6 +155,8 @@ def _check_tle_line(arg: Arg, command: str, value: Any) -> str:
     if not isinstance(value, str):
         raise _bad(arg, command, value)
     line = value.rstrip()
+    if not line.isascii():  # '²'.isdigit() is True, yet it is no TLE digit
+        raise CommandError(command, arg.name, "must be ASCII (a TLE line has 69 ASCII columns)")
     if len(line) != 69:
         raise CommandError(command, arg.name, f"has {len(line)} characters, a TLE line has 69")
     if line[0] != str(arg.tle_line_number) or line[1] != " ":
