@@ -232,6 +232,7 @@ def test_iam_is_least_privilege_and_bound_to_service_accounts(synth_stack: Any) 
         ("mpcs", "mpcs-operator"),
         (namespace, names.child_name(mission, "workloads")),
         (namespace, "default"),
+        ("kube-system", "ebs-csi-controller-sa"),  # provisions InfluxDB's volume
     }
     resources = template.to_json()["Resources"]
     for role_id in bound.values():
@@ -285,7 +286,11 @@ def test_helm_releases_and_the_values_mpcs_gets(synth_stack: Any) -> None:
     assert influx["Repository"] == "https://helm.influxdata.com/"
     influx_values = json.loads(render(influx["Values"]))
     assert influx_values["adminUser"]["existingSecret"] == "influxdb-auth"
-    assert influx_values["persistence"] == {"enabled": True, "size": "20Gi"}
+    assert influx_values["persistence"] == {
+        "enabled": True,
+        "storageClass": "gp3",
+        "size": "20Gi",
+    }
     # The token reaches the cluster from Secrets Manager by a dynamic reference, never in clear.
     manifests = [
         render(m["Properties"]["Manifest"])
@@ -325,3 +330,10 @@ def test_bad_context_names_the_key(context: dict[str, str], named: str) -> None:
     with pytest.raises(ValueError, match=r"expected|no Mission") as caught:
         DeploymentConfig.from_context(context).missions()
     assert named in str(caught.value)
+
+
+def test_a_missing_lambda_zip_says_how_to_build_it(synth_stack: Any) -> None:
+    with pytest.raises(
+        FileNotFoundError, match=r"alertsZip=dist/none\.zip: .* `mpcs lambdas package"
+    ):
+        synth_stack(alerts_zip="dist/none.zip")

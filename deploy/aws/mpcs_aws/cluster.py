@@ -8,7 +8,8 @@ operator and the workloads get theirs through EKS Pod Identity, one IAM role per
 - `<mission>-workloads` in each mission's namespace (ingest, command API): the missions' topics,
   and the alerts table (the API lists and acknowledges alerts);
 - `default` in each mission's namespace (simulators and the archive runner, which the operator
-  runs without a ServiceAccount of their own): the topics, and the archive bucket.
+  runs without a ServiceAccount of their own): the topics, and the archive bucket;
+- the EBS CSI driver's controller (`kube-system`): AWS's policy for it, to create volumes.
 
 InfluxDB 2 runs as a StatefulSet from the influxdata/influxdb2 chart; its admin token is generated
 in Secrets Manager and handed to the cluster as a Kubernetes Secret that both InfluxDB and the
@@ -45,6 +46,9 @@ INFLUX_SECRET = "influxdb-auth"
 INFLUX_TOKEN_KEY = "admin-token"
 INFLUX_PASSWORD_KEY = "admin-password"
 INFLUX_CHART_REPOSITORY = "https://helm.influxdata.com/"
+#: The gp3 StorageClass this stack adds (EKS's own gp2 class is no longer the default one).
+STORAGE_CLASS = "gp3"
+EBS_CSI_SERVICE_ACCOUNT = "ebs-csi-controller-sa"
 #: The operator creates, describes, alters and (deletionPolicy Delete) deletes mission topics.
 KAFKA_ADMIN_ACTIONS = (
     "kafka-cluster:AlterTopic",
@@ -137,6 +141,7 @@ class Cluster(Construct):
         # Added by the first Pod Identity ServiceAccount (the operator's): the agent on each node.
         self.pod_identity_agent = self.cluster.eks_pod_identity_agent
         self.mission_roles = self._mission_roles(missions, table, archive)
+        self.ebs_csi = self._ebs_csi_driver()
         self.influx_secret = secretsmanager.Secret(
             self,
             "InfluxAuth",
@@ -150,6 +155,9 @@ class Cluster(Construct):
             ),
         )
         influx_auth = self.cluster.add_manifest("InfluxAuthSecret", self._influx_secret_manifest())
+        storage_class = self.cluster.add_manifest("StorageClass", self.storage_class_manifest())
+        storage_class.node.add_dependency(self.ebs_csi)
+        influx_auth.node.add_dependency(storage_class)
         influx_auth.node.add_dependency(namespace)
         self.influx = self.cluster.add_helm_chart(
             "InfluxDb",
@@ -160,7 +168,7 @@ class Cluster(Construct):
             namespace=config.release_namespace,
             values=self.influx_values(),
         )
-        self.influx.node.add_dependency(influx_auth)
+        self.influx.node.add_dependency(influx_auth, self.ebs_csi, self.nodes)
         self.mpcs_values = self.chart_values(table=table, archive=archive)
         self.release = eks.HelmChart(
             self,
@@ -198,6 +206,17 @@ class Cluster(Construct):
             )
         )
         return account
+
+    def _ebs_csi_driver(self) -> eks.Addon:
+        """The EBS CSI driver add-on, which provisions InfluxDB's volume (EKS installs no volume
+        provisioner), with its controller's permissions through Pod Identity."""
+        role = self._pod_identity_role("EbsCsiRole", "kube-system", EBS_CSI_SERVICE_ACCOUNT)
+        role.add_managed_policy(
+            iam.ManagedPolicy.from_aws_managed_policy_name("service-role/AmazonEBSCSIDriverPolicy")
+        )
+        addon = eks.Addon(self, "EbsCsi", addon_name="aws-ebs-csi-driver", cluster=self.cluster)
+        addon.node.add_dependency(role)
+        return addon
 
     def _pod_identity_role(self, construct_id: str, namespace: str, account: str) -> iam.Role:
         """An IAM role only EKS Pod Identity can assume, bound to `namespace`/`account`."""
@@ -291,6 +310,21 @@ class Cluster(Construct):
             "stringData": {INFLUX_TOKEN_KEY: token, INFLUX_PASSWORD_KEY: token},
         }
 
+    @staticmethod
+    def storage_class_manifest() -> dict[str, Any]:
+        """An encrypted gp3 StorageClass for InfluxDB's volume, provisioned by the EBS CSI
+        driver, bound where the pod lands."""
+        return {
+            "apiVersion": "storage.k8s.io/v1",
+            "kind": "StorageClass",
+            "metadata": {"name": STORAGE_CLASS},
+            "provisioner": "ebs.csi.aws.com",
+            "parameters": {"type": "gp3", "encrypted": "true"},
+            "volumeBindingMode": "WaitForFirstConsumer",
+            "reclaimPolicy": "Retain",
+            "allowVolumeExpansion": True,
+        }
+
     def influx_values(self) -> dict[str, Any]:
         """Values of the influxdb2 chart: the org, the token Secret, a persistent volume."""
         return {
@@ -302,7 +336,11 @@ class Cluster(Construct):
                 "retention_policy": "0s",
                 "existingSecret": INFLUX_SECRET,
             },
-            "persistence": {"enabled": True, "size": f"{self.config.influx_volume_gib}Gi"},
+            "persistence": {
+                "enabled": True,
+                "storageClass": STORAGE_CLASS,
+                "size": f"{self.config.influx_volume_gib}Gi",
+            },
         }
 
     def influx_url(self) -> str:
