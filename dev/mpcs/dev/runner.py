@@ -13,6 +13,9 @@ Deployments (`selector`, by default the MPCS-managed ones) and runs each replica
 - with the container's env — `secretKeyRef`/`configMapKeyRef` resolved from the apiserver, a few
   `fieldRef`s — restarting a replica that crashes (with backoff), all replicas when the pod
   template changes, and stopping them when their Deployment goes away or scales to zero;
+- with its `secret` volumes as files (a folder per volume, each key a file; an env value naming
+  the mount path is rewritten to the folder), re-synced every pass as a kubelet does, so an
+  updated Secret (a rotated token) reaches the running process without a restart;
 - with its readiness and liveness probes (httpGet or tcpSocket, Kubernetes' defaults): a failing
   liveness probe restarts the replica (counted), a failing readiness probe marks it not ready.
 
@@ -100,12 +103,12 @@ def scrape_labels(namespace: str, pod_labels: Mapping[str, str]) -> dict[str, st
     return labels
 
 
-def _write_atomically(path: Path, text: str, *, mode: int = 0o600) -> None:
+def _write_atomically(path: Path, text: str | bytes, *, mode: int = 0o600) -> None:
     """Replace `path` whole: a reader (a process loading its token) never sees half a file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(handle, "w") as out:
+        with os.fdopen(handle, "wb" if isinstance(text, bytes) else "w") as out:
             out.write(text)
         os.chmod(temporary, mode)
         os.replace(temporary, path)
@@ -151,6 +154,15 @@ class PodToken:
 
 
 @dataclass
+class SecretVolume:
+    """A pod's `secret` volume, materialised as a folder of files (one per key)."""
+
+    secret: str
+    path: Path
+    optional: bool = False
+
+
+@dataclass
 class Replica:
     """One local process standing in for one pod."""
 
@@ -181,6 +193,7 @@ class Replica:
     live: ProbeState | None = None
     ready: ProbeState | None = None
     status: PodStatus | None = None
+    secret_volumes: list[SecretVolume] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if self.status is None:
@@ -363,6 +376,7 @@ class LocalRunner:
             log.warning(
                 "%s exited with %s; restart %d in %.0f s", key, code, replica.restarts, backoff
             )
+        self._sync_volumes(replica, initial=False)
         if not self._token_current(replica):
             return
         if replica.proc is not None and self._token_restart_due(replica):
@@ -597,6 +611,20 @@ class LocalRunner:
                 env[var["name"]] = pod[field_ref["fieldPath"]]
             else:
                 env[var["name"]] = self._env_value(namespace, var)
+        volumes = {v["name"]: v for v in pod_spec.get("volumes") or []}
+        secret_volumes = []
+        for mount in container.get("volumeMounts") or []:
+            source = (volumes.get(mount["name"]) or {}).get("secret")
+            if source is None:
+                continue  # only Secret volumes are materialised locally
+            local = self._pods_dir() / key.replace("/", "_") / "volumes" / mount["name"]
+            secret_volumes.append(
+                SecretVolume(source["secretName"], local, bool(source.get("optional")))
+            )
+            mounted = mount["mountPath"].rstrip("/")
+            for name, value in env.items():
+                if value == mounted or value.startswith(mounted + "/"):
+                    env[name] = str(local) + value[len(mounted) :]
         ports: dict[str, int] = {}
         port_map: dict[int, int] = {}
         if "MPCS_METRICS_PORT" in env:
@@ -629,11 +657,39 @@ class LocalRunner:
             container_ports=list(container.get("ports") or []),
             liveness=ProbeSpec.parse(container.get("livenessProbe")),
             readiness=ProbeSpec.parse(container.get("readinessProbe")),
+            secret_volumes=secret_volumes,
         )
+        self._sync_volumes(replica, initial=True)  # a missing Secret: the replica waits
         for kind in ("livenessProbe", "readinessProbe"):
             if container.get(kind) and ProbeSpec.parse(container[kind]) is None:
                 log.warning("%s: its %s is of a kind not run locally; ignored", key, kind)
         return replica
+
+    def _sync_volumes(self, replica: Replica, *, initial: bool) -> None:
+        """Write each Secret volume's keys as files, replacing those that changed and removing
+        keys gone. At start a missing Secret raises (the replica waits, as a pod would); later
+        the files stay as they are until the Secret can be read again."""
+        for volume in replica.secret_volumes:
+            try:
+                secret = self.core.read_namespaced_secret(volume.secret, replica.namespace)
+            except ApiException as exc:
+                if exc.status == 404 and volume.optional:
+                    data: dict[str, str] = {}
+                elif initial:
+                    raise
+                else:
+                    continue
+            else:
+                data = {str(k): str(v) for k, v in (secret.data or {}).items()}
+            volume.path.mkdir(parents=True, exist_ok=True)
+            for name, encoded in data.items():
+                value = base64.b64decode(encoded)
+                target = volume.path / name
+                if not target.exists() or target.read_bytes() != value:
+                    _write_atomically(target, value)
+            for stale in volume.path.iterdir():
+                if stale.name not in data and not stale.name.startswith("."):
+                    stale.unlink(missing_ok=True)
 
     def _env_value(self, namespace: str, var: dict[str, Any]) -> str:
         source = var.get("valueFrom") or {}
