@@ -4,7 +4,7 @@ VENV := .venv/bin
 PY_DIRS := .
 CRATE := workloads/lineproto/Cargo.toml
 
-.PHONY: demo test bootstrap lint unit integration clean-stack
+.PHONY: demo test bootstrap lint unit integration clean-stack deploy-aws
 
 demo: bootstrap
 	$(VENV)/mpcs dev demo
@@ -33,3 +33,9 @@ integration:
 
 clean-stack:
 	$(VENV)/mpcs dev down
+
+# MPCS in an AWS account (deploy/aws/README.md): the alerts Lambda zip, then the CDK app.
+CDK = $(shell $(VENV)/python -c 'from mpcs.dev.tools import binary; print(binary("aws-cdk", "cdk"))')
+deploy-aws: bootstrap
+	$(VENV)/mpcs lambdas package --out dist/mpcs-alerts-lambda.zip
+	cd deploy/aws && $(CDK) bootstrap $(CDK_ARGS) && $(CDK) deploy --require-approval broadening $(CDK_ARGS)
