@@ -26,6 +26,7 @@ import operator
 import os
 import time
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from itertools import islice
 from typing import Any
@@ -91,6 +92,20 @@ class _Satellite:
 _Saved = tuple[RuleItem, int, list[Transition]]
 """A rule item as read, the version it is at now, and the transitions it holds to notify."""
 
+#: Satellites whose items are written at the same time (below botocore's 10 pooled connections).
+_WRITERS = 8
+
+
+@dataclass(frozen=True)
+class _Write:
+    """A rule item to store as `state` with `pending` to notify; `state` None: unchanged, only
+    its pending notifications (from an earlier run) to publish."""
+
+    item: RuleItem
+    state: RuleState | None
+    pending: list[Transition]
+    attributes: dict[str, Any]
+
 
 def _loads(value: bytes) -> Any:
     try:
@@ -110,6 +125,7 @@ class AlertsProcessor:
         self.settings = settings
         self.store = AlertStore(dynamodb, settings.alerts_table)
         self.notifier = Notifier(sns, settings.alerts_topic_arn)
+        self._pool: ThreadPoolExecutor | None = None
         self._full = settings.alerts_validate == "full"
         self._channels = {
             m: R.group_reads(R.needed_channels(cfg.rules))
@@ -192,18 +208,30 @@ class AlertsProcessor:
             log.exception("cannot read alert state", extra={"mission": mission})
             result.failed += [rec for s in satellites.values() for rec in s.records]
             return
-        stored: list[tuple[_Satellite, SatelliteItem, list[_Saved]]] = []
+        planned: list[tuple[_Satellite, SatelliteItem, list[_Write]]] = []
         for name, sat in satellites.items():
             sat.in_time_order()
             try:
-                saved = self._evaluate_satellite(
-                    mission, config, sat_items[name], sat, rule_items, result
-                )
+                writes = self._evaluate_satellite(mission, config, sat_items[name], sat, rule_items)
             except Exception:
-                log.exception("satellite batch not stored", extra={"satellite": name})
+                log.exception("satellite batch not evaluated", extra={"satellite": name})
                 result.failed += sat.records
                 continue
-            stored.append((sat, sat_items[name], saved))
+            planned.append((sat, sat_items[name], writes))
+        stored: list[tuple[_Satellite, SatelliteItem, list[_Saved]]] = []
+        for (sat, sat_item, writes), outcome in zip(
+            planned, self._store_all(mission, [w for _, _, w in planned]), strict=True
+        ):
+            if isinstance(outcome, BaseException):
+                log.error(
+                    "satellite batch not stored",
+                    exc_info=outcome,
+                    extra={"satellite": sat_item.satellite},
+                )
+                result.failed += sat.records
+                continue
+            result.writes += sum(1 for w in writes if w.state is not None)
+            stored.append((sat, sat_item, outcome))
         # Every satellite's transitions in few PublishBatch calls, then every marker and
         # watermark in few TransactWriteItems: a handful of round trips per batch, not a few
         # per satellite.
@@ -237,11 +265,11 @@ class AlertsProcessor:
         sat_item: SatelliteItem,
         sat: _Satellite,
         rule_items: Mapping[str, RuleItem],
-        result: Result,
-    ) -> list[_Saved]:
-        """Run the rules over one satellite's samples and store every changed item (with the
-        transitions it has to notify); returns the items with transitions to publish."""
-        saved: list[_Saved] = []
+    ) -> list[_Write]:
+        """Run the rules over one satellite's samples (no I/O): the items to store (changed
+        ones, with the transitions they have to notify) and those holding notifications still
+        pending from an earlier run, in rule order."""
+        writes: list[_Write] = []
         # One run per watermark (nearly always one): the rules share its channel columns.
         first = R.SampleRun(sat.times, sat.values, after=sat_item.last_sample_time)
         runs = {first.after: first}
@@ -262,15 +290,47 @@ class AlertsProcessor:
                     state, alert_id=alert_id(mission, sat_item.satellite, rule.name, state.fired_at)
                 )
             if new or state.semantic() != item.state.semantic():
-                pending = [*item.pending, *new]
-                version = self.store.save_rule(
-                    mission, item, state, pending=pending, attributes=_alert_attributes(rule)
-                )
-                result.writes += 1
-                saved.append((item, version, pending))
+                writes.append(_Write(item, state, [*item.pending, *new], _alert_attributes(rule)))
             elif item.pending:
-                saved.append((item, item.version, item.pending))
+                writes.append(_Write(item, None, item.pending, {}))
+        return writes
+
+    def _store(self, mission: str, writes: Sequence[_Write]) -> list[_Saved]:
+        """Store one satellite's changed items in order (each conditional on its version)."""
+        saved: list[_Saved] = []
+        for w in writes:
+            if w.state is None:
+                saved.append((w.item, w.item.version, w.pending))
+                continue
+            version = self.store.save_rule(
+                mission, w.item, w.state, pending=w.pending, attributes=w.attributes
+            )
+            saved.append((w.item, version, w.pending))
         return saved
+
+    def _store_all(
+        self, mission: str, per_satellite: Sequence[Sequence[_Write]]
+    ) -> list[list[_Saved] | BaseException]:
+        """`_store` for every satellite; satellites with items to write go concurrently (at most
+        `_WRITERS` at a time), so a batch costs the round trips of its busiest satellite rather
+        than the sum of all of them. Each satellite's outcome, or the exception it raised."""
+        out: list[list[_Saved] | BaseException] = []
+        busy = [i for i, ws in enumerate(per_satellite) if any(w.state is not None for w in ws)]
+        futures = {}
+        if len(busy) > 1:
+            pool = self._writers()
+            futures = {i: pool.submit(self._store, mission, per_satellite[i]) for i in busy}
+        for i, writes in enumerate(per_satellite):
+            try:
+                out.append(futures[i].result() if i in futures else self._store(mission, writes))
+            except Exception as exc:
+                out.append(exc)
+        return out
+
+    def _writers(self) -> ThreadPoolExecutor:
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(_WRITERS, thread_name_prefix="alerts-write")
+        return self._pool
 
     def _publish(self, saved: Sequence[_Saved], result: Result) -> set[str]:
         """Publish the transitions of `saved` in order; returns the keys of the items some of
