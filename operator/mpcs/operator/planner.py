@@ -33,9 +33,16 @@ class PlannedStart:
     reason: str
 
 
-def _utc(value: dt.datetime) -> dt.datetime:
-    """A spec time as aware UTC (the CRD requires an offset; a model built in code may not)."""
-    return (value if value.tzinfo else value.replace(tzinfo=dt.UTC)).astimezone(dt.UTC)
+def _utc(value: dt.datetime, *, field: str) -> dt.datetime:
+    """A spec time as aware UTC (the CRD requires an offset; a model built in code may not).
+
+    A time whose UTC instant falls outside what a datetime holds (year 1 at a positive offset,
+    year 9999 at a negative one) is a PlanError naming `field`, not an OverflowError.
+    """
+    try:
+        return (value if value.tzinfo else value.replace(tzinfo=dt.UTC)).astimezone(dt.UTC)
+    except OverflowError:
+        raise PlanError(field, f"{value.isoformat()} is out of range in UTC") from None
 
 
 def resolve_start(
@@ -52,7 +59,7 @@ def resolve_start(
     applies, so the start is when the satellite clears both.
     """
     if start.at is not None:
-        return PlannedStart(_utc(start.at), "absolute start time")
+        return PlannedStart(_utc(start.at, field="spec.start.at"), "absolute start time")
     window = start.next_pass
     if window is None:  # the model requires one of the two; this keeps the types honest
         raise PlanError("spec.start", "set exactly one of at or nextPass")
@@ -82,11 +89,17 @@ def resolve_start(
 def build_schedule(steps: list[PlanStep], start: dt.datetime) -> list[dict[str, Any]]:
     """Per-step absolute times, all pending; steps keep their declared order."""
     schedule = []
-    for step in steps:
+    for index, step in enumerate(steps):
         if step.at is not None:
-            when = _utc(step.at)
+            when = _utc(step.at, field=f"spec.steps[{index}].at")
         else:
-            when = start + dt.timedelta(seconds=step.offset_seconds or 0.0)
+            try:
+                when = start + dt.timedelta(seconds=step.offset_seconds or 0.0)
+            except OverflowError:
+                raise PlanError(
+                    f"spec.steps[{index}].offsetSeconds",
+                    f"{step.offset_seconds:g} s after {format_rfc3339(start)} is out of range",
+                ) from None
         schedule.append(
             {
                 "name": step.name,
