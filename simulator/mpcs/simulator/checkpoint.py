@@ -189,16 +189,13 @@ async def latest_record(
     `max_windows` windows each): the key's partition changes when the topic grows. The newest is
     the one with the latest broker timestamp.
     """
+    partitions = await _partitions(kafka, topic)
+    if not partitions:
+        return None
     consumer = kafka.consumer(name="resume", isolation_level="read_uncommitted")
     await consumer.start()
     try:
-        partitions = consumer.partitions_for_topic(topic)
-        if not partitions:
-            await consumer.topics()  # refresh the metadata once: the topic may be new to us
-            partitions = consumer.partitions_for_topic(topic)
-        if not partitions:
-            return None
-        tps = [TopicPartition(topic, p) for p in sorted(partitions)]
+        tps = [TopicPartition(topic, p) for p in partitions]
         consumer.assign(tps)
         begins = await consumer.beginning_offsets(tps)
         ends = await consumer.end_offsets(tps)
@@ -212,6 +209,24 @@ async def latest_record(
         return None if best is None else best[1]
     finally:
         await close_quietly(consumer)
+
+
+async def _partitions(kafka: KafkaClients, topic: str) -> list[int]:
+    """The partition ids of `topic`; empty when it does not exist."""
+    admin = kafka.admin(name="resume")
+    await admin.start()
+    try:
+        if topic not in set(await admin.list_topics()):
+            return []
+        described = await admin.describe_topics([topic])
+    finally:
+        await close_quietly(admin)
+    return sorted(
+        int(p["partition"])
+        for d in described
+        if d["topic"] == topic and not d["error_code"]
+        for p in d["partitions"]
+    )
 
 
 async def _newest_in_partition(
