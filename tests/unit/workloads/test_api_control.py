@@ -85,6 +85,17 @@ def test_only_the_holder_releases_and_an_admin_takes_over() -> None:
     assert state.refuses(SAT, "dave") is None
 
 
+def test_a_renewal_stands_for_a_grant_the_topic_no_longer_holds() -> None:
+    renew = _intent("authority", "renew", "mpcs-api", 7200, holder="carol", since=iso(T0))
+    replayed = ControlState()  # the claim aged out of the topic: the renewal comes first
+    replayed.apply(renew)
+    assert replayed.refuses(SAT, "dave") is not None
+    released = ControlState()  # a release before it in the log: nothing to renew
+    released.apply(_intent("authority", "release", "carol", 7100))
+    released.apply(renew)
+    assert released.refuses(SAT, "dave") is None
+
+
 def _request(state: ControlState, issuer: str, *, ttl_s: float) -> uuid.UUID:
     command = Command(
         satellite=SAT, name="RESET_SUBSYSTEM", args={"subsystem": "obc"}, issued_by=issuer

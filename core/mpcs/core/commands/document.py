@@ -19,7 +19,11 @@ def render_markdown() -> str:
         "or `failed` (with a reason), or `rejected` (unknown command, bad argument, not allowed in "
         "the current mode, expired, wrong satellite) with the spacecraft unchanged.",
         "",
-        "`critical` commands need an explicit confirmation at the command API.",
+        "`critical` commands need the admin role and an explicit confirmation at the command "
+        "API and, when the mission turns on the two-person rule (`MPCS_API_TWO_PERSON`), the "
+        "approval of a second admin before they are sent; while an operator holds a satellite's "
+        "command authority, everyone else's commands to it are refused (see docs/api.md, "
+        "Command safety).",
         "",
         "| Command | Criticality | Allowed modes | Arguments |",
         "| --- | --- | --- | --- |",

@@ -97,6 +97,8 @@ class ControlState:
 
     def __init__(self) -> None:
         self.authority: dict[str, Holding] = {}
+        #: Satellites with an authority event in the log read so far.
+        self._seen: set[str] = set()
         self.approvals: dict[uuid.UUID, Approval] = {}
         self.verdicts: collections.OrderedDict[str, Verdict] = collections.OrderedDict()
 
@@ -126,6 +128,8 @@ class ControlState:
     ) -> Verdict | None:
         held = self.authority.get(satellite)
         role = str(event.get("role", ""))
+        first = satellite not in self._seen
+        self._seen.add(satellite)
         if action == "claim":
             if held is None or held.holder == who:
                 holding = held or Holding(holder=who, role=role, since=when, stated=when)
@@ -167,8 +171,17 @@ class ControlState:
             del self.authority[satellite]
             return Verdict(True, 200, f"{who} released the command authority of {satellite}")
         if action == "renew":
-            if held is not None and held.holder == event.get("holder"):
+            holder = str(event.get("holder"))
+            if held is not None and held.holder == holder:
                 held.stated = max(held.stated, when)
+            elif held is None and first:
+                # The grant itself is past the topic's retention: the renewal stands for it.
+                self.authority[satellite] = Holding(
+                    holder=holder,
+                    role=str(event.get("holderRole", "")),
+                    since=parse_rfc3339(str(event.get("since") or event["time"])),
+                    stated=when,
+                )
             return None
         return None
 

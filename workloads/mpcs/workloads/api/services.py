@@ -38,7 +38,7 @@ from mpcs.orbit.timeutil import ns_from_datetime
 from ..settings import WorkloadSettings
 from .audit import AuditWriter, command_line, records_from_rows
 from .auth import Tokens
-from .control import ControlLog
+from .control import ControlLog, iso
 from .kube import Directory, KubeSource
 from .metrics import ApiMetrics
 from .models import Role
@@ -324,6 +324,8 @@ class Services:
                         satellite=satellite,
                         principal=system,
                         holder=holding.holder,
+                        holderRole=holding.role,
+                        since=iso(holding.since),
                     )
                 control.state.forget(now - timedelta(days=1))
             except Exception as exc:  # Kafka away: the next round tries again
