@@ -27,12 +27,15 @@ export interface WorldMapProps {
 export function WorldMap({ fleet, stations, track, selected }: WorldMapProps) {
   const container = useRef<HTMLDivElement>(null);
   const map = useRef<L.Map | null>(null);
+  // Markers are kept by satellite and moved, not rebuilt: the fleet refreshes every 2 s.
+  const markers = useRef(new Map<string, L.CircleMarker>());
   const layers = useRef<{ stations: L.LayerGroup; sats: L.LayerGroup; track: L.LayerGroup } | null>(
     null,
   );
 
   useEffect(() => {
     if (container.current === null) return;
+    const known = markers.current;
     const m = L.map(container.current, {
       crs: L.CRS.EPSG4326,
       attributionControl: false,
@@ -58,6 +61,7 @@ export function WorldMap({ fleet, stations, track, selected }: WorldMapProps) {
     map.current = m;
     return () => {
       m.remove();
+      known.clear();
       map.current = null;
       layers.current = null;
     };
@@ -102,7 +106,7 @@ export function WorldMap({ fleet, stations, track, selected }: WorldMapProps) {
   useEffect(() => {
     const group = layers.current?.sats;
     if (!group) return;
-    group.clearLayers();
+    const seen = new Set<string>();
     for (const sat of fleet) {
       let lat = sat.latDeg;
       let lon = sat.lonDeg;
@@ -111,15 +115,32 @@ export function WorldMap({ fleet, stations, track, selected }: WorldMapProps) {
         lon = track.now.lonDeg;
       }
       if (lat === null || lon === null) continue;
-      L.circleMarker([lat, lon], {
-        radius: sat.name === selected ? 7 : 5,
+      seen.add(sat.name);
+      const isSelected = sat.name === selected;
+      const style = {
+        radius: isSelected ? 7 : 5,
         color: "#7a1f00",
-        fillColor: sat.name === selected ? "#ff7a33" : "#f2b38f",
+        fillColor: isSelected ? "#ff7a33" : "#f2b38f",
         fillOpacity: 1,
         weight: 2,
-      })
-        .bindTooltip(sat.name, { permanent: fleet.length <= 12, direction: "top", className: "sat-label" })
-        .addTo(group);
+      };
+      const existing = markers.current.get(sat.name);
+      if (existing) {
+        existing.setLatLng([lat, lon]);
+        existing.setStyle(style);
+        existing.setRadius(style.radius);
+      } else {
+        const marker = L.circleMarker([lat, lon], style)
+          .bindTooltip(sat.name, { permanent: fleet.length <= 12, direction: "top", className: "sat-label" })
+          .addTo(group);
+        markers.current.set(sat.name, marker);
+      }
+    }
+    for (const [name, marker] of markers.current) {
+      if (!seen.has(name)) {
+        marker.remove();
+        markers.current.delete(name);
+      }
     }
   }, [fleet, track, selected]);
 
