@@ -274,6 +274,19 @@ class ControlLog:
     #: True once the fold has read the topic up to where it ended at start-up.
     caught_up: asyncio.Event = field(default_factory=asyncio.Event)
     _waiters: dict[str, asyncio.Future[Verdict]] = field(default_factory=dict)
+    _folded: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def approval(self, command_id: uuid.UUID, *, timeout_s: float) -> Approval | None:
+        """The approval of `command_id`, waiting up to `timeout_s` for the fold to read it (it
+        may have been requested a moment ago through another replica)."""
+        try:
+            async with asyncio.timeout(timeout_s):
+                while (found := self.state.approvals.get(command_id)) is None:
+                    await self._folded.wait()
+                    self._folded.clear()
+                return found
+        except TimeoutError:
+            return None
 
     def on_event(self, event: dict[str, Any]) -> None:
         """One event of the topic (from the feed, in log order)."""
@@ -282,6 +295,7 @@ class ControlLog:
         except (KeyError, ValueError, TypeError) as exc:
             log.info("ignoring a malformed control event: %r", exc)
             return
+        self._folded.set()
         if verdict is None:
             return
         waiter = self._waiters.pop(str(event.get("id")), None)

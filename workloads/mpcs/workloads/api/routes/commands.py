@@ -366,8 +366,10 @@ async def deliver(
 async def approve_command(
     who: CallerDep, services: ServicesDep, command_id: uuid.UUID
 ) -> CommandPublic:
+    # An approval requested through another replica a moment ago may still be on its way here.
+    wait_s = min(2.0, services.settings.api_send_timeout_s)
     assert services.control is not None
-    pending = services.control.state.approvals.get(command_id)
+    pending = await services.control.approval(command_id, timeout_s=wait_s)
     satellite = pending.command.satellite if pending is not None else "-"
     refusal: tuple[int, str] | None = None
     if not who.role.allows(Role.ADMIN):
