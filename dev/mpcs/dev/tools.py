@@ -326,13 +326,25 @@ def _install_console(target: Path) -> None:
             )
 
 
+#: Browsers Playwright can drive in place of chromium-headless-shell (a CI runner has Chrome).
+_OTHER_CHROMIUMS = ("chromium", "google-chrome-stable", "google-chrome")
+
+
 def _install_chromium(target: Path) -> None:
-    """Debian's chromium-headless-shell via apt-get (as root, like scripts/build-image's podman)."""
+    """Debian's chromium-headless-shell via apt-get (as root, like scripts/build-image's podman);
+    without root, a Chromium or Chrome already on PATH."""
+    other = next((found for b in _OTHER_CHROMIUMS if (found := shutil.which(b))), None)
     if os.geteuid() != 0 or shutil.which("apt-get") is None:
-        raise RuntimeError(
-            "needs Debian's chromium-headless-shell: apt-get install chromium-headless-shell "
-            "(as root)"
-        )
+        if other is None:
+            raise RuntimeError(
+                "needs Debian's chromium-headless-shell: apt-get install chromium-headless-shell "
+                "(as root), or a chromium / google-chrome on PATH"
+            )
+        target.mkdir(parents=True, exist_ok=True)
+        script = target / "chromium-headless-shell"
+        script.write_text(f'#!/bin/sh\nexec {other} "$@"\n')
+        script.chmod(0o755)
+        return
     for argv in (
         ["apt-get", "update", "-qq"],
         ["apt-get", "install", "-y", "-qq", "chromium-headless-shell"],
