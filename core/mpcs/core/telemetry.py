@@ -143,6 +143,9 @@ CHANNELS_BY_SUBSYSTEM: dict[str, tuple[Channel, ...]] = {
 CHANNEL_INDEX: dict[str, Channel] = {c.key: c for c in CHANNELS}
 
 _HEADER_KEYS = ("version", "satellite", "time", "seq", "mode")
+#: InfluxDB's integers are signed 64-bit: an integer channel or `seq` beyond would be a point it
+#: refuses (orjson reads integers up to 2**64 - 1).
+INT64_MAX = 2**63 - 1
 _MODES = frozenset(m.value for m in Mode)
 _PY_TYPES: dict[str, tuple[type, ...]] = {
     "float": (float, int),
@@ -165,8 +168,9 @@ def validate_message(message: dict[str, Any]) -> None:
     """Raise TelemetryError (naming the field) unless `message` follows schema version 1."""
     if not isinstance(message, dict):
         raise TelemetryError("$", "message must be a JSON object")
-    if message.get("version") != SCHEMA_VERSION:
-        raise TelemetryError("version", f"{message.get('version')!r} is not {SCHEMA_VERSION}")
+    version = message.get("version")
+    if type(version) is not int or version != SCHEMA_VERSION:
+        raise TelemetryError("version", f"{version!r} is not {SCHEMA_VERSION}")
     satellite = message.get("satellite")
     if not isinstance(satellite, str) or not satellite:
         raise TelemetryError("satellite", f"{satellite!r} is not a non-empty string")
@@ -176,10 +180,11 @@ def validate_message(message: dict[str, Any]) -> None:
     except (ValueError, TypeError) as exc:
         raise TelemetryError("time", str(exc)) from None
     seq = message.get("seq")
-    if isinstance(seq, bool) or not isinstance(seq, int) or seq < 0:
-        raise TelemetryError("seq", f"{seq!r} is not a non-negative integer")
-    if message.get("mode") not in _MODES:
-        raise TelemetryError("mode", f"{message.get('mode')!r} is not one of {sorted(_MODES)}")
+    if isinstance(seq, bool) or not isinstance(seq, int) or not 0 <= seq <= INT64_MAX:
+        raise TelemetryError("seq", f"{seq!r} is not an integer in 0..2**63-1")
+    mode = message.get("mode")
+    if not isinstance(mode, str) or mode not in _MODES:  # a list or dict is not hashable
+        raise TelemetryError("mode", f"{mode!r} is not one of {sorted(_MODES)}")
     extra = set(message) - set(_HEADER_KEYS) - set(SUBSYSTEM_MEASUREMENTS)
     if extra:
         raise TelemetryError(sorted(extra)[0], "unknown field")
@@ -209,6 +214,8 @@ def _check_value(channel: Channel, path: str, value: float | str) -> None:
     if channel.type in ("float", "int"):
         if value != value:
             raise TelemetryError(path, "is NaN")
+        if isinstance(value, int) and not -INT64_MAX - 1 <= value <= INT64_MAX:
+            raise TelemetryError(path, f"{value!r} does not fit a signed 64-bit integer")
         number = float(value)  # bool/str excluded above; int and float compare as float
         if (channel.minimum is not None and number < channel.minimum) or (
             channel.maximum is not None and number > channel.maximum
