@@ -264,6 +264,7 @@ def run_size(
     warmup_s: float,
     window_s: float,
     profile_s: float,
+    ready_timeout_s: float,
 ) -> dict[str, Any]:
     namespace = f"scale-{n}-r{run}"
     pods = max(1, math.ceil(n / SATELLITES_PER_POD))
@@ -324,7 +325,7 @@ def run_size(
         )
         create_s = time.monotonic() - started
         ready = 0
-        while time.monotonic() - started < 1_800:
+        while time.monotonic() - started < ready_timeout_s:
             items = custom.list_namespaced_custom_object(
                 names.GROUP, names.VERSION, namespace, "satellites"
             )["items"]
@@ -376,8 +377,8 @@ def _wait_mission(custom: Any, namespace: str) -> None:
 
 
 def _wait_flowing(runner: LocalRunner, *, pods: int, n: int, started: float) -> float | None:
-    """Seconds from the burst's start until the pods fly all N Satellites (None: not in 600 s)."""
-    deadline = time.monotonic() + 600
+    """Seconds from the burst's start until the pods fly all N Satellites (None: not in 300 s)."""
+    deadline = time.monotonic() + 300
     while time.monotonic() < deadline:
         pages = _scrape(runner, "simulator-pool")
         if len(pages) == pods and sum(_sum(p, "mpcs_sim_pool_satellites") for p in pages) == n:
@@ -613,6 +614,12 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=20.0)
     parser.add_argument("--window", type=float, default=60.0)
     parser.add_argument("--profile-seconds", type=float, default=0.0)
+    parser.add_argument(
+        "--ready-timeout",
+        type=float,
+        default=900.0,
+        help="seconds to wait for all Ready; the window is measured after it either way",
+    )
     parser.add_argument("--out", default="scale", help="results file stem in bench/results")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
@@ -649,6 +656,7 @@ def main() -> None:
                         warmup_s=args.warmup,
                         window_s=args.window,
                         profile_s=args.profile_seconds if last else 0.0,
+                        ready_timeout_s=args.ready_timeout,
                     )
                     print(json.dumps(row), flush=True)
                     runs.append(row)
