@@ -199,11 +199,25 @@ def test_iam_is_least_privilege_and_bound_to_service_accounts(synth_stack: Any) 
         assert not ("*" in actions and "*" in resources), statement
         assert not any(a.endswith(":*") for a in actions if a != "s3:*"), statement
         if "*" in resources and statement["Effect"] == "Allow":
-            # Only actions AWS cannot scope to a resource (VPC network interfaces, X-Ray, EKS
-            # and MSK descriptions by the CDK providers) may name every resource.
-            assert all(
-                a.split(":")[0] in {"ec2", "xray", "eks", "kafka", "logs"} for a in actions
-            ), statement
+            # Only X-Ray's trace upload (the Lambda's tracing) cannot be scoped to a resource.
+            assert all(a.startswith("xray:") for a in actions), statement
+    # AWS managed policies: only the service-role ones of EKS, Lambda and the EBS CSI driver.
+    managed_policies = {
+        render(arn).split(":policy/", 1)[1].split('"', 1)[0]
+        for role in template.find_resources("AWS::IAM::Role").values()
+        for arn in role["Properties"].get("ManagedPolicyArns", [])
+    }
+    assert managed_policies <= {
+        "AmazonEC2ContainerRegistryReadOnly",
+        "AmazonEKSClusterPolicy",
+        "AmazonEKSWorkerNodePolicy",
+        "AmazonEKS_CNI_Policy",
+        "AmazonElasticContainerRegistryPublicReadOnly",
+        "service-role/AWSLambdaBasicExecutionRole",
+        "service-role/AWSLambdaMSKExecutionRole",
+        "service-role/AWSLambdaVPCAccessExecutionRole",
+        "service-role/AmazonEBSCSIDriverPolicy",
+    }, managed_policies
 
     # The nodes' role carries only what a node needs: no inline policy, AWS's node policies.
     _, nodegroup = only(template, "AWS::EKS::Nodegroup")
