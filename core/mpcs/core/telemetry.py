@@ -269,7 +269,14 @@ def render_markdown() -> str:
         "values of that subsystem (InfluxDB measurement), below. |",
         "",
         "Every channel is always present, has the listed type and lies within the range; anything "
-        "else makes the message invalid (`mpcs.core.telemetry.validate_message`).",
+        "else makes the message invalid (`mpcs.core.telemetry.validate_message`). Integers "
+        "(channels and `seq`) fit a signed 64-bit integer, as InfluxDB stores them; numbers are "
+        "finite (JSON has no NaN or Infinity).",
+        "",
+        "Besides the simulator, ground stations and other sources may post messages over HTTP "
+        "(`POST /api/v1/satellites/{sat}/telemetry`, role ingest, `docs/api.md`): the same "
+        "validator checks them, a batch is taken whole or not at all, and they go to the same "
+        "topic.",
     ]
     for sub, channels in CHANNELS_BY_SUBSYSTEM.items():
         out += ["", f"## {sub}", "", "| Channel | Type | Unit | Range | Description |"]
