@@ -155,6 +155,13 @@ def test_alerts_lambda_reads_the_missions_telemetry(
     assert props["ReservedConcurrentExecutions"] == 3
     assert "KmsKeyArn" in props
     assert props["VpcConfig"]["SubnetIds"]
+    # In the private subnets, with HTTPS out only (DynamoDB, SNS, STS).
+    ((group_id, _),) = [g["Fn::GetAtt"] for g in props["VpcConfig"]["SecurityGroupIds"]]
+    group = template.to_json()["Resources"][group_id]["Properties"]
+    assert [
+        (rule["IpProtocol"], rule["FromPort"], rule["ToPort"], rule["CidrIp"])
+        for rule in group["SecurityGroupEgress"]
+    ] == [("tcp", 443, 443, "0.0.0.0/0")]
     env = props["Environment"]["Variables"]
     assert {"MPCS_ALERTS_TABLE", "MPCS_ALERTS_TOPIC_ARN", "MPCS_ALERTS_MISSIONS"} <= set(env)
     # The missions setting is what the handler's own settings accept, rules and all.

@@ -98,6 +98,16 @@ class Alerting(Construct):
             encryption_key=key,
             removal_policy=RemovalPolicy.DESTROY,
         )
+        self.security_group = ec2.SecurityGroup(
+            self,
+            "Egress",
+            vpc=vpc,
+            description="Alerts Lambda: HTTPS out (DynamoDB, SNS, STS through the NAT gateway)",
+            allow_all_outbound=False,
+        )
+        self.security_group.add_egress_rule(
+            ec2.Peer.any_ipv4(), ec2.Port.tcp(443), "AWS APIs over HTTPS"
+        )
         self.function = lambda_.Function(
             self,
             "Function",
@@ -116,7 +126,7 @@ class Alerting(Construct):
             environment_encryption=key,
             vpc=vpc,
             vpc_subnets=subnets,
-            security_groups=[streaming.security_group],
+            security_groups=[self.security_group],
             log_group=log_group,
             tracing=lambda_.Tracing.ACTIVE,
         )

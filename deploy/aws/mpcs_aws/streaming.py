@@ -44,7 +44,9 @@ class Streaming(Construct):
             "Brokers",
             vpc=vpc,
             description="MSK brokers: SASL/IAM over TLS from inside the VPC only",
-            allow_all_outbound=False,
+            # Lambda's MSK pollers use this group for their network interfaces: they reach the
+            # brokers and, through the NAT gateway, STS and Lambda (AWS's MSK event source rules).
+            allow_all_outbound=True,
         )
         self.security_group.add_ingress_rule(
             ec2.Peer.ipv4(vpc.vpc_cidr_block),
