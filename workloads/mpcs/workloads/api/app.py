@@ -22,6 +22,7 @@ from .console import install_console
 from .errors import install_error_handlers
 from .ingest_http import TelemetrySink
 from .metrics import MetricsMiddleware
+from .models import error_responses
 from .routes import alerts, commands, health, satellites, telemetry, tracks
 from .security import install_security
 from .services import Services
@@ -93,6 +94,8 @@ def create_app(
         version="1",
         lifespan=lifespan,
         docs_url=None,  # served by install_console, from local assets when built
+        # Any route may answer these (security.py): a body over its limit, a token over its rate.
+        responses=error_responses(413, 429),
     )
     app.state.services = wired
     app.state.telemetry_sink = sink
