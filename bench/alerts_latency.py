@@ -965,9 +965,7 @@ def experiment_notes(result: dict[str, Any], other: dict[str, Any]) -> list[str]
         f"{call0_ms / 1000:.1f} s), moto used {moto:.2f} CPU-seconds per second (without: "
         f"{moto0:.2f}), and {received:.0%} of the transitions arrived in their run. Still "
         f"{cap:.0f} < {offered:.0f} records/s offered: the backlog grows through every run and "
-        "the p99 stays far above 2 s. What is left per handler call is the watermark UpdateItem "
-        "per satellite (100) and three calls per transition, each a sequential round trip to "
-        "moto on this loaded machine.",
+        "the p99 stays far above 2 s.",
     ]
 
 
@@ -987,10 +985,18 @@ def notes(result: dict[str, Any]) -> list[str]:
     moto_cpu = med([r["cpu_fraction"]["moto"] for r in counted])
     runner_cpu = med([r["cpu_fraction"]["runner"] for r in counted])
     # AWS calls of one handler call (docs/alerts.md#dynamodb): a BatchGetItem per 100 keys
-    # (2 keys per satellite), a watermark UpdateItem per satellite, and per transition a
-    # PutItem, a Publish and an UpdateItem. One transition per `period_s` samples here.
+    # (2 keys per satellite), a PutItem per transition (up to 8 satellites' at once), a
+    # PublishBatch per 10 transitions, a TransactWriteItems per 100 markers + watermarks. One
+    # transition per `period_s` samples here.
     satellites = setup["satellites"]
-    aws_calls = math.ceil(2 * satellites / 100) + satellites + 3 * per_call / setup["period_s"]
+    transitions = per_call / setup["period_s"]
+    touched = min(satellites, per_call)
+    aws_calls = (
+        math.ceil(2 * touched / 100)
+        + transitions
+        + math.ceil(transitions / 10)
+        + math.ceil((transitions + touched) / 100)
+    )
     per_aws_call_ms = 1000 * call_s / aws_calls
     keeps_up = capacity >= offered
     p99_to_publish = s["to_publish_p99_ms"]["median"]
@@ -1008,24 +1014,23 @@ def notes(result: dict[str, Any]) -> list[str]:
             "each run and into the next (the per-10 s medians cover only the transitions that "
             "arrived, so they understate the growth)."
         ),
-        f"- **The handler's AWS round trips.** A call makes about {aws_calls:.0f} sequential "
-        f"calls to moto (a BatchGetItem per 100 keys, one watermark UpdateItem per satellite "
-        f"— {satellites} per call, whatever the batch size — and per transition a conditional "
-        f"PutItem, a Publish and an UpdateItem clearing the marker): ~{per_aws_call_ms:.0f} ms "
-        "per round trip here. The handler's own CPU is small beside that (bench/alerts_handler: "
-        "~30 000 records per CPU-second).",
+        f"- **The handler's AWS round trips.** A call makes about {aws_calls:.0f} calls to "
+        "moto (a BatchGetItem per 100 keys, a conditional PutItem per transition — up to 8 "
+        "satellites' at once — a PublishBatch per 10 transitions, and one TransactWriteItems "
+        "per 100 markers to clear and watermarks to move; before commit 1c3f937 it was ~100 "
+        "more, an UpdateItem per satellite and per published item, and a Publish per "
+        f"transition): ~{per_aws_call_ms:.0f} ms of handler time per call here. The handler's "
+        "own CPU is small beside that (bench/alerts_handler: ~60 000 records per CPU-second).",
         f"- **moto** used {moto_cpu:.2f} CPU-seconds per second (the runner process "
         f"{runner_cpu:.2f}) on this 2-CPU machine shared with other work (load averages per run "
         "above). It is one Python process emulating AWS and serialises every response in "
         "Python; DynamoDB answers such calls in single-digit milliseconds.",
         "- **The flow-back** runs in the runner's process against the same moto: for every "
-        "transition it forwards it reads the satellite's firing alerts with "
-        "`AlertTable.list_alerts`, which queries *every* item of the mission (2 per satellite: "
-        f"{2 * satellites} items) and keeps one satellite's. Per handler call that is "
-        f"~{per_call / setup['period_s']:.0f} such Queries, "
-        f"~{2 * satellites * per_call / setup['period_s']:,.0f} items, against "
-        f"{2 * satellites} items for the handler's own BatchGetItems — so nearly all of moto's "
-        "DynamoDB response serialisation in the py-spy shares above is the flow-back's Query.",
+        "transition it forwards it reads the satellite's firing alerts "
+        "(`AlertTable.list_alerts`, a Query of that satellite's items), patches the "
+        "Satellite's condition, creates an Event, and deletes the message: "
+        f"~{transitions:.0f} transitions per handler call, each a few moto and apiserver "
+        "round trips, concurrently with the handler.",
         f"- **SNS → SQS → receiver** is not where the time goes: the baseline's p99 is "
         f"{s['baseline_p99_ms']['median']} ms; for the transitions, SentTimestamp → received "
         f"has p99 {s['queue_to_receiver_p99_ms']['median']} ms, while sample → SentTimestamp "
@@ -1037,15 +1042,9 @@ def notes(result: dict[str, Any]) -> list[str]:
         "idle; they are not the cause, and no runner setting was changed. (Under load the "
         "runner does add one handler call: aiokafka prefetches one fetch per partition as soon "
         "as a poll empties its buffer, so a call gets records fetched before the previous call "
-        "ran. A second short poll after a non-empty one would fix that, but while each call "
-        "costs ~100 sequential AWS round trips the batches are already large and that, not the "
-        "batching, sets the pace.)",
+        "ran. A second short poll after a non-empty one would fix that.)",
         "",
-        "Not changed here (not this bench's files): the flow-back could query only the "
-        "satellite's items (`begins_with(key, '<satellite>#')`; measured as the experiment "
-        "below, when present), and the handler could send the per-satellite watermark writes "
-        "concurrently or fewer of them. This bench measures moto on a shared 2-CPU machine, "
-        "not AWS.",
+        "This bench measures moto on a shared 2-CPU machine, not AWS.",
     ]
 
 

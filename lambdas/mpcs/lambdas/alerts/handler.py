@@ -92,7 +92,8 @@ class _Satellite:
 _Saved = tuple[RuleItem, int, list[Transition]]
 """A rule item as read, the version it is at now, and the transitions it holds to notify."""
 
-#: Satellites whose items are written at the same time (below botocore's 10 pooled connections).
+#: Concurrent AWS calls of one batch: satellites whose items are written, BatchGetItem chunks
+#: read (below botocore's 10 pooled connections).
 _WRITERS = 8
 
 
@@ -126,6 +127,7 @@ class AlertsProcessor:
         self.store = AlertStore(dynamodb, settings.alerts_table)
         self.notifier = Notifier(sns, settings.alerts_topic_arn)
         self._pool: ThreadPoolExecutor | None = None
+        self.store.pool = self._writers()
         self._full = settings.alerts_validate == "full"
         self._channels = {
             m: R.group_reads(R.needed_channels(cfg.rules))

@@ -14,6 +14,7 @@ transition; the loser gets `Conflict`.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -105,7 +106,10 @@ def _state_of(data: Mapping[str, Any]) -> RuleState:
 
 class AlertStore(AlertTable):
     """The alerts table through a boto3 DynamoDB client (low-level API, typed attributes); the
-    reads and the acknowledgement the API shares come from `mpcs.kit.alerts_table`."""
+    reads and the acknowledgement the API shares come from `mpcs.kit.alerts_table`. With `pool`
+    (the handler's writers), `load` sends its BatchGetItem calls at once."""
+
+    pool: Executor | None = None
 
     # -- reads -----------------------------------------------------------------------------------
 
@@ -117,23 +121,16 @@ class AlertStore(AlertTable):
         sats = list(dict.fromkeys(satellites))
         names = list(dict.fromkeys(rules))
         keys = [*sats, *(rule_key(s, r) for s in sats for r in names)]
+        chunks = [keys[i : i + _BATCH_GET_MAX] for i in range(0, len(keys), _BATCH_GET_MAX)]
         found: dict[str, dict[str, Any]] = {}
-        for start in range(0, len(keys), _BATCH_GET_MAX):
-            request: dict[str, Any] = {
-                self.table: {
-                    "Keys": [
-                        {"mission": {"S": mission}, "key": {"S": k}}
-                        for k in keys[start : start + _BATCH_GET_MAX]
-                    ],
-                    "ConsistentRead": True,
-                }
-            }
-            while request:
-                response = self.client.batch_get_item(RequestItems=request)
-                for raw in response.get("Responses", {}).get(self.table, []):
-                    data = _unmarshal(raw)
-                    found[data["key"]] = data
-                request = response.get("UnprocessedKeys") or {}
+        # The chunks are independent reads: with a pool, they go at once.
+        parts = (
+            self.pool.map(lambda c: self._batch_get(mission, c), chunks)
+            if self.pool is not None and len(chunks) > 1
+            else map(lambda c: self._batch_get(mission, c), chunks)
+        )
+        for part in parts:
+            found.update(part)
         satellite_items = {
             s: SatelliteItem(
                 satellite=s,
@@ -150,6 +147,22 @@ class AlertStore(AlertTable):
                     RuleItem(satellite=s, rule=r) if stored is None else _rule_item(stored)
                 )
         return satellite_items, rule_items
+
+    def _batch_get(self, mission: str, keys: list[str]) -> dict[str, dict[str, Any]]:
+        found: dict[str, dict[str, Any]] = {}
+        request: dict[str, Any] = {
+            self.table: {
+                "Keys": [{"mission": {"S": mission}, "key": {"S": k}} for k in keys],
+                "ConsistentRead": True,
+            }
+        }
+        while request:
+            response = self.client.batch_get_item(RequestItems=request)
+            for raw in response.get("Responses", {}).get(self.table, []):
+                data = _unmarshal(raw)
+                found[data["key"]] = data
+            request = response.get("UnprocessedKeys") or {}
+        return found
 
     # -- writes ----------------------------------------------------------------------------------
 
