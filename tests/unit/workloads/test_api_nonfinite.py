@@ -8,9 +8,11 @@ Each must be a 422 naming the argument, audited as a refusal, with nothing sent.
 
 from __future__ import annotations
 
+import re
+
 import httpx
 import pytest
-from api_fakes import OPERATOR, audit_lines, auth, bus
+from api_fakes import ADMIN, OPERATOR, audit_lines, auth, bus
 
 from mpcs.workloads.api.services import Services
 
@@ -68,4 +70,36 @@ async def test_a_non_finite_valid_until_or_confirm_is_422_naming_it(
         response = await _post(client, f'{{"name": "PING", "{field}": {number}}}')
         assert response.status_code == 422, response.text
         assert response.json()["detail"][0]["loc"] == ["body", field]
+    assert bus(services).commands == []
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "NaN",
+        '{"name": "PING", "args": {"x": 1e309}, "confirm": NaN, "takeover": Infinity}',
+        '{"a": [-Infinity, {"b": NaN}]}',
+    ],
+)
+async def test_no_route_answers_500_to_a_non_finite_number(
+    client: httpx.AsyncClient, services: Services, body: str
+) -> None:
+    """Every route of the app that reads a JSON body (those added later too)."""
+    schema = (await client.get("/openapi.json")).json()
+    samples = {"sat": "firewatch-1", "command_id": "00000000-0000-4000-8000-000000000000"}
+    posted = []
+    for template, operations in schema["paths"].items():
+        if "requestBody" not in operations.get("post", {}):
+            continue  # no body, no JSON number to read
+        path = re.sub(r"\{(\w+)\}", lambda m: samples.get(m.group(1), "0"), template)
+        response = await client.post(
+            path,
+            content=body.encode(),
+            headers={**auth(ADMIN), "Content-Type": "application/json"},
+        )
+        assert response.status_code != 500, (template, response.text)
+        posted.append(template)
+    assert {"/api/v1/satellites/{sat}/commands", "/api/v1/satellites/{sat}/telemetry"} <= set(
+        posted
+    )
     assert bus(services).commands == []
