@@ -103,10 +103,14 @@ def _sum(text: str, name: str) -> float:
 def _storage_objects(stack: DevStack) -> dict[str, int]:
     text = _get(f"{stack.apiserver.url}/metrics", context=stack.apiserver.ssl_context())
     counts: dict[str, int] = {}
-    for metric in ("apiserver_storage_objects", "apiserver_resource_objects"):
+    # The newer name first (1.34 has both, naming the resources differently: count one).
+    for metric in ("apiserver_resource_objects", "apiserver_storage_objects"):
         for labels, value in _samples(text, metric):
-            resource = labels.get("resource", "?")
-            counts[resource] = max(counts.get(resource, 0), int(value))
+            if value > 0:
+                resource = labels.get("resource", "?")
+                counts[resource] = counts.get(resource, 0) + int(value)
+        if counts:
+            break
     return dict(sorted(counts.items(), key=lambda kv: -kv[1]))
 
 
@@ -414,8 +418,12 @@ def _window(
     values = _sum(ingest1, "mpcs_ingest_channel_values_total") - _sum(
         ingest0, "mpcs_ingest_channel_values_total"
     )
-    sampled = _sum(sims1, "mpcs_sim_pool_samples") - _sum(sims0, "mpcs_sim_pool_samples")
-    late = _sum(sims1, "mpcs_sim_pool_late_samples") - _sum(sims0, "mpcs_sim_pool_late_samples")
+    sampled = _sum(sims1, "mpcs_sim_pool_samples_total") - _sum(
+        sims0, "mpcs_sim_pool_samples_total"
+    )
+    late = _sum(sims1, "mpcs_sim_pool_late_samples_total") - _sum(
+        sims0, "mpcs_sim_pool_late_samples_total"
+    )
     freshness = _histogram_delta(ingest0, ingest1, "mpcs_ingest_freshness_seconds")
     offered_msgs = n  # 1 Hz each
     slope = _slope(lag)
