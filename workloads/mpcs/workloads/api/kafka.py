@@ -187,9 +187,12 @@ class KafkaBus:
         self._producer = self._commands = None
 
     async def check(self) -> None:
-        """Raise unless the cluster answers a metadata request."""
+        """Raise unless both producers are started and the cluster answers a metadata request."""
         if self._producer is None:
             raise KafkaUnavailable("Kafka producer not connected yet")
+        if self._commands is None:
+            # The first transactional producer of a cluster waits for its transaction log.
+            raise KafkaUnavailable("Kafka command (transactional) producer not started yet")
         try:
             await asyncio.wait_for(self._producer.client.fetch_all_metadata(), timeout=3.0)
         except (KafkaError, TimeoutError) as exc:
