@@ -629,6 +629,11 @@ def main() -> None:
         help="seconds to wait for all Ready; the window is measured after it either way",
     )
     parser.add_argument("--out", default="scale", help="results file stem in bench/results")
+    parser.add_argument(
+        "--append",
+        action="store_true",
+        help="keep the runs already in the results file (several invocations, one report)",
+    )
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     runs_arg = [int(r) for r in args.runs.split(",")]
@@ -637,6 +642,15 @@ def main() -> None:
     stack = DevStack(root, die_with_parent=True)
     load_before = os.getloadavg()[0]
     runs: list[dict[str, Any]] = []
+    previous = RESULTS / f"{args.out}.json"
+    if args.append and previous.exists():
+        earlier = json.loads(previous.read_text())
+        runs = earlier["runs"]
+        load_before = earlier["meta"]["load_avg_before"]
+    commands = [_command()]
+    if runs:
+        commands = [*(earlier["meta"].get("commands") or [earlier["meta"]["command"]]), *commands]
+    report_sizes = sorted({*sizes, *(r["satellites"] for r in runs)})
     try:
         conn = stack.start()
         admin = k8s_config.new_client_from_config(config_file=conn.kubeconfig)
@@ -668,13 +682,23 @@ def main() -> None:
                     )
                     print(json.dumps(row), flush=True)
                     runs.append(row)
-                    _write(args, sizes, runs, load_before)
+                    _write(args, report_sizes, runs, load_before, commands)
     finally:
         stack.stop()
-    _write(args, sizes, runs, load_before)
+    _write(args, report_sizes, runs, load_before, commands)
 
 
-def _write(args: Any, sizes: list[int], runs: list[dict[str, Any]], load_before: float) -> None:
+def _command() -> str:
+    return "bench/scale.py " + " ".join(sys.argv[1:])
+
+
+def _write(
+    args: Any,
+    sizes: list[int],
+    runs: list[dict[str, Any]],
+    load_before: float,
+    commands: list[str],
+) -> None:
     rows = [
         summarise([r for r in runs if r["satellites"] == n])
         for n in sizes
@@ -685,7 +709,8 @@ def _write(args: Any, sizes: list[int], runs: list[dict[str, Any]], load_before:
         "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "load_avg_before": load_before,
         "load_avg_after": os.getloadavg()[0],
-        "command": "bench/scale.py " + " ".join(sys.argv[1:]),
+        "command": " ; ".join(commands),
+        "commands": commands,
         "warmup_s": args.warmup,
         "window_s": args.window,
     }
