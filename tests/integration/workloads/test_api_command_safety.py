@@ -198,8 +198,7 @@ async def setup(
             b=replicas[1],
         )
     finally:
-        for replica in replicas:
-            replica.stop()
+        await asyncio.gather(*(asyncio.to_thread(replica.stop) for replica in replicas))
 
 
 def _auth(token: str) -> dict[str, str]:
