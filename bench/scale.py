@@ -47,6 +47,7 @@ import psutil
 import yaml
 from kubernetes import client as k8s
 from kubernetes import config as k8s_config
+from kubernetes.client.exceptions import ApiException
 from machine import machine
 
 from mpcs.core import names
@@ -321,36 +322,40 @@ def run_size(
     try:
         _wait_mission(custom, namespace)
         started = time.monotonic()
-        _parallel(
-            lambda i: custom.create_namespaced_custom_object(
-                names.GROUP, names.VERSION, namespace, "satellites", _satellite(template, i)
-            ),
-            list(range(n)),
-        )
+        _parallel(lambda i: _create(custom, namespace, _satellite(template, i)), list(range(n)))
         create_s = time.monotonic() - started
         ready = 0
         while time.monotonic() - started < ready_timeout_s:
-            items = custom.list_namespaced_custom_object(
-                names.GROUP, names.VERSION, namespace, "satellites"
-            )["items"]
+            try:
+                items = custom.list_namespaced_custom_object(
+                    names.GROUP, names.VERSION, namespace, "satellites"
+                )["items"]
+            except ApiException as exc:  # an apiserver under load times out now and then
+                print(f"listing Satellites: {exc.status} {exc.reason}; again", flush=True)
+                time.sleep(5)
+                continue
             ready = sum(1 for s in items if (s.get("status") or {}).get("phase") == "Ready")
             if ready == n:
                 break
-            time.sleep(2)
+            time.sleep(5)
         all_ready_s = time.monotonic() - started
         burst_peak_rss = rss.peak_mb
         # Telemetry flowing from every simulator pod, then the warm-up.
         flowing_s = _wait_flowing(runner, pods=pods, n=n, started=started)
         time.sleep(warmup_s)
         result = _window(components, runner, n=n, window_s=window_s)
-        result["objects"] = _storage_objects(stack)
+        try:
+            result["objects"] = _storage_objects(stack)
+        except OSError:
+            result["objects"] = {}
         profile = (
             _profile(components, profile_s, stack.root / f"scale-{n}-r{run}") if profile_s else None
         )
     finally:
         peak_rss = rss.stop()
         stop_group(operator.pid, proc=operator)
-        k8s.CoreV1Api(admin).delete_namespace(namespace)
+        with contextlib.suppress(ApiException):
+            k8s.CoreV1Api(admin).delete_namespace(namespace)
     result.update(
         satellites=n,
         run=run,
@@ -368,12 +373,31 @@ def run_size(
     return result
 
 
+def _create(custom: Any, namespace: str, obj: dict[str, Any]) -> None:
+    """Create one object, retrying the apiserver's timeouts (409: an earlier try got through)."""
+    for attempt in range(10):
+        try:
+            custom.create_namespaced_custom_object(
+                names.GROUP, names.VERSION, namespace, "satellites", obj
+            )
+            return
+        except ApiException as exc:
+            if exc.status == 409:
+                return
+            if exc.status not in (429, 500, 503, 504) or attempt == 9:
+                raise
+            time.sleep(1 + attempt)
+
+
 def _wait_mission(custom: Any, namespace: str) -> None:
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline:
-        obj = custom.get_namespaced_custom_object(
-            names.GROUP, names.VERSION, namespace, "missions", MISSION
-        )
+        try:
+            obj = custom.get_namespaced_custom_object(
+                names.GROUP, names.VERSION, namespace, "missions", MISSION
+            )
+        except ApiException:
+            obj = {}
         if (obj.get("status") or {}).get("phase") == "Ready":
             return
         time.sleep(1)
