@@ -7,11 +7,17 @@ import { positionText } from "../../lib/geo";
 import { href } from "../../lib/route";
 import { ageText } from "../../lib/time";
 import { useNow } from "../../lib/useNow";
-import { PassTimeline } from "./PassTimeline";
+import { PassTimeline, type SatellitePasses } from "./PassTimeline";
 import { WorldMap } from "./WorldMap";
 
 /** Passes are predicted per satellite; the timeline asks for at most this many satellites. */
 export const TIMELINE_SATELLITES = 12;
+
+/** One array for the timeline; a function of the module, so react-query re-runs it only when a
+ * prediction changes (and the memoized timeline rows re-render only then). */
+function combinePasses(results: { data?: SatellitePasses }[]): SatellitePasses[] {
+  return results.flatMap((q) => (q.data ? [q.data] : []));
+}
 
 function percent(value: number | null): string {
   return value === null ? "—" : `${value.toFixed(1)} %`;
@@ -19,7 +25,9 @@ function percent(value: number | null): string {
 
 export function FleetView() {
   const { client } = useSigned();
-  const now = useNow(1000);
+  // Ages and the timeline's "now" move every 5 s: a 100-satellite table re-laid out every second
+  // cost the page a tenth of its main thread (bench/console_load.py).
+  const now = useNow(5000);
   const [chosen, setChosen] = useState<string | null>(null);
   const fleet = useQuery({ queryKey: ["fleet"], queryFn: () => client.fleet(), refetchInterval: 2000 });
   const members = useMemo(() => fleet.data?.data ?? [], [fleet.data]);
@@ -46,7 +54,7 @@ export function FleetView() {
   });
   const timelineSats = members.slice(0, TIMELINE_SATELLITES).map((m) => m.name);
   const [windowStart, setWindowStart] = useState(() => Date.now());
-  const passes = useQueries({
+  const timelinePasses = useQueries({
     queries: timelineSats.map((sat) => ({
       queryKey: ["passes", sat],
       queryFn: async () => {
@@ -57,6 +65,7 @@ export function FleetView() {
       refetchInterval: 10 * 60_000,
       staleTime: 10 * 60_000,
     })),
+    combine: combinePasses,
   });
   const firing = new Map<string, number>();
   for (const a of alerts.data?.data ?? []) firing.set(a.satellite, (firing.get(a.satellite) ?? 0) + 1);
@@ -117,7 +126,7 @@ export function FleetView() {
       />
       <PassTimeline
         stations={(stations.data?.data ?? []).map((s) => s.name)}
-        passes={passes.flatMap((q) => (q.data ? [q.data] : []))}
+        passes={timelinePasses}
         start={windowStart}
         now={now}
       />

@@ -1,4 +1,5 @@
 // Pass timeline: one row per ground station, each pass a bar over the next 24 h, "now" moving.
+import { memo } from "react";
 import type { Pass } from "../../api/types";
 import { clockText } from "../../lib/time";
 import { nowFraction, spanOf } from "../../lib/timeline";
@@ -32,6 +33,31 @@ export function PassTimeline({
           </span>
         ))}
       </div>
+      <Rows stations={stations} passes={passes} start={start} hours={hours} />
+      <div
+        className="timeline-now"
+        data-testid="timeline-now"
+        style={{ left: `calc(8rem + (100% - 8rem) * ${nowFraction(now, start, hours)})` }}
+        aria-hidden="true"
+      />
+    </section>
+  );
+}
+
+/** The stations' rows of pass bars: re-rendered when the passes change, not as "now" moves. */
+const Rows = memo(function Rows({
+  stations,
+  passes,
+  start,
+  hours,
+}: {
+  stations: string[];
+  passes: SatellitePasses[];
+  start: number;
+  hours: number;
+}) {
+  return (
+    <>
       {stations.map((station) => (
         <div className="timeline-row" key={station}>
           <span className="timeline-station">{station}</span>
@@ -58,12 +84,6 @@ export function PassTimeline({
           </ul>
         </div>
       ))}
-      <div
-        className="timeline-now"
-        data-testid="timeline-now"
-        style={{ left: `calc(8rem + (100% - 8rem) * ${nowFraction(now, start, hours)})` }}
-        aria-hidden="true"
-      />
-    </section>
+    </>
   );
-}
+});
