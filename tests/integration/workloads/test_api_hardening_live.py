@@ -26,6 +26,7 @@ import cramjam
 import httpx
 import orjson
 import pytest
+import websockets
 import yaml
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from kubernetes.client import ApiClient
@@ -263,12 +264,13 @@ async def test_every_refusal_is_answered_audited_and_sends_nothing(
     json_type = {"Content-Type": "application/json"}
     bad_batch = _messages(3)
     bad_batch[2]["power"]["battery_soc_pct"] = -5.0
-    cases: list[tuple[int, str, httpx.Response]] = []
+    cases: list[tuple[int, str, str]] = []
 
     async def check(status: int, reason: str, response: httpx.Response, words: str) -> None:
         assert response.status_code == status, response.text
         assert words in response.text
-        cases.append((status, reason, response))
+        assert response.headers["x-content-type-options"] == "nosniff"
+        cases.append((status, reason, response.request.url.path))
 
     await check(
         401, "unauthenticated", await http.get("/api/v1/satellites"), "bearer token is required"
@@ -347,8 +349,15 @@ async def test_every_refusal_is_answered_audited_and_sends_nothing(
         ),
         "Disallowed CORS origin",
     )
-    for _, _, response in cases:
-        assert response.headers["x-content-type-options"] == "nosniff"
+    # A WebSocket's token travels in its URL: refused, audited, and kept out of the log.
+    stream = f"ws{api.url.removeprefix('http')}/api/v1/satellites/{SAT}/telemetry/stream"
+    with pytest.raises(websockets.InvalidStatus) as caught:
+        async with websockets.connect(f"{stream}?token=ws-not-a-token"):
+            pass
+    assert caught.value.response.status_code == 401
+    cases.append((401, "unauthenticated", f"/api/v1/satellites/{SAT}/telemetry/stream"))
+    async with websockets.connect(f"{stream}?token={TOKENS['viewer']}") as ws:
+        await ws.close()
 
     async def audited() -> list[dict[str, Any]]:
         records = await _records(api.bootstrap, api.topic(Topic.EVENTS))
@@ -358,7 +367,7 @@ async def test_every_refusal_is_answered_audited_and_sends_nothing(
 
     events = await eventually_async(audited, timeout_s=30, what="an audit event per refusal")
     assert len(events) == len(cases)
-    for (status, reason, response), event in zip(cases, events, strict=True):
+    for (status, reason, path), event in zip(cases, events, strict=True):
         assert event["status"] == status
         assert event["result"] == "refused"
         if event["type"] == "command":  # the command route audits its own refusals
@@ -366,17 +375,18 @@ async def test_every_refusal_is_answered_audited_and_sends_nothing(
             assert "setpoint_c" in event["reason"]
         else:
             assert event["reason"] == reason
-            assert event["path"] == response.request.url.path
+            assert event["path"] == path
     assert [e["who"] for e in events[:4]] == ["anonymous", "anonymous", "viewer", "ingest"]
     # Nothing was sent: no command, no telemetry.
     assert await _records(api.bootstrap, api.topic(Topic.COMMANDS)) == []
     assert await _records(api.bootstrap, api.topic(Topic.TELEMETRY)) == []
     metrics = (await http.get("/metrics")).text
     assert 'mpcs_api_refusals_total{reason="too_large"} 2.0' in metrics
-    assert 'mpcs_api_refusals_total{reason="unauthenticated"} 2.0' in metrics
+    assert 'mpcs_api_refusals_total{reason="unauthenticated"} 3.0' in metrics
     # Tokens never reach the log, not even the one that was wrong.
     text = api.log.read_text()
     assert "request refused" in text
+    assert "token=[redacted]" in text  # uvicorn logged the WebSocket paths, redacted
     for token in [*TOKENS.values(), RATE_VIEWER, "not-a-token"]:
         assert token not in text
 

@@ -381,8 +381,38 @@ class BodyLimitMiddleware:
         await self.app(scope, limited, send)
 
 
+_TOKEN_IN_URL = re.compile(r"([?&](?:access_)?token=)[^&\s\"']*", re.IGNORECASE)
+
+
+class RedactTokens(logging.Filter):
+    """Blanks `?token=…` in a log record: uvicorn logs a WebSocket handshake's whole path (the
+    browser's only way to send a token there) at INFO, access log or not.
+
+    >>> path = ("/s?token=abc&x=1",)
+    >>> record = logging.LogRecord("uvicorn.error", 20, "", 0, '"WebSocket %s" 1', path, None)
+    >>> RedactTokens().filter(record), record.getMessage()
+    (True, '"WebSocket /s?token=[redacted]&x=1" 1')
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        redacted = _TOKEN_IN_URL.sub(r"\1[redacted]", message)
+        if redacted != message:
+            record.msg, record.args = redacted, None
+        return True
+
+
+def redact_tokens_in_logs() -> None:
+    """Attach `RedactTokens` to the loggers that print request paths (once per process)."""
+    for name in ("uvicorn.error", "uvicorn.access", "uvicorn", "websockets", "websockets.server"):
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, RedactTokens) for f in logger.filters):
+            logger.addFilter(RedactTokens())
+
+
 def install_security(app: FastAPI, settings: WorkloadSettings, services: Services) -> Guard:
     """Add the middlewares (call before the metrics middleware, which stays outermost)."""
+    redact_tokens_in_logs()
     guard = Guard(services, settings)
     app.state.guard = guard
     app.add_middleware(
