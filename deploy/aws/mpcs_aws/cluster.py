@@ -113,7 +113,8 @@ class Cluster(Construct):
                 kubectl_layer=KubectlV34Layer(self, "KubectlLayer"),
                 private_subnets=vpc.select_subnets(subnet_type=subnets.subnet_type).subnets,
             ),
-            output_config_command=True,
+            # The stack outputs its own KubeconfigCommand.
+            output_config_command=False,
         )
         streaming.security_group.add_ingress_rule(
             self.cluster.cluster_security_group,

@@ -58,6 +58,7 @@ class Storage(Construct):
             removal_policy=RemovalPolicy.RETAIN,
         )
         definition = alerts_table_definition(DEFAULT_TABLE)
+        keys = _key_attributes(definition)
         self.table = dynamodb.Table(
             self,
             "AlertsTable",
@@ -71,7 +72,8 @@ class Storage(Construct):
             encryption_key=self.key,
             deletion_protection=True,
             removal_policy=RemovalPolicy.RETAIN,
-            **_key_attributes(definition),
+            partition_key=keys["partition_key"],
+            sort_key=keys.get("sort_key"),
         )
         self.topic = sns.Topic(
             self,
