@@ -327,14 +327,11 @@ def run_size(
         ready = 0
         while time.monotonic() - started < ready_timeout_s:
             try:
-                items = custom.list_namespaced_custom_object(
-                    names.GROUP, names.VERSION, namespace, "satellites"
-                )["items"]
+                ready = _count_ready(custom, namespace)
             except ApiException as exc:  # an apiserver under load times out now and then
                 print(f"listing Satellites: {exc.status} {exc.reason}; again", flush=True)
                 time.sleep(5)
                 continue
-            ready = sum(1 for s in items if (s.get("status") or {}).get("phase") == "Ready")
             if ready == n:
                 break
             time.sleep(5)
@@ -371,6 +368,20 @@ def run_size(
     )
     _wait_gone(runner, namespace)
     return result
+
+
+def _count_ready(custom: Any, namespace: str) -> int:
+    """Satellites in phase Ready, listed 250 at a time (a whole list of thousands of objects
+    timed out, 504, on the loaded machine)."""
+    ready, token = 0, None
+    while True:
+        page = custom.list_namespaced_custom_object(
+            names.GROUP, names.VERSION, namespace, "satellites", limit=250, _continue=token
+        )
+        ready += sum(1 for s in page["items"] if (s.get("status") or {}).get("phase") == "Ready")
+        token = page["metadata"].get("continue")
+        if not token:
+            return ready
 
 
 def _create(custom: Any, namespace: str, obj: dict[str, Any]) -> None:

@@ -311,12 +311,21 @@ async def main() -> None:
     parser.add_argument("--warmup", type=float, default=30.0)
     parser.add_argument("--window", type=float, default=60.0)
     parser.add_argument("--profile-seconds", type=float, default=20.0)
+    parser.add_argument("--append", action="store_true", help="keep the runs already written")
     args = parser.parse_args()
     load_before = os.getloadavg()[0]
-    runs = []
+    runs: list[dict[str, Any]] = []
+    commands = ["bench/scale_datapath.py " + " ".join(sys.argv[1:])]
+    previous = RESULTS / "scale_datapath.json"
+    if args.append and previous.exists():
+        earlier = json.loads(previous.read_text())
+        runs = earlier["runs"]
+        load_before = earlier["meta"]["load_avg_before"]
+        commands = [*earlier["meta"]["commands"], *commands]
     for run in range(args.runs):
         for n in [int(s) for s in args.sizes.split(",")]:
             row = await run_size(n, run, args)
+            row["invocation"] = len(commands)
             print(json.dumps(row), flush=True)
             runs.append(row)
             meta = {
@@ -324,7 +333,8 @@ async def main() -> None:
                 "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                 "load_avg_before": load_before,
                 "load_avg_after": os.getloadavg()[0],
-                "command": "bench/scale_datapath.py " + " ".join(sys.argv[1:]),
+                "command": " ; ".join(commands),
+                "commands": commands,
             }
             write(meta, runs)
 
