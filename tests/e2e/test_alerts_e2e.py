@@ -2,11 +2,17 @@
 notified once, shown on the Satellite, in Kubernetes Events and in the API, acknowledged by an
 operator, and resolved (notified once more) when the spacecraft recovers.
 
-The fault is a radio dropout with a duration: the simulated transceiver fails and comes back on its
-own, so the rule fires and resolves from physics alone (an ageing battery never recovers). The
-operator (under its RBAC, configured with the dev stack's moto topic and table) deploys the
-mission's alerts runner; the local runner runs it with the simulators, the ingest and the command
-API. The SNS messages are counted on an SQS FIFO queue this test subscribes to the topic.
+The satellite is the examples' firewatch-3 with its `batteryAgeing` fault, here begun long before
+the simulation starts, so the battery is down to the model's floor (20 % of its 80 Wh). An
+operator powers the payload (PAYLOAD_ON through the command API): through the next eclipse the
+aged battery cannot carry bus and payload, the state of charge crosses the mission's
+`battery-low` rule (< 25 %), on-board fault protection drops to SAFE (payload off), and in
+sunlight the battery charges again: the alert resolves from physics alone. The test's copy of the
+rule adds hysteresis (`clearThreshold: 80`) so the alert resolves once the battery has charged,
+not when it creeps past 25 % between two eclipses. The operator (under its RBAC, configured with
+the dev stack's moto topic and table) deploys the mission's alerts runner; the local runner runs
+it with the simulators, the ingest and the command API. The SNS messages are counted on an SQS
+FIFO queue this test subscribes to the topic.
 """
 
 from __future__ import annotations
@@ -32,15 +38,19 @@ from mpcs.dev.stack import AWS_REGION, AWS_TEST_KEY, DevStack, provision_alerts
 pytestmark = pytest.mark.integration
 
 MISSION = "wildfire"
-SATELLITE = "firewatch-1"
+SATELLITE = "firewatch-3"  # the examples' satellite with the batteryAgeing fault
+#: The examples' battery rule, with hysteresis (see the module docstring).
 RULE = {
-    "name": "radio-down",
-    "channel": "comms.radio_ok",
-    "operator": "==",
-    "threshold": 0,
-    "forSeconds": 4,
+    "name": "battery-low",
+    "channel": "power.battery_soc_pct",
+    "operator": "<",
+    "threshold": 25,
+    "clearThreshold": 80,
     "severity": "critical",
 }
+#: The example's fault begins a simulated day after start-up; here it began long before the
+#: simulation starts, so the capacity is already at the model's floor.
+AGED_SINCE = "2025-01-01T00:00:00Z"
 
 
 @pytest.fixture(scope="module")
@@ -114,35 +124,33 @@ def test_an_alert_fires_is_acknowledged_and_resolves(
     for obj in examples():
         obj = copy.deepcopy(obj)
         if obj["kind"] == "Mission":
-            obj["spec"]["alerts"].append(RULE)
+            rules = obj["spec"]["alerts"]
+            assert any(r["name"] == RULE["name"] for r in rules), "the examples' battery rule"
+            obj["spec"]["alerts"] = [r for r in rules if r["name"] != RULE["name"]] + [RULE]
         if obj["kind"] == "Satellite":
             if obj["metadata"]["name"] != SATELLITE:
                 continue
-            obj["spec"]["telemetryIntervalSeconds"] = 2
-            obj["spec"]["simulator"]["faults"] = [
-                {"type": "radioDropout", "startOffsetSeconds": 30, "durationSeconds": 40}
-            ]
+            [fault] = obj["spec"]["simulator"]["faults"]
+            assert fault["type"] == "batteryAgeing"
+            fault.pop("startOffsetSeconds", None)
+            fault["start"] = AGED_SINCE
+            # 30 simulated seconds per real second: an orbit (and its eclipse) in ~3 minutes.
+            obj["spec"]["telemetryIntervalSeconds"] = 1
+            obj["spec"]["simulator"]["timeScale"] = 30
         if obj["kind"] != "CommandPlan":
             custom.create(obj)
     custom.wait_phase("missions", MISSION, "Ready", timeout_s=90)
 
-    def alerting(status: str) -> dict[str, Any] | None:
+    def battery_alerting(listed: bool) -> dict[str, Any] | None:
+        """The Alerting condition once it does (or no longer does) name the battery rule (other
+        rules may fire too: fault protection latches when the battery runs low)."""
         found = custom.condition("satellites", SATELLITE, "Alerting") or {}
-        firing = RULE["name"] in found.get("message", "")
-        return found if found.get("status") == status and firing == (status == "True") else None
-
-    # 1. The dropout trips the rule: one notification, the condition, an Event, the API's list.
-    condition = eventually(lambda: alerting("True"), timeout_s=150, what="Alerting=True")
-    assert "radio-down (critical)" in condition["message"]
-    notified: list[dict[str, Any]] = []
-    eventually(lambda: _received(stack, queue, notified), timeout_s=30, what="SNS message")
-    assert [n["transition"] for n in notified] == ["firing"]
-    assert notified[0]["satellite"] == SATELLITE
-    assert notified[0]["value"] == 0
-    assert notified[0]["threshold"] == 0
-    eventually(
-        lambda: _events(kube_client, namespace, "AlertFiring"), timeout_s=30, what="AlertFiring"
-    )
+        if not found:
+            return None
+        named = f"{RULE['name']} (critical)" in found.get("message", "")
+        if listed:
+            return found if named and found["status"] == "True" else None
+        return None if named else found
 
     secret = k8s.CoreV1Api(kube_client).read_namespaced_secret(
         child_name(MISSION, "api-tokens"), namespace
@@ -157,8 +165,41 @@ def test_an_alert_fires_is_acknowledged_and_resolves(
         timeout_s=60,
         what="command API running",
     )
-    base = f"http://127.0.0.1:{port}/api/v1/alerts"
+    api = f"http://127.0.0.1:{port}/api/v1"
     viewer = {"Authorization": f"Bearer {tokens['viewer']}"}
+    operator = {"Authorization": f"Bearer {tokens['operator']}"}
+
+    def payload_on() -> httpx.Response | None:
+        """PAYLOAD_ON, once the command API answers (its process may still be starting; a
+        refused connection or a 503 sent nothing)."""
+        try:
+            response = httpx.post(
+                f"{api}/satellites/{SATELLITE}/commands",
+                json={"name": "PAYLOAD_ON"},
+                headers=operator,
+                timeout=10,
+            )
+        except httpx.TransportError:
+            return None
+        return None if response.status_code == 503 else response  # 503: not ready yet
+
+    # 1. The payload's load empties the aged battery in eclipse: the battery rule fires — one
+    # notification, the condition, an Event, the API's list.
+    sent = eventually(payload_on, timeout_s=120, what="command API answering")
+    assert sent.status_code == 202, sent.text
+    condition = eventually(lambda: battery_alerting(True), timeout_s=300, what="Alerting=True")
+    assert condition["status"] == "True"
+    notified: list[dict[str, Any]] = []
+    eventually(lambda: _received(stack, queue, notified), timeout_s=30, what="SNS message")
+    assert [n["transition"] for n in notified] == ["firing"]
+    assert notified[0]["satellite"] == SATELLITE
+    assert notified[0]["value"] < 25
+    assert notified[0]["threshold"] == 25
+    eventually(
+        lambda: _events(kube_client, namespace, "AlertFiring"), timeout_s=30, what="AlertFiring"
+    )
+
+    base = f"{api}/alerts"
     listed = httpx.get(
         base, params={"status": "firing", "satellite": SATELLITE}, headers=viewer, timeout=10
     ).json()
@@ -168,14 +209,14 @@ def test_an_alert_fires_is_acknowledged_and_resolves(
     # 2. An operator acknowledges it (a viewer may not; twice is a conflict).
     url = f"{base}/{alert['id']}/acknowledge"
     assert httpx.post(url, headers=viewer, timeout=10).status_code == 403
-    operator = {"Authorization": f"Bearer {tokens['operator']}"}
     acked = httpx.post(url, headers=operator, timeout=10)
     assert acked.status_code == 200, acked.text
     assert acked.json()["acknowledgedBy"] == "operator"
     assert httpx.post(url, headers=operator, timeout=10).status_code == 409
 
-    # 3. The radio comes back: resolved, notified once more, the condition clears.
-    eventually(lambda: alerting("False"), timeout_s=120, what="Alerting back to False")
+    # 3. Safe mode sheds the payload and the battery charges in sunlight: resolved, notified
+    # once more, the condition no longer names the rule.
+    eventually(lambda: battery_alerting(False), timeout_s=300, what="battery-low resolved")
     eventually(lambda: len(_received(stack, queue, notified)) >= 2, timeout_s=30, what="resolution")
     assert [n["transition"] for n in notified] == ["firing", "resolved"]
     eventually(
