@@ -10,8 +10,13 @@ scale and start time; usually one), on the same Kafka lanes as the single runtim
   the operator writes into the pod's ConfigMap (`MPCS_SIM_POOL_CONFIGMAP`, read through the API
   server with the pod's ServiceAccount) or a file (`--config`); it is re-read every
   `MPCS_SIM_POOL_RELOAD_S` and, when the shard changed, the engines are rebuilt from the new list
-  (a rebalance never restarts the pod; a Satellite that stays restarts its model at the current
-  time, from the spec's initial state, and its sequence numbers start again at 0);
+  (a rebalance never restarts the pod; a Satellite that stays goes on from its state in memory);
+- checkpoints (`mpcs.simulator.checkpoint`, as `mpcs sim run`, but throttled): each Satellite's
+  state every `MPCS_SIM_POOL_CHECKPOINT_S` (staggered over the samples) and after every command
+  (delivered before its ack); a Satellite new to the pod — the pod restarted, or a rebalance
+  moved it here — is restored from its latest checkpoint, flown forward to now, and its sequence
+  numbers continue after the last telemetry message it published; a Satellite that leaves the
+  pod gets a last checkpoint;
 - each engine's sampler advances all its Satellites at once every interval and queues one
   telemetry message per Satellite (key = its name) on the telemetry lane;
 - one command consumer (consumer group `sim-pool-<shard>`, offset reset *latest*: a new shard's
@@ -28,9 +33,12 @@ import contextlib
 import hashlib
 import json
 import logging
+import math
 import time
+import uuid
+from collections import deque
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -51,8 +59,9 @@ from mpcs.kit.kafka import KafkaClients, close_quietly
 from mpcs.kit.logs import configure_logging
 from mpcs.kit.service import run_service
 from mpcs.kit.settings import MissionSettings
-from mpcs.orbit.timeutil import ns_from_datetime
+from mpcs.orbit.timeutil import NS_PER_S, ns_from_datetime
 
+from . import checkpoint
 from .commanding import execute, take_downlinked
 from .engine import Engine, SatelliteConfig
 from .imaging import render_product
@@ -87,6 +96,30 @@ class PoolSettings(MissionSettings):
     sim_command_fetch_wait_ms: int = Field(
         default=100, ge=0, le=5_000, description="Longest time the broker holds an empty fetch."
     )
+    sim_pool_checkpoint_s: float = Field(
+        default=10.0,
+        gt=0,
+        le=3_600,
+        description="How often each Satellite's state is checkpointed (and after every command): "
+        "a kill -9 loses at most this much of it, re-simulated forward on restart.",
+    )
+
+
+#: Command ids a pool's checkpoint remembers per Satellite (redelivered commands are not re-run).
+POOL_REMEMBERED_IDS = 100
+#: How far back a pool searches the checkpoints and telemetry topics for its Satellites' latest
+#: records (per partition): a shard of thousands is found in one scan.
+RESUME_WINDOW = 2_000
+RESUME_MAX_WINDOWS = 50
+
+
+@dataclass
+class Saved:
+    """What Kafka holds of a Satellite new to the pod: its latest checkpoint (decoded; None: none
+    or unreadable) and the sequence number of its latest telemetry message (None: none)."""
+
+    message: dict[str, Any] | None
+    last_seq: int | None
 
 
 def _parse(text: str | bytes) -> PoolConfig:
@@ -151,6 +184,14 @@ class Group:
     interval_s: float
     step_s: float
     keys: list[bytes]
+    members: list[SatelliteConfig] = field(default_factory=list)
+    #: Satellite i's sequence number is `engine.sample + seq_base[i]` (each continues its own).
+    seq_base: list[int] = field(default_factory=list)
+    #: `engine.sample` of the last telemetry taken (None: none yet).
+    published_sample: int | None = None
+
+    def seq(self, index: int, sample: int) -> int:
+        return sample + self.seq_base[index]
 
 
 def build_groups(config: PoolConfig, *, now_ns: int) -> list[Group]:
@@ -175,8 +216,52 @@ def build_groups(config: PoolConfig, *, now_ns: int) -> list[Group]:
     ):
         engine = Engine(members, start_ns=start_ns or now_ns, stations=stations)
         keys = [name.encode() for name in engine.names]
-        groups.append(Group(engine, interval_s, interval_s * time_scale, keys))
+        group = Group(engine, interval_s, interval_s * time_scale, keys, members, [0] * len(keys))
+        groups.append(group)
     return groups
+
+
+def resume_group(
+    group: Group, found: dict[int, tuple[dict[str, Any], int]], *, now_wall_ns: int
+) -> list[int]:
+    """Restore members of a freshly built group: `found` maps a member's index to a checkpoint
+    state (`checkpoint.snapshot`) and the wall time it was taken.
+
+    Each state is flown forward over the wall time since (× the time scale) to the group's clock
+    — in an engine of its own, one per checkpoint time (a pool's periodic checkpoints share a
+    few), then copied in with `checkpoint.restore_rows`. The group's clock moves forward when a
+    state is ahead of it (a pinned start time). Returns the indices that could not be restored
+    (logged; they start from the spec's initial state).
+    """
+    engine = group.engine
+    scale = group.step_s / group.interval_s
+    target = engine.time_ns
+    for state, wall_ns in found.values():
+        down_ns = max(0, now_wall_ns - wall_ns)
+        target = max(target, int(state["time_ns"]) + round(down_ns * scale))
+    if target > engine.time_ns:
+        engine.advance((target - engine.time_ns) / NS_PER_S, sample=False)
+    buckets: dict[tuple[int, int], list[int]] = {}
+    for index, (state, _) in found.items():
+        buckets.setdefault((int(state["time_ns"]), int(state["start_ns"])), []).append(index)
+    failed: list[int] = []
+    stations = engine.stations
+    for (_, start_ns), indices in buckets.items():
+        solo = Engine([group.members[i] for i in indices], start_ns=start_ns, stations=stations)
+        restored: list[tuple[int, int]] = []
+        for j, index in enumerate(indices):
+            try:
+                checkpoint.restore(solo, j, found[index][0])
+            except checkpoint.CheckpointError as exc:
+                log.error("cannot resume %s (%s); starting afresh", group.keys[index], exc)
+                failed.append(index)
+                continue
+            restored.append((j, index))
+        if target > solo.time_ns:
+            solo.advance((target - solo.time_ns) / NS_PER_S, sample=False)
+        for j, index in restored:
+            checkpoint.restore_rows(engine, index, checkpoint.snapshot(solo, j))
+    return failed
 
 
 class _Metrics(Collector):
@@ -209,7 +294,7 @@ class _Metrics(Collector):
         buffered = GaugeMetricFamily(
             "mpcs_sim_pool_buffered_messages", "Messages waiting for delivery.", labels=["lane"]
         )
-        for lane in (pool.telemetry, pool.command_lane):
+        for lane in (pool.telemetry, pool.command_lane, pool.checkpoint_lane):
             buffered.add_metric([lane.name], lane.queue.qsize())
         metrics.append(buffered)
         ready = 1 if pool.readiness().ready else 0
@@ -228,6 +313,7 @@ class PoolRuntime:
         self.commands_topic = settings.topic(Topic.COMMANDS)
         self.acks_topic = settings.topic(Topic.ACKS)
         self.events_topic = settings.topic(Topic.EVENTS)
+        self.checkpoints_topic = settings.topic(Topic.CHECKPOINTS)
         self.kafka = KafkaClients(
             settings.kafka_bootstrap, client_id=f"mpcs-sim-pool-{settings.mission}"
         )
@@ -250,6 +336,19 @@ class PoolRuntime:
             linger_ms=0,
             compression_type=None,
         )
+        #: Checkpoints: a few hundred per sample (staggered), batched like the telemetry.
+        self.checkpoint_lane = Lane(
+            name="checkpoint",
+            kafka=self.kafka,
+            request_timeout_ms=settings.sim_request_timeout_ms,
+            stats=Stats(),
+            maxsize=20_000,
+            linger_ms=20,
+            compression_type=KAFKA_COMPRESSION,
+        )
+        self.checkpoints_skipped = 0
+        #: Recent executed command ids per Satellite (go into its checkpoints).
+        self._ids: dict[bytes, deque[uuid.UUID]] = {}
         self.version: str | None = None
         self.groups: list[Group] = []
         #: Satellite key → (group, index in its engine).
@@ -299,7 +398,7 @@ class PoolRuntime:
             await self.health.stop()
 
     async def _run(self) -> None:
-        lanes = (self.telemetry, self.command_lane)
+        lanes = (self.telemetry, self.command_lane, self.checkpoint_lane)
         for lane in lanes:
             await lane.start()
         producers = [asyncio.create_task(lane.run(), name=f"pool-{lane.name}") for lane in lanes]
@@ -337,11 +436,64 @@ class PoolRuntime:
                 continue
             backoff.reset()
             if config is not None:
-                self.load(config, version=version)
+                saved = await self.read_saved(config)
+                self.load(config, version=version, saved=saved)
             await asyncio.sleep(self.settings.sim_pool_reload_s)
 
-    def load(self, config: PoolConfig, *, version: str) -> None:
-        """Fly `config`'s Satellites from now on (the samplers restart with the new engines)."""
+    async def read_saved(self, config: PoolConfig) -> dict[bytes, Saved]:
+        """The latest checkpoint and telemetry seq of each of `config`'s Satellites new to the pod.
+
+        Retries while Kafka is unreachable: starting afresh because the broker was away would
+        reset the spacecraft, which is what checkpoints are for.
+        """
+        keys = [
+            s.name.encode()
+            for s in config.satellites
+            if s.spec.simulator.enabled and s.name.encode() not in self.index
+        ]
+        if not keys:
+            return {}
+        backoff = Backoff(initial_s=0.5, max_s=5.0)
+        while True:
+            try:
+                saved = await checkpoint.latest_records(
+                    self.kafka,
+                    self.checkpoints_topic,
+                    keys,
+                    window=RESUME_WINDOW,
+                    max_windows=RESUME_MAX_WINDOWS,
+                )
+                last = await checkpoint.latest_records(
+                    self.kafka,
+                    self.telemetry_topic,
+                    keys,
+                    window=RESUME_WINDOW,
+                    max_windows=RESUME_MAX_WINDOWS,
+                )
+                break
+            except (KafkaError, OSError) as exc:
+                delay = backoff.next_delay()
+                log.warning("cannot read the latest checkpoints (%s); again in %.1f s", exc, delay)
+                await asyncio.sleep(delay)
+        found: dict[bytes, Saved] = {}
+        for key in keys:
+            message = None
+            if key in saved:
+                try:
+                    message = checkpoint.decode(saved[key], satellite=key.decode())
+                except checkpoint.CheckpointError as exc:
+                    log.error("ignoring the latest checkpoint of %s (%s)", key.decode(), exc)
+            found[key] = Saved(message, checkpoint.seq_of(last.get(key)))
+        return found
+
+    def load(
+        self, config: PoolConfig, *, version: str, saved: dict[bytes, Saved] | None = None
+    ) -> None:
+        """Fly `config`'s Satellites from now on (the samplers restart with the new engines).
+
+        A Satellite already flown here goes on from its state in memory; one in `saved` (from
+        `read_saved`) from its checkpoint; a Satellite that leaves the pod gets a last checkpoint.
+        """
         names = sorted(s.name for s in config.satellites)
         current = sorted(key.decode() for key in self.index)
         if self.version is not None and names == current and config.shard == self.shard:
@@ -352,7 +504,24 @@ class PoolRuntime:
         for task in self._samplers:
             task.cancel()
         started = time.perf_counter()
-        self.groups = build_groups(config, now_ns=time.time_ns())
+        now_wall_ns = time.time_ns()
+        wanted = {s.name.encode() for s in config.satellites if s.spec.simulator.enabled}
+        # The state of every Satellite flown so far: carried over, or a last checkpoint.
+        carried: dict[bytes, Saved] = {}
+        for key, (group, i) in self.index.items():
+            seq = self._last_seq(group, i)
+            if key in wanted:
+                state = checkpoint.snapshot(group.engine, i, sample=seq)
+                ids = [str(c) for c in self._ids.get(key, ())]
+                message = {"wall_ns": now_wall_ns, "state": state, "executed_ids": ids}
+                carried[key] = Saved(message, seq)
+            else:
+                self._checkpoint_soon(group, i, sample=seq)
+                self._ids.pop(key, None)
+        resumed = {**(saved or {}), **carried}
+        self.groups = build_groups(config, now_ns=now_wall_ns)
+        for group in self.groups:
+            self._resume(group, resumed, now_wall_ns=now_wall_ns)
         self._specs = {s.name: s.spec for s in config.satellites}
         self._stations = config.ground_stations
         self.shard = config.shard
@@ -373,19 +542,86 @@ class PoolRuntime:
             time.perf_counter() - started,
         )
 
+    def _resume(self, group: Group, resumed: dict[bytes, Saved], *, now_wall_ns: int) -> None:
+        """Restore `group`'s members found in `resumed` and continue their sequence numbers."""
+        found: dict[int, tuple[dict[str, Any], int]] = {}
+        for i, key in enumerate(group.keys):
+            saved = resumed.get(key)
+            if saved is None:
+                continue
+            last_seq = -1 if saved.last_seq is None else saved.last_seq
+            if saved.message is not None:
+                state = saved.message["state"]
+                found[i] = (state, int(saved.message["wall_ns"]))
+                sample = state.get("sample")
+                if isinstance(sample, int):
+                    last_seq = max(last_seq, sample)
+                ids = self._ids.setdefault(key, deque(maxlen=POOL_REMEMBERED_IDS))
+                for command_id in saved.message.get("executed_ids") or ():
+                    with contextlib.suppress(ValueError, TypeError):
+                        ids.append(uuid.UUID(command_id))
+                        self.stats.executed_ids[ids[-1]] = None
+            # The next telemetry message goes on after the last one published (or checkpointed).
+            group.seq_base[i] = last_seq + 1 - group.engine.sample
+        failed = resume_group(group, found, now_wall_ns=now_wall_ns)
+        if found:
+            log.info(
+                "resumed %d of %d satellite(s) from their checkpoints (%d failed)",
+                len(found) - len(failed),
+                len(group.keys),
+                len(failed),
+            )
+
+    @staticmethod
+    def _last_seq(group: Group, index: int) -> int | None:
+        if group.published_sample is None:
+            return (
+                group.seq_base[index] - 1 + group.engine.sample if group.seq_base[index] else None
+            )
+        return group.seq(index, group.published_sample)
+
+    def _checkpoint_message(self, group: Group, index: int, *, sample: int | None) -> Outbound:
+        key = group.keys[index]
+        payload = checkpoint.encode(
+            group.engine,
+            index,
+            wall_ns=time.time_ns(),
+            executed_ids=self._ids.get(key, ()),
+            sample=sample,
+        )
+        return Outbound(self.checkpoints_topic, key, payload)
+
+    def _checkpoint_soon(self, group: Group, index: int, *, sample: int | None) -> None:
+        """Queue a checkpoint without waiting; skipped when the lane is full (outage)."""
+        if self.checkpoint_lane.queue.full():
+            self.checkpoints_skipped += 1
+            return
+        self.checkpoint_lane.queue.put_nowait(self._checkpoint_message(group, index, sample=sample))
+
     async def _sampler(self, group: Group) -> None:
-        """Sample k is due at wall start + k·interval; late samples catch up (no gaps)."""
+        """Sample k is due at wall start + k·interval; late samples catch up (no gaps).
+
+        Each sample also checkpoints 1/P of the group (P = checkpoint period in samples), so
+        every Satellite is checkpointed once a period without a burst.
+        """
         loop = asyncio.get_running_loop()
         wall0 = loop.time()
         k = 0
         topic = self.telemetry_topic
         lane = self.telemetry
+        engine = group.engine
+        period = max(1, math.ceil(self.settings.sim_pool_checkpoint_s / group.interval_s))
         while True:
             started = loop.time()
-            messages = group.engine.telemetry()
-            for key, message in zip(group.keys, messages, strict=True):
+            messages = engine.telemetry()
+            sample = engine.sample
+            for i, (key, message) in enumerate(zip(group.keys, messages, strict=True)):
+                message["seq"] = sample + group.seq_base[i]
                 await lane.enqueue(Outbound(topic, key, encode(message)))
+            group.published_sample = sample
             self.stats.samples += len(messages)
+            for i in range(k % period, len(group.keys), period):
+                self._checkpoint_soon(group, i, sample=group.seq(i, sample))
             k += 1
             group.engine.advance(group.step_s)
             self.step_s = loop.time() - started
@@ -448,9 +684,22 @@ class PoolRuntime:
         self.stats.executed_ids[command.id] = None
         while len(self.stats.executed_ids) > 10_000:
             self.stats.executed_ids.popitem(last=False)
+        self._ids.setdefault(key, deque(maxlen=POOL_REMEMBERED_IDS)).append(command.id)
         group, index = self.index[key]
         acks = execute(group.engine, index, command, now_ns=time.time_ns())
         loop = asyncio.get_running_loop()
+        # The new state is durable before the spacecraft says so: the checkpoint goes first.
+        saved: asyncio.Future[None] = loop.create_future()
+        written = self._checkpoint_message(group, index, sample=self._last_seq(group, index))
+        written.delivered = saved
+        await self.checkpoint_lane.enqueue(written)
+        try:
+            # Bounded: a mission whose checkpoints topic is not there yet still gets its acks.
+            await asyncio.wait_for(
+                asyncio.shield(saved), timeout=self.settings.sim_request_timeout_ms / 1000
+            )
+        except TimeoutError:
+            log.warning("command %s: checkpoint not delivered yet; acking anyway", command.id)
         waits: list[asyncio.Future[None]] = []
         for ack in acks:
             done: asyncio.Future[None] = loop.create_future()

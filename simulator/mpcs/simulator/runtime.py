@@ -339,7 +339,7 @@ class SimulatorRuntime:
                     "cannot read the latest checkpoint (%s); retrying in %.1f s", exc, delay
                 )
                 await asyncio.sleep(delay)
-        last_seq = _seq_of(last)
+        last_seq = checkpoint.seq_of(last)
         wall_ns = time.time_ns()
         if saved is not None:
             try:
@@ -565,17 +565,6 @@ class SimulatorRuntime:
             )
             futures.append(await self._send_ack(ack))
         return futures
-
-
-def _seq_of(payload: bytes | None) -> int | None:
-    """The `seq` of a telemetry message payload (None when absent or unreadable)."""
-    if payload is None:
-        return None
-    try:
-        seq = orjson.loads(payload).get("seq")
-    except (orjson.JSONDecodeError, AttributeError):
-        return None
-    return seq if isinstance(seq, int) and not isinstance(seq, bool) else None
 
 
 def _reason(exc: Exception) -> str:
