@@ -284,7 +284,9 @@ class AlertsRunner:
             handler = lambda_handler
         self.handler = handler
         self.kafka = KafkaClients(
-            settings.kafka_bootstrap, client_id=f"mpcs-alerts-{settings.mission}"
+            settings.kafka_bootstrap,
+            client_id=f"mpcs-alerts-{settings.mission}",
+            security=settings.kafka_security,
         )
         self.registry = registry if registry is not None else CollectorRegistry()
         self.metrics = RunnerMetrics(self.registry)

@@ -170,6 +170,7 @@ def _mission_env(namespace: str, mission: str, settings: OperatorSettings) -> li
         {"name": "MPCS_NAMESPACE", "value": namespace},
         {"name": "MPCS_MISSION", "value": mission},
         {"name": "MPCS_KAFKA_BOOTSTRAP", "value": settings.kafka_bootstrap},
+        *settings.kafka_security.env(),
         from_secret("MPCS_INFLUX_URL", "url"),
         from_secret("MPCS_INFLUX_ORG", "org"),
         from_secret("MPCS_INFLUX_BUCKET", "bucket"),
@@ -562,6 +563,7 @@ def satellite_children(
         {"name": "MPCS_MISSION", "value": mission},
         {"name": "MPCS_SATELLITE", "value": satellite},
         {"name": "MPCS_KAFKA_BOOTSTRAP", "value": settings.kafka_bootstrap},
+        *settings.kafka_security.env(),
         {
             "name": "MPCS_SATELLITE_SPEC",
             "valueFrom": {"configMapKeyRef": {"name": name, "key": SIMULATOR_CONFIG_KEY}},
@@ -660,6 +662,7 @@ def pool_children(
         {"name": "MPCS_NAMESPACE", "value": namespace},
         {"name": "MPCS_MISSION", "value": mission},
         {"name": "MPCS_KAFKA_BOOTSTRAP", "value": settings.kafka_bootstrap},
+        *settings.kafka_security.env(),
         {"name": "MPCS_SIM_POOL_CONFIGMAP", "value": name},
         _metrics_env(),
     ]

@@ -16,6 +16,7 @@ from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import TopicAlreadyExistsError, UnknownTopicOrPartitionError
 
 from mpcs.kit.kafka import KafkaClients, close_quietly
+from mpcs.kit.settings import KafkaSecurity
 
 log = logging.getLogger(__name__)
 
@@ -50,8 +51,14 @@ class KafkaTopics:
     and Kopf runs it again later, so the next call simply tries to start a client again.
     """
 
-    def __init__(self, bootstrap_servers: str, *, client_id: str = "mpcs-operator") -> None:
-        self._clients = KafkaClients(bootstrap_servers, client_id=client_id)
+    def __init__(
+        self,
+        bootstrap_servers: str,
+        *,
+        client_id: str = "mpcs-operator",
+        security: KafkaSecurity | None = None,
+    ) -> None:
+        self._clients = KafkaClients(bootstrap_servers, client_id=client_id, security=security)
         self._admin: AIOKafkaAdminClient | None = None
 
     async def _client(self) -> AIOKafkaAdminClient:

@@ -114,7 +114,7 @@ async def start(
     memo.services = Services(
         settings=settings,
         kube=kube,
-        topics=KafkaTopics(settings.kafka_bootstrap),
+        topics=KafkaTopics(settings.kafka_bootstrap, security=settings.kafka_security),
         influx=influx,
         health=health,
         passes=PassCache(

@@ -315,7 +315,9 @@ class PoolRuntime:
         self.events_topic = settings.topic(Topic.EVENTS)
         self.checkpoints_topic = settings.topic(Topic.CHECKPOINTS)
         self.kafka = KafkaClients(
-            settings.kafka_bootstrap, client_id=f"mpcs-sim-pool-{settings.mission}"
+            settings.kafka_bootstrap,
+            client_id=f"mpcs-sim-pool-{settings.mission}",
+            security=settings.kafka_security,
         )
         self.stats = Stats()
         self.telemetry = Lane(

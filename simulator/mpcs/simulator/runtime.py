@@ -178,7 +178,9 @@ class SimulatorRuntime:
         self.checkpoints_topic = settings.topic(Topic.CHECKPOINTS)
         self.key = settings.satellite.encode()
         self.kafka = KafkaClients(
-            settings.kafka_bootstrap, client_id=f"mpcs-sim-{settings.satellite}"
+            settings.kafka_bootstrap,
+            client_id=f"mpcs-sim-{settings.satellite}",
+            security=settings.kafka_security,
         )
         wall_ns = time.time_ns()
         #: The simulated clock starts at `start_ns`, the spec's startTime, or the moment the

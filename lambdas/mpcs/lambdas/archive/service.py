@@ -90,7 +90,9 @@ class ArchiveService:
         self.archiver = archiver if archiver is not None else Archiver.from_settings(settings)
         self.events_topic = settings.topic(Topic.EVENTS)
         self.kafka = KafkaClients(
-            settings.kafka_bootstrap, client_id=f"mpcs-archive-{settings.mission}"
+            settings.kafka_bootstrap,
+            client_id=f"mpcs-archive-{settings.mission}",
+            security=settings.kafka_security,
         )
         self.registry = CollectorRegistry()
         self.metrics = _Metrics(self.registry)

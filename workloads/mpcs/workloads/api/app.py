@@ -52,7 +52,11 @@ def create_app(
         from mpcs.kit.kafka import KafkaClients
 
         sink = TelemetrySink(
-            kafka=KafkaClients(settings.kafka_bootstrap, client_id=f"mpcs-api-{settings.mission}"),
+            kafka=KafkaClients(
+                settings.kafka_bootstrap,
+                client_id=f"mpcs-api-{settings.mission}",
+                security=settings.kafka_security,
+            ),
             topic=settings.topic(Topic.TELEMETRY),
             timeout_s=settings.api_send_timeout_s,
         )

@@ -155,7 +155,11 @@ class Services:
             token=settings.influx_token.get_secret_value(),
         )
         bus = KafkaBus(
-            kafka=KafkaClients(settings.kafka_bootstrap, client_id=f"mpcs-api-{settings.mission}"),
+            kafka=KafkaClients(
+                settings.kafka_bootstrap,
+                client_id=f"mpcs-api-{settings.mission}",
+                security=settings.kafka_security,
+            ),
             commands_topic=settings.topic(Topic.COMMANDS),
             events_topic=settings.topic(Topic.EVENTS),
             timeout_s=settings.api_send_timeout_s,

@@ -104,7 +104,9 @@ class Executor:
         self.commands_topic = settings.topic(Topic.COMMANDS)
         self.acks_topic = settings.topic(Topic.ACKS)
         self.kafka = KafkaClients(
-            settings.kafka_bootstrap, client_id=f"mpcs-executor-{settings.mission}"
+            settings.kafka_bootstrap,
+            client_id=f"mpcs-executor-{settings.mission}",
+            security=settings.kafka_security,
         )
         self.clock = clock
         self.acks = AckBook()

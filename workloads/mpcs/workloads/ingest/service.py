@@ -83,7 +83,9 @@ class Ingest:
         self.dlq_topic = settings.topic(Topic.DLQ)
         self.group = settings.consumer_group(COMPONENT)
         self.kafka = KafkaClients(
-            settings.kafka_bootstrap, client_id=f"mpcs-ingest-{settings.mission}"
+            settings.kafka_bootstrap,
+            client_id=f"mpcs-ingest-{settings.mission}",
+            security=settings.kafka_security,
         )
         self.registry = registry if registry is not None else CollectorRegistry()
         self.metrics = IngestMetrics(self.registry)
