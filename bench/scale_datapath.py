@@ -153,6 +153,9 @@ async def run_size(n: int, run: int, args: Any) -> dict[str, Any]:
         "offered_values_per_s": n * VALUES_PER_MESSAGE,
         "sampled_values_per_s": round(sampled * VALUES_PER_MESSAGE / elapsed),
         "sampled_fraction": round(sampled / elapsed / n, 3),
+        "delivered_fraction": round(
+            delta(sims1, sims0, "mpcs_sim_pool_messages_delivered_total") / elapsed / n, 3
+        ),
         "stored_values_per_s": round(values / elapsed),
         "stored_fraction": round(values / elapsed / (n * VALUES_PER_MESSAGE), 3),
         "lag_first": lag[0][1] if lag else None,
@@ -242,6 +245,7 @@ def write(meta: dict[str, Any], runs: list[dict[str, Any]]) -> None:
     sizes = sorted({r["satellites"] for r in runs})
     keys = (
         "sampled_fraction",
+        "delivered_fraction",
         "stored_values_per_s",
         "stored_fraction",
         "lag_slope_msgs_per_s",
@@ -275,13 +279,15 @@ def write(meta: dict[str, Any], runs: list[dict[str, Any]]) -> None:
         "engineers' builds and test stacks shared the machine). Median (min–max) of the runs. "
         f"Command: `{meta['command']}`.",
         "",
-        "| satellites (pods) | runs | sampled ÷ offered | stored values/s | stored ÷ offered "
+        "| satellites (pods) | runs | sampled ÷ offered | delivered to Kafka ÷ offered "
+        "| stored values/s | stored ÷ offered "
         "| lag slope (msg/s) | freshness p99 (s) | late samples | CPU (cores) |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in summary:
         lines.append(
             f"| {r['satellites']} ({r['pods']}) | {r['runs']} | {_cell(r['sampled_fraction'])} "
+            f"| {_cell(r['delivered_fraction'])} "
             f"| {_cell(r['stored_values_per_s'])} | {_cell(r['stored_fraction'])} "
             f"| {_cell(r['lag_slope_msgs_per_s'])} | {_cell(r['freshness_p99_s'])} "
             f"| {_cell(r['late_samples'])} | {_cell(r['cpu_cores_total'])} |"
