@@ -442,6 +442,22 @@ async def test_a_token_over_its_rate_is_429_with_retry_after(
     ok = await http.get("/api/v1/satellites", headers=_auth(TOKENS["viewer"]))
     assert ok.status_code == 200
 
+    async def audited() -> list[dict[str, Any]]:
+        records = await _records(api.bootstrap, api.topic(Topic.EVENTS))
+        return [e for e in map(orjson.loads, (r.value for r in records)) if e["status"] == 429]
+
+    events = await eventually_async(audited, timeout_s=30, what="the 429 audited")
+    # The second 429 is written on its own only if it came a second after the first.
+    assert 1 <= len(events) <= 2
+    event = events[0]
+    assert (event["who"], event["reason"], event["path"]) == (
+        "viewer",
+        "rate_limited",
+        "/api/v1/satellites",
+    )
+    metrics = (await http.get("/metrics")).text
+    assert 'mpcs_api_refusals_total{reason="rate_limited"} 2.0' in metrics
+
 
 async def test_a_rotated_token_is_honoured_without_a_restart(
     api: Api, http: httpx.AsyncClient
