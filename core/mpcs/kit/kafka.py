@@ -221,6 +221,12 @@ class KafkaClients:
             except START_ERRORS as exc:
                 await close_quietly(client)
                 problem = f"Kafka {self.bootstrap} unreachable: {exc}"
+                if self.security.sasl_mechanism is not None:
+                    # aiokafka only logs a refused login; its error just says "Unable to bootstrap".
+                    problem = (
+                        f"Kafka {self.bootstrap} unreachable or refused the login "
+                        f"({self.security.summary()}): {exc}"
+                    )
                 if on_failure is not None:
                     on_failure(problem)
                 delay = backoff.next_delay()

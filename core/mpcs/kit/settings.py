@@ -71,6 +71,17 @@ class KafkaSecurity:
     token_provider: KafkaTokenProvider | None = None
     aws_region: str | None = None
 
+    def summary(self) -> str:
+        """How a client connects, for log lines (never the password).
+
+        >>> KafkaSecurity(protocol="SASL_SSL", sasl_mechanism="PLAIN", sasl_username="u").summary()
+        'SASL_SSL, PLAIN as u'
+        """
+        if self.sasl_mechanism is None:
+            return self.protocol
+        who = self.sasl_username or self.token_provider
+        return f"{self.protocol}, {self.sasl_mechanism}" + (f" as {who}" if who else "")
+
     def env(self) -> list[dict[str, str]]:
         """The `MPCS_KAFKA_*` variables that give another process these settings.
 

@@ -254,10 +254,37 @@ class Kafka(Server):
 
     port: int = field(default_factory=free_port)
     controller_port: int = field(default_factory=free_port)
+    #: User name → password: the client listener is then SASL_PLAINTEXT with mechanism PLAIN
+    #: and these users (the first one is also the broker's own); unset: PLAINTEXT, no auth.
+    sasl_plain_users: dict[str, str] | None = None
 
     @property
     def bootstrap_servers(self) -> str:
         return f"127.0.0.1:{self.port}"
+
+    def _listener_settings(self) -> dict[str, str]:
+        if not self.sasl_plain_users:
+            return {
+                "listeners": f"PLAINTEXT://127.0.0.1:{self.port},"
+                f"CONTROLLER://127.0.0.1:{self.controller_port}",
+                "advertised.listeners": f"PLAINTEXT://127.0.0.1:{self.port}",
+                "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+            }
+        (broker_user, broker_password), *_ = self.sasl_plain_users.items()
+        users = " ".join(f'user_{u}="{p}"' for u, p in self.sasl_plain_users.items())
+        return {
+            "listeners": f"SASL_PLAINTEXT://127.0.0.1:{self.port},"
+            f"CONTROLLER://127.0.0.1:{self.controller_port}",
+            "advertised.listeners": f"SASL_PLAINTEXT://127.0.0.1:{self.port}",
+            "listener.security.protocol.map": "SASL_PLAINTEXT:SASL_PLAINTEXT,CONTROLLER:PLAINTEXT",
+            "inter.broker.listener.name": "SASL_PLAINTEXT",
+            "sasl.enabled.mechanisms": "PLAIN",
+            "sasl.mechanism.inter.broker.protocol": "PLAIN",
+            "listener.name.sasl_plaintext.plain.sasl.jaas.config": (
+                "org.apache.kafka.common.security.plain.PlainLoginModule required "
+                f'username="{broker_user}" password="{broker_password}" {users};'
+            ),
+        }
 
     @property
     def _config(self) -> Path:
@@ -282,11 +309,8 @@ class Kafka(Server):
             "process.roles": "broker,controller",
             "node.id": "1",
             "controller.quorum.voters": f"1@127.0.0.1:{self.controller_port}",
-            "listeners": f"PLAINTEXT://127.0.0.1:{self.port},"
-            f"CONTROLLER://127.0.0.1:{self.controller_port}",
-            "advertised.listeners": f"PLAINTEXT://127.0.0.1:{self.port}",
+            **self._listener_settings(),
             "controller.listener.names": "CONTROLLER",
-            "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
             "log.dirs": str(self.data_dir),
             "num.partitions": "3",
             "offsets.topic.replication.factor": "1",
