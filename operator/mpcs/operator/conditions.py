@@ -1,10 +1,13 @@
 """The conditions one reconcile builds up, merged by `mpcs.core.resources.common.set_condition`.
 
 `ConditionSet.set` also says whether a condition changed, so a reconcile raises an Event only then.
+`Written` serializes the reconciles of one object and remembers the conditions each wrote
+(`mpcs.operator.reconcile.reconcile_body` uses it).
 """
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any
@@ -76,3 +79,57 @@ def merge_owned(
 def owned_of(conditions: Sequence[Mapping[str, Any]], owned: Collection[str]) -> list[Any]:
     """The conditions of the `owned` types, in order (what a writer compares before writing)."""
     return [dict(c) for c in conditions if c.get("type") in owned]
+
+
+class Written:
+    """Per object (by uid): a lock that serializes its reconciles, and the conditions the last
+    one wrote.
+
+    Kopf runs an object's timers in tasks of their own, concurrently with its create, update and
+    resume handlers, and a handler's body is a snapshot: the resync timer and the create handler
+    of a new Mission could both start from a status without conditions, and the later write
+    moved TopicsReady's lastTransitionTime although its status never changed. Under the lock, a
+    reconcile starts from what the previous one wrote whenever the body it was given does not
+    show it yet (`seed`), so lastTransitionTime moves only when a status does.
+
+    >>> written = Written()
+    >>> written.remember("u1", [{"type": "Ready", "status": "True", "lastTransitionTime": "t1"}])
+    >>> written.seed("u1", [])
+    [{'type': 'Ready', 'status': 'True', 'lastTransitionTime': 't1'}]
+    >>> written.seed("u1", [{"type": "Ready", "status": "True", "lastTransitionTime": "t0"}])
+    [{'type': 'Ready', 'status': 'True', 'lastTransitionTime': 't0'}]
+    """
+
+    def __init__(self) -> None:
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._written: dict[str, list[dict[str, Any]]] = {}
+
+    def lock(self, uid: str) -> asyncio.Lock:
+        """The lock of one object's reconciles."""
+        return self._locks.setdefault(uid, asyncio.Lock())
+
+    def remember(self, uid: str, conditions: Iterable[Mapping[str, Any]] | None) -> None:
+        """The conditions a reconcile of `uid` is about to write."""
+        if conditions is not None:
+            self._written[uid] = [dict(c) for c in conditions]
+
+    def forget(self, uid: str) -> None:
+        """Drop a deleted object's lock and conditions."""
+        self._locks.pop(uid, None)
+        self._written.pop(uid, None)
+
+    def seed(self, uid: str, observed: Iterable[Mapping[str, Any]] | None) -> list[dict[str, Any]]:
+        """The conditions a reconcile starts from: `observed`, where a condition this process
+        wrote last is missing or at another status, replaced by what it wrote (the body is
+        older than that write). A condition the body shows at the status written is kept as
+        the body has it."""
+        seeded = [dict(c) for c in observed or []]
+        for mine in self._written.get(uid, []):
+            kind = mine.get("type")
+            found = next((c for c in seeded if c.get("type") == kind), None)
+            if found is None:
+                seeded.append(dict(mine))
+            elif found.get("status") != mine.get("status"):
+                found.clear()
+                found.update(mine)
+        return seeded

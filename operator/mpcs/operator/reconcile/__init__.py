@@ -9,18 +9,21 @@ update, resume and every resync run the same function.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Protocol
 
 import kopf
 
-from mpcs.operator.conditions import ConditionSet
+from mpcs.operator.conditions import ConditionSet, Written
 from mpcs.operator.metrics import observe
 from mpcs.operator.objects import ObjectMeta
 
 if TYPE_CHECKING:
     from mpcs.operator.indexes import Indexes
     from mpcs.operator.services import Services
+
+#: The operator process's record of what each object's last reconcile wrote (see `Written`).
+WRITTEN = Written()
 
 
 @dataclass(frozen=True)
@@ -74,10 +77,22 @@ async def reconcile_body(
     services: Services,
     indexes: Indexes,
 ) -> None:
-    """Run `reconcile` on a Kopf body, counted and timed under `kind`, and write it into `patch`."""
-    with observe(kind):
-        outcome = await reconcile(Observed.of(body), services=services, indexes=indexes)
-        outcome.apply(patch)
+    """Run `reconcile` on a Kopf body, counted and timed under `kind`, and write it into `patch`.
+
+    One object's reconciles run one at a time (its timer and its change handlers are concurrent
+    in Kopf), each starting from the conditions the previous one wrote when the body does not
+    show them yet (`WRITTEN`): lastTransitionTime moves only when a status changes.
+    """
+    observed = Observed.of(body)
+    uid = observed.meta.uid
+    async with WRITTEN.lock(uid):
+        conditions = WRITTEN.seed(uid, observed.status.get("conditions"))
+        if conditions:
+            observed = replace(observed, status={**observed.status, "conditions": conditions})
+        with observe(kind):
+            outcome = await reconcile(observed, services=services, indexes=indexes)
+            WRITTEN.remember(uid, outcome.status.get("conditions"))
+            outcome.apply(patch)
 
 
 def invalid_spec(
