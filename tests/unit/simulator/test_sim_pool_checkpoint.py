@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 from simdata import CBERS2, ISS, spec_dict
+from utils.doctests import run_doctests
 
 from mpcs.core.commands import Command
 from mpcs.core.resources.simulation import PoolConfig
@@ -97,3 +98,7 @@ def test_an_unreadable_checkpoint_leaves_the_member_fresh() -> None:
     before = _rows(fresh.engine, 1)
     assert resume_group(fresh, {0: (good, WALL_NS), 1: (bad, WALL_NS)}, now_wall_ns=WALL_NS) == [1]
     assert _rows(fresh.engine, 1) == before
+
+
+def test_doctests() -> None:
+    run_doctests(checkpoint)
