@@ -9,6 +9,37 @@ A unit test fails when this file is stale.
 - name: MPCS_KAFKA_BOOTSTRAP
   value: {{ $s.kafkaBootstrap | toString | quote }}
 {{- end }}
+{{- if not (kindIs "invalid" $s.kafkaSecurityProtocol) }}
+- name: MPCS_KAFKA_SECURITY_PROTOCOL
+  value: {{ $s.kafkaSecurityProtocol | toString | quote }}
+{{- end }}
+{{- if not (kindIs "invalid" $s.kafkaCaFile) }}
+- name: MPCS_KAFKA_CA_FILE
+  value: {{ $s.kafkaCaFile | toString | quote }}
+{{- end }}
+{{- if not (kindIs "invalid" $s.kafkaSaslMechanism) }}
+- name: MPCS_KAFKA_SASL_MECHANISM
+  value: {{ $s.kafkaSaslMechanism | toString | quote }}
+{{- end }}
+{{- if not (kindIs "invalid" $s.kafkaSaslUsername) }}
+- name: MPCS_KAFKA_SASL_USERNAME
+  value: {{ $s.kafkaSaslUsername | toString | quote }}
+{{- end }}
+{{- with $s.kafkaSaslPassword }}{{- if .name }}
+- name: MPCS_KAFKA_SASL_PASSWORD
+  valueFrom:
+    secretKeyRef:
+      name: {{ .name | quote }}
+      key: {{ .key | quote }}
+{{- end }}{{- end }}
+{{- if not (kindIs "invalid" $s.kafkaSaslTokenProvider) }}
+- name: MPCS_KAFKA_SASL_TOKEN_PROVIDER
+  value: {{ $s.kafkaSaslTokenProvider | toString | quote }}
+{{- end }}
+{{- if not (kindIs "invalid" $s.kafkaAwsRegion) }}
+- name: MPCS_KAFKA_AWS_REGION
+  value: {{ $s.kafkaAwsRegion | toString | quote }}
+{{- end }}
 {{- if not (kindIs "invalid" $s.logLevel) }}
 - name: MPCS_LOG_LEVEL
   value: {{ $s.logLevel | toString | quote }}

@@ -39,9 +39,15 @@ REGENERATE = "mpcs dev chart generate"
 
 #: Settings whose value is a secret: the chart takes `{name, key}` of an existing Secret in the
 #: release namespace and passes it as `valueFrom.secretKeyRef`, never the secret itself.
-SECRET_FIELDS = ("influx_token", "aws_access_key_id", "aws_secret_access_key")
+SECRET_FIELDS = (
+    "influx_token",
+    "aws_access_key_id",
+    "aws_secret_access_key",
+    "kafka_sasl_password",
+)
 #: The key each secret setting's reference defaults to.
 SECRET_DEFAULT_KEYS = {
+    "kafka_sasl_password": "password",
     "influx_token": "token",
     "aws_access_key_id": "access_key_id",
     "aws_secret_access_key": "secret_access_key",
