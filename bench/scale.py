@@ -103,15 +103,18 @@ def _sum(text: str, name: str) -> float:
 
 def _storage_objects(stack: DevStack) -> dict[str, int]:
     text = _get(f"{stack.apiserver.url}/metrics", context=stack.apiserver.ssl_context())
-    counts: dict[str, int] = {}
-    # The newer name first (1.34 has both, naming the resources differently: count one).
+    # 1.34 serves both metrics, naming resources differently, and fills the newer one for a few
+    # resources only: take whichever counts more (never their sum).
+    best: dict[str, int] = {}
     for metric in ("apiserver_resource_objects", "apiserver_storage_objects"):
+        counts: dict[str, int] = {}
         for labels, value in _samples(text, metric):
             if value > 0:
                 resource = labels.get("resource", "?")
                 counts[resource] = counts.get(resource, 0) + int(value)
-        if counts:
-            break
+        if sum(counts.values()) > sum(best.values()):
+            best = counts
+    counts = best
     return dict(sorted(counts.items(), key=lambda kv: -kv[1]))
 
 
