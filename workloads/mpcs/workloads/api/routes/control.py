@@ -167,7 +167,7 @@ async def get_authority(_role: ViewerDep, services: ServicesDep, obj: SatelliteD
     "/api/v1/satellites/{sat}/authority",
     response_model=AuthorityPublic,
     summary="Claim the satellite's command authority (an admin may take it over)",
-    responses=error_responses(403, 404, 423, 503),
+    responses=error_responses(400, 403, 404, 423, 503),
 )
 async def claim_authority(
     who: CallerDep, services: ServicesDep, obj: SatelliteDep, body: AuthorityClaim | None = None
