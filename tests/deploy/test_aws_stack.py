@@ -276,6 +276,29 @@ def test_iam_is_least_privilege_and_bound_to_service_accounts(synth_stack: Any) 
         for r in as_list(s["Resource"])
     }
     assert any(r.endswith(f"/*/{TELEMETRY}") for r in topic_resources), topic_resources
+    # What the kit's clients do on MSK, each allowed: the operator changes topic configs, the
+    # workloads connect (idempotent producers), read and write, join their groups, and the
+    # command API runs transactions under its own transactional-id prefix.
+    assert "kafka-cluster:AlterTopicDynamicConfiguration" in as_list(admin["Action"])
+    actions = {a for s in statements for a in as_list(s["Action"])}
+    assert {
+        "kafka-cluster:Connect",
+        "kafka-cluster:WriteDataIdempotently",
+        "kafka-cluster:WriteData",
+        "kafka-cluster:ReadData",
+        "kafka-cluster:DescribeGroup",
+        "kafka-cluster:AlterGroup",
+        "kafka-cluster:DescribeTransactionalId",
+        "kafka-cluster:AlterTransactionalId",
+    } <= actions
+    txn_resources = {
+        render(r)
+        for s in statements
+        if "kafka-cluster:AlterTransactionalId" in as_list(s["Action"])
+        for r in as_list(s["Resource"])
+    }
+    assert {r.rsplit("/", 1)[1] for r in txn_resources} == {f"mpcs-api-{mission}-commands-*"}
+    assert all(":transactional-id/" in r for r in txn_resources), txn_resources
 
 
 def test_helm_releases_and_the_values_mpcs_gets(synth_stack: Any) -> None:
@@ -295,6 +318,13 @@ def test_helm_releases_and_the_values_mpcs_gets(synth_stack: Any) -> None:
     assert values["image"] == {"repository": "123456789012.dkr.ecr.eu-west-1.amazonaws.com/mpcs"}
     assert settings["kafkaBootstrap"].startswith("<GetAtt KafkaBootstrapBrokers")
     assert settings["kafkaBootstrap"].endswith(".BootstrapBrokerStringSaslIam>")
+    # Every MPCS Kafka client speaks MSK's IAM auth (mpcs.kit.kafka).
+    assert settings["kafkaSecurityProtocol"] == "SASL_SSL"
+    assert settings["kafkaSaslMechanism"] == "OAUTHBEARER"
+    assert settings["kafkaSaslTokenProvider"] == "aws-msk-iam"
+    assert settings["kafkaAwsRegion"] == "<Ref AWS::Region>"
+    assert "kafkaSaslPassword" not in settings
+    assert "kafkaCaFile" not in settings
     assert settings["awsRegion"] == "<Ref AWS::Region>"
     assert settings["alertsTable"].startswith("<Ref StorageAlertsTable")
     assert settings["archiveBucket"].startswith("<Ref StorageArchive")

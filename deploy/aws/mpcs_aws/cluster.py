@@ -49,9 +49,11 @@ INFLUX_CHART_REPOSITORY = "https://helm.influxdata.com/"
 #: The gp3 StorageClass this stack adds (EKS's own gp2 class is no longer the default one).
 STORAGE_CLASS = "gp3"
 EBS_CSI_SERVICE_ACCOUNT = "ebs-csi-controller-sa"
-#: The operator creates, describes, alters and (deletionPolicy Delete) deletes mission topics.
+#: The operator creates, describes, alters (partitions: AlterTopic; retention and other configs:
+#: AlterTopicDynamicConfiguration) and (deletionPolicy Delete) deletes mission topics.
 KAFKA_ADMIN_ACTIONS = (
     "kafka-cluster:AlterTopic",
+    "kafka-cluster:AlterTopicDynamicConfiguration",
     "kafka-cluster:CreateTopic",
     "kafka-cluster:DeleteTopic",
     "kafka-cluster:DescribeTopic",
@@ -65,6 +67,12 @@ KAFKA_CLIENT_ACTIONS = (
 )
 KAFKA_GROUP_ACTIONS = ("kafka-cluster:AlterGroup", "kafka-cluster:DescribeGroup")
 KAFKA_CONNECT_ACTIONS = ("kafka-cluster:Connect", "kafka-cluster:WriteDataIdempotently")
+#: The command API's transactional producer (mpcs.workloads.api.kafka.KafkaBus), whose ids are
+#: `mpcs-api-<mission>-commands-<random>`.
+KAFKA_TRANSACTION_ACTIONS = (
+    "kafka-cluster:AlterTransactionalId",
+    "kafka-cluster:DescribeTransactionalId",
+)
 #: The command API's use of the alerts table (mpcs.kit.alerts_table: list, acknowledge).
 API_TABLE_ACTIONS = ("dynamodb:Query", "dynamodb:UpdateItem")
 #: The archive runner's use of its bucket (mpcs.lambdas.archive.store).
@@ -267,6 +275,12 @@ class Cluster(Construct):
                 actions=list(KAFKA_GROUP_ACTIONS), resources=[streaming.arn("group", f"{prefix}*")]
             )
         )
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=list(KAFKA_TRANSACTION_ACTIONS),
+                resources=[streaming.arn("transactional-id", f"mpcs-api-{mission}-commands-*")],
+            )
+        )
 
     def _mission_roles(
         self, missions: list[Mission], table: dynamodb.ITable, archive: s3.IBucket
@@ -360,6 +374,12 @@ class Cluster(Construct):
             "operator": {
                 "settings": {
                     "kafkaBootstrap": self.streaming.bootstrap_brokers,
+                    # MSK's IAM listener: TLS (Amazon's CAs, in the system store) and SASL
+                    # OAUTHBEARER tokens signed with each pod's Pod Identity role.
+                    "kafkaSecurityProtocol": "SASL_SSL",
+                    "kafkaSaslMechanism": "OAUTHBEARER",
+                    "kafkaSaslTokenProvider": "aws-msk-iam",
+                    "kafkaAwsRegion": Aws.REGION,
                     "influxUrl": self.influx_url(),
                     "influxOrg": config.influx_org,
                     "influxToken": {"name": INFLUX_SECRET, "key": INFLUX_TOKEN_KEY},
