@@ -172,7 +172,7 @@ def validate_message(message: dict[str, Any]) -> None:
     if type(version) is not int or version != SCHEMA_VERSION:
         raise TelemetryError("version", f"{version!r} is not {SCHEMA_VERSION}")
     satellite = message.get("satellite")
-    if not isinstance(satellite, str) or not satellite:
+    if not isinstance(satellite, str) or not satellite or not _is_utf8(satellite):
         raise TelemetryError("satellite", f"{satellite!r} is not a non-empty string")
     stamp = message.get("time")
     try:
@@ -206,11 +206,24 @@ def _validate_group(sub: str, channels: tuple[Channel, ...], group: Any) -> None
         _check_value(channel, path, group[channel.name])
 
 
+def _is_utf8(text: str) -> bool:
+    """False for a string with a lone surrogate, which no UTF-8 encoder (orjson) can write."""
+    if text.isascii():
+        return True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _check_value(channel: Channel, path: str, value: float | str) -> None:
     if not isinstance(value, _PY_TYPES[channel.type]) or (
         channel.type != "bool" and isinstance(value, bool)
     ):
         raise TelemetryError(path, f"{value!r} is not of type {channel.type}")
+    if isinstance(value, str) and not _is_utf8(value):
+        raise TelemetryError(path, f"{value!r} is not valid UTF-8 (a lone surrogate)")
     if channel.type in ("float", "int"):
         if value != value:
             raise TelemetryError(path, "is NaN")

@@ -268,3 +268,15 @@ def test_a_version_that_only_equals_1_is_refused(version: Any) -> None:
     message["version"] = version
     with pytest.raises(TelemetryError, match=r"^version: "):
         validate(message)
+
+
+@pytest.mark.parametrize("path", [("satellite",), ("adcs", "attitude"), ("obc", "fdir_reason")])
+def test_a_string_with_a_lone_surrogate_is_refused(path: tuple[str, ...]) -> None:
+    """Accepted, it could not be encoded for Kafka (orjson: surrogates not allowed)."""
+    message = copy.deepcopy(_samples()[0])
+    target = message
+    for key in path[:-1]:
+        target = target[key]
+    target[path[-1]] = "x\ud800"
+    with pytest.raises(TelemetryError, match=rf"^{'.'.join(path)}: "):
+        validate(message)
