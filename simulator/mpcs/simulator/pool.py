@@ -187,6 +187,8 @@ class Group:
     members: list[SatelliteConfig] = field(default_factory=list)
     #: Satellite i's sequence number is `engine.sample + seq_base[i]` (each continues its own).
     seq_base: list[int] = field(default_factory=list)
+    #: The clock starts at the spec's startTime (else at the moment the shard was loaded).
+    pinned: bool = False
     #: `engine.sample` of the last telemetry taken (None: none yet).
     published_sample: int | None = None
 
@@ -216,7 +218,15 @@ def build_groups(config: PoolConfig, *, now_ns: int) -> list[Group]:
     ):
         engine = Engine(members, start_ns=start_ns or now_ns, stations=stations)
         keys = [name.encode() for name in engine.names]
-        group = Group(engine, interval_s, interval_s * time_scale, keys, members, [0] * len(keys))
+        group = Group(
+            engine,
+            interval_s,
+            interval_s * time_scale,
+            keys,
+            members,
+            [0] * len(keys),
+            pinned=start_ns is not None,
+        )
         groups.append(group)
     return groups
 
@@ -227,20 +237,27 @@ def resume_group(
     """Restore members of a freshly built group: `found` maps a member's index to a checkpoint
     state (`checkpoint.snapshot`) and the wall time it was taken.
 
-    Each state is flown forward over the wall time since (× the time scale) to the group's clock
-    — in an engine of its own, one per checkpoint time (a pool's periodic checkpoints share a
-    few), then copied in with `checkpoint.restore_rows`. The group's clock moves forward when a
-    state is ahead of it (a pinned start time). Returns the indices that could not be restored
-    (logged; they start from the spec's initial state).
+    The group's clock becomes the restored spacecraft's: each state's time plus the wall time
+    since it was taken × the time scale (the latest of them; with a time scale of 1 that is
+    now). A group without a pinned start is rebuilt at that time (its other members start
+    there); a pinned one is flown forward to it when behind. Each state is then flown forward to
+    the group's clock in an engine of its own, one per checkpoint time (a pool's staggered
+    checkpoints share a few), and copied in with `checkpoint.restore_rows`. Returns the indices
+    that could not be restored (logged; they start from the spec's initial state).
     """
+    if not found:
+        return []
     engine = group.engine
     scale = group.step_s / group.interval_s
-    target = engine.time_ns
-    for state, wall_ns in found.values():
-        down_ns = max(0, now_wall_ns - wall_ns)
-        target = max(target, int(state["time_ns"]) + round(down_ns * scale))
-    if target > engine.time_ns:
+    target = max(
+        int(state["time_ns"]) + round(max(0, now_wall_ns - wall_ns) * scale)
+        for state, wall_ns in found.values()
+    )
+    if not group.pinned and engine.sample == 0:
+        engine = group.engine = Engine(group.members, start_ns=target, stations=engine.stations)
+    elif target > engine.time_ns:
         engine.advance((target - engine.time_ns) / NS_PER_S, sample=False)
+    target = engine.time_ns
     buckets: dict[tuple[int, int], list[int]] = {}
     for index, (state, _) in found.items():
         buckets.setdefault((int(state["time_ns"]), int(state["start_ns"])), []).append(index)
@@ -575,14 +592,14 @@ class PoolRuntime:
             )
 
     @staticmethod
-    def _last_seq(group: Group, index: int) -> int | None:
+    def _last_seq(group: Group, index: int) -> int:
+        """The seq of member `index`'s last telemetry message (-1: none): what a checkpoint
+        carries, so that a restore continues after it."""
         if group.published_sample is None:
-            return (
-                group.seq_base[index] - 1 + group.engine.sample if group.seq_base[index] else None
-            )
+            return group.seq_base[index] - 1 + group.engine.sample
         return group.seq(index, group.published_sample)
 
-    def _checkpoint_message(self, group: Group, index: int, *, sample: int | None) -> Outbound:
+    def _checkpoint_message(self, group: Group, index: int, *, sample: int) -> Outbound:
         key = group.keys[index]
         payload = checkpoint.encode(
             group.engine,
@@ -593,7 +610,7 @@ class PoolRuntime:
         )
         return Outbound(self.checkpoints_topic, key, payload)
 
-    def _checkpoint_soon(self, group: Group, index: int, *, sample: int | None) -> None:
+    def _checkpoint_soon(self, group: Group, index: int, *, sample: int) -> None:
         """Queue a checkpoint without waiting; skipped when the lane is full (outage)."""
         if self.checkpoint_lane.queue.full():
             self.checkpoints_skipped += 1

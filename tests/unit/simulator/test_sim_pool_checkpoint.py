@@ -8,6 +8,7 @@ members restored from different checkpoint times are each flown forward to the p
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
@@ -20,7 +21,7 @@ from mpcs.core.resources.simulation import PoolConfig
 from mpcs.simulator import checkpoint
 from mpcs.simulator.commanding import execute
 from mpcs.simulator.engine import Engine
-from mpcs.simulator.pool import build_groups, resume_group
+from mpcs.simulator.pool import PoolRuntime, PoolSettings, Saved, build_groups, resume_group
 
 START_NS = 1_700_000_000 * 10**9
 WALL_NS = 1_800_000_000 * 10**9
@@ -102,3 +103,61 @@ def test_an_unreadable_checkpoint_leaves_the_member_fresh() -> None:
 
 def test_doctests() -> None:
     run_doctests(checkpoint)
+
+
+def test_a_rebalance_keeps_who_stays_and_restores_who_arrives() -> None:
+    """Pod 0 flies a and b; the shard becomes b and c, c coming from another pod (its checkpoint:
+    SAFE, seq 41 published). b goes on from memory, c from its checkpoint, each seq its own."""
+    settings = PoolSettings(namespace="ops", mission="m", kafka_bootstrap="127.0.0.1:1")
+
+    async def never(_known: str | None) -> tuple[str, PoolConfig | None]:
+        raise AssertionError("not read in this test")
+
+    (elsewhere,) = build_groups(_config(), now_ns=time.time_ns())
+    c = elsewhere.keys.index(b"c")
+    command = Command(satellite="c", name="SET_MODE", args={"mode": "SAFE"}, issued_by="test")
+    execute(elsewhere.engine, c, command, now_ns=time.time_ns())
+    payload = checkpoint.encode(elsewhere.engine, c, wall_ns=time.time_ns(), sample=40)
+    arriving = {b"c": Saved(checkpoint.decode(payload, satellite="c"), last_seq=41)}
+
+    def shard(*names: str) -> PoolConfig:
+        every = {s.name: s for s in _config().satellites}
+        return PoolConfig(shard=0, pods=2, satellites=[every[n] for n in names])
+
+    async def rebalance() -> None:
+        runtime = PoolRuntime(settings, never)
+        runtime.load(shard("a", "b"), version="1")
+        (group,) = runtime.groups
+        for task in runtime._samplers:  # sampled by hand below
+            task.cancel()
+        for _ in range(7):
+            group.engine.telemetry()
+            group.published_sample = group.engine.sample
+            group.engine.advance(group.step_s)
+        b_energy = float(group.engine.energy_wh[group.keys.index(b"b")])
+        runtime.load(shard("b", "c"), version="2", saved=arriving)
+        (moved,) = runtime.groups
+        messages = dict(zip(moved.keys, moved.engine.telemetry(), strict=True))
+        for i, key in enumerate(moved.keys):
+            messages[key]["seq"] = moved.seq(i, moved.engine.sample)
+        assert messages[b"b"]["seq"] == 7  # b published 0…6 here
+        assert messages[b"c"]["seq"] == 42  # c published up to 41 on its old pod
+        assert messages[b"c"]["mode"] == "SAFE"
+        assert messages[b"b"]["mode"] != "SAFE"
+        b = moved.keys.index(b"b")
+        assert float(moved.engine.energy_wh[b]) != float(_config_energy(b"b"))
+        assert abs(float(moved.engine.energy_wh[b]) - b_energy) < 0.5  # Wh: flown on, not reset
+        # a left the pod: a last checkpoint of it is queued, at the seq it published last.
+        item = runtime.checkpoint_lane.queue.get_nowait()
+        left = checkpoint.decode(item.value, satellite="a")
+        assert left["state"]["sample"] == 6
+        for task in runtime._samplers:
+            task.cancel()
+        await asyncio.gather(*runtime._samplers, return_exceptions=True)
+
+    asyncio.run(rebalance())
+
+
+def _config_energy(key: bytes) -> float:
+    (group,) = build_groups(_config(), now_ns=START_NS)
+    return float(group.engine.energy_wh[group.keys.index(key)])
