@@ -14,9 +14,16 @@ ARG BUILDER_IMAGE=docker.io/library/rust:1.87-slim-bookworm
 # build context (scripts/build-image) takes the wheels scripts/build-wheelhouse made on the host, so
 # the build itself reaches no registry.
 ARG WHEELHOUSE=""
+# CONSOLE: the built web console (`npm ci && npm run build` in console/: index.html, hashed assets,
+# swagger/ for an offline /docs), a path inside the build context. No stage here runs Node: the
+# host (scripts/build-image, after the bootstrap built it) or CI (actions/setup-node, image.yml)
+# builds it first, so the image carries no Node and the build needs no Node base image. Missing,
+# the build fails rather than ship an image without its console.
+ARG CONSOLE=console/dist
 
 FROM ${BUILDER_IMAGE} AS builder
 ARG WHEELHOUSE
+ARG CONSOLE
 WORKDIR /src
 COPY . .
 # Build tools live and die in this stage. Debian's point releases replace package versions, so the
@@ -30,7 +37,13 @@ RUN if [ -n "${WHEELHOUSE}" ]; then \
         && rm -rf /var/lib/apt/lists/* \
         && scripts/build-wheelhouse /wheelhouse; \
     fi \
-    && test -s /wheelhouse/requirements.txt
+    && test -s /wheelhouse/requirements.txt \
+    && if [ ! -s "${CONSOLE}/index.html" ]; then \
+        echo "CONSOLE=${CONSOLE}: no index.html (run npm ci && npm run build in console/)" >&2; \
+        exit 1; \
+    fi \
+    && cp -r "${CONSOLE}" /console \
+    && chmod -R u=rwX,go=rX /console
 
 FROM ${BASE_IMAGE} AS install
 COPY --from=builder /wheelhouse /wheelhouse
@@ -43,6 +56,10 @@ RUN python3 -m venv /opt/mpcs \
         /wheelhouse/mpcs_lineproto-*.whl /wheelhouse/mpcs-*.whl \
     && /opt/mpcs/bin/pip uninstall --yes --quiet pip setuptools \
     && /opt/mpcs/bin/mpcs --help > /dev/null
+# The console lands inside /opt/mpcs (after the venv, so a console change reuses the install layer),
+# owned by root and world-readable, never writable by the non-root user; MPCS_CONSOLE_DIR (runtime
+# stage) points the command API at it.
+COPY --from=builder /console /opt/mpcs/console
 
 FROM ${BASE_IMAGE} AS runtime
 ARG BASE_IMAGE
@@ -59,8 +76,10 @@ LABEL org.opencontainers.image.title="mpcs" \
 RUN useradd --uid 10001 --user-group --no-create-home --home-dir /tmp --shell /usr/sbin/nologin mpcs
 COPY --from=install /opt/mpcs /opt/mpcs
 # Read-only root: bytecode was compiled at install time and nothing writes it now; HOME is /tmp,
-# the one writable path a Pod needs (an emptyDir in the chart).
+# the one writable path a Pod needs (an emptyDir in the chart). `mpcs api serve` serves the console
+# at / and Swagger UI's own files behind /docs from MPCS_CONSOLE_DIR.
 ENV PATH=/opt/mpcs/bin:$PATH \
+    MPCS_CONSOLE_DIR=/opt/mpcs/console \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     HOME=/tmp

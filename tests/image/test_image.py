@@ -120,3 +120,88 @@ def test_native_ingest_extension_encodes_simulator_output(run_image: Run) -> Non
     result = run_image("-c", script, _NATIVE_CHECK, entrypoint="sh", stdin=_example_tle())
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "4"
+
+
+# Inside the image, as uid 10001 on a read-only root without network: the console's files are
+# root's and readable, then `mpcs api serve` (no Kafka, InfluxDB or Kubernetes answering: the API
+# starts without them, /readyz stays red) serves the console at / and an offline /docs on loopback.
+_CONSOLE_CHECK = r"""
+import json, os, re, stat, sys, time, urllib.request
+from pathlib import Path
+root = Path(os.environ["MPCS_CONSOLE_DIR"])
+files = [p for p in root.rglob("*") if p.is_file()]
+assert root == Path("/opt/mpcs/console"), root
+assert (root / "index.html").is_file() and (root / "swagger" / "swagger-ui-bundle.js").is_file()
+for path in [root, *root.rglob("*")]:
+    st = path.stat()
+    assert st.st_uid == 0 and not st.st_mode & (stat.S_IWGRP | stat.S_IWOTH), path
+    assert os.access(path, os.R_OK) and not os.access(path, os.W_OK), path
+from mpcs.workloads.api.console import console_dir
+from mpcs.workloads.settings import WorkloadSettings
+assert console_dir(WorkloadSettings()) == root
+
+def get(path):
+    with urllib.request.urlopen(f"http://127.0.0.1:18080{path}", timeout=5) as answer:
+        return answer.status, answer.headers.get_content_type(), answer.read().decode()
+
+for _ in range(60):
+    try:
+        get("/healthz")
+        break
+    except OSError:
+        time.sleep(0.5)
+index = get("/")
+asset = re.search(r'src="(/assets/[^"]+\.js)"', index[2]).group(1)
+docs = get("/docs")
+print(json.dumps({
+    "files": len(files),
+    "bytes": sum(p.stat().st_size for p in files),
+    "index": index[:2],
+    "asset": get(asset)[:2],
+    "docs": docs[:2],
+    "docs_assets": sorted(set(re.findall(r'"(https?://[^"]+|/swagger/[^"]+)"', docs[2]))),
+    "swagger_js": get("/swagger/swagger-ui-bundle.js")[:2],
+}))
+"""
+
+# A kubeconfig naming a server nobody answers on: `mpcs api serve` needs one outside a Pod.
+_SERVE_CONSOLE = """
+cat > /tmp/kubeconfig <<'KC'
+apiVersion: v1
+kind: Config
+clusters: [{name: none, cluster: {server: "http://127.0.0.1:9"}}]
+users: [{name: none, user: {token: unused}}]
+contexts: [{name: none, context: {cluster: none, user: none, namespace: mpcs-image}}]
+current-context: none
+KC
+export KUBECONFIG=/tmp/kubeconfig MPCS_NAMESPACE=mpcs-image MPCS_MISSION=image-tier \
+  MPCS_KAFKA_BOOTSTRAP=127.0.0.1:9 MPCS_INFLUX_URL=http://127.0.0.1:9 MPCS_INFLUX_ORG=mpcs \
+  MPCS_INFLUX_TOKEN=unused MPCS_METRICS_PORT=18081 \
+  MPCS_API_TOKEN_VIEWER=viewer-token-of-the-image-tier \
+  MPCS_API_TOKEN_OPERATOR=operator-token-of-the-image-tier \
+  MPCS_API_TOKEN_ADMIN=admin-token-of-the-image-tier
+mpcs api serve --host 127.0.0.1 --port 18080 > /tmp/api.log 2>&1 &
+python3 -c "$0"; status=$?
+kill $! 2> /dev/null
+[ $status = 0 ] || tail -20 /tmp/api.log >&2
+exit $status
+"""
+
+
+def test_api_serves_the_console_and_offline_docs_from_the_image(run_image: Run) -> None:
+    result = run_image("-c", _SERVE_CONSOLE, _CONSOLE_CHECK, entrypoint="sh")
+    assert result.returncode == 0, result.stderr[-5000:]
+    served = json.loads(result.stdout.strip().splitlines()[-1])
+    print(f"console in the image: {served['files']} files, {served['bytes'] / 1e6:.1f} MB")
+    assert served["index"] == [200, "text/html"]
+    # text/javascript or application/javascript: mimetypes' answer depends on the base's tables.
+    assert served["asset"][0] == 200, served
+    assert served["asset"][1] in {"text/javascript", "application/javascript"}, served
+    assert served["docs"] == [200, "text/html"]
+    # Swagger UI from the image itself, nothing from a CDN: /docs works on an air-gapped network.
+    assert served["docs_assets"] == [
+        "/swagger/favicon-32x32.png",
+        "/swagger/swagger-ui-bundle.js",
+        "/swagger/swagger-ui.css",
+    ], served["docs_assets"]
+    assert served["swagger_js"][0] == 200, served
