@@ -23,7 +23,7 @@ from .errors import install_error_handlers
 from .ingest_http import TelemetrySink
 from .metrics import MetricsMiddleware
 from .models import error_responses
-from .routes import alerts, commands, health, satellites, telemetry, tracks
+from .routes import alerts, channels, commands, health, satellites, telemetry, tracks
 from .security import install_security
 from .services import Services
 
@@ -104,7 +104,7 @@ def create_app(
     app.state.services = wired
     app.state.telemetry_sink = sink
     install_error_handlers(app)
-    for module in (satellites, telemetry, commands, alerts, health, tracks):
+    for module in (satellites, telemetry, channels, commands, alerts, health, tracks):
         app.include_router(module.router)
     app.include_router(telemetry.ws_router)
     install_console(app, settings)  # last: the console is mounted at /
