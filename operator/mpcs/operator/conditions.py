@@ -8,8 +8,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Collection, Iterable, Mapping, Sequence
 from typing import Any
 
 from mpcs.core.resources import ConditionStatus
@@ -103,10 +104,25 @@ class Written:
     def __init__(self) -> None:
         self._locks: dict[str, asyncio.Lock] = {}
         self._written: dict[str, list[dict[str, Any]]] = {}
+        #: How many reconciles hold or wait for each lock (an entry only while there are some).
+        self._users: dict[str, int] = {}
+        #: Objects forgotten while a reconcile still held or awaited their lock.
+        self._gone: set[str] = set()
 
-    def lock(self, uid: str) -> asyncio.Lock:
-        """The lock of one object's reconciles."""
-        return self._locks.setdefault(uid, asyncio.Lock())
+    @contextlib.asynccontextmanager
+    async def hold(self, uid: str) -> AsyncIterator[None]:
+        """Hold the lock of one object's reconciles (waiting for the reconcile before)."""
+        lock = self._locks.setdefault(uid, asyncio.Lock())
+        self._users[uid] = self._users.get(uid, 0) + 1
+        try:
+            async with lock:
+                yield
+        finally:
+            self._users[uid] -= 1
+            if not self._users[uid]:
+                del self._users[uid]
+                if uid in self._gone:
+                    self._drop(uid)
 
     def remember(self, uid: str, conditions: Iterable[Mapping[str, Any]] | None) -> None:
         """The conditions a reconcile of `uid` is about to write."""
@@ -114,9 +130,31 @@ class Written:
             self._written[uid] = [dict(c) for c in conditions]
 
     def forget(self, uid: str) -> None:
-        """Drop a deleted object's lock and conditions."""
+        """Drop a deleted object's lock and conditions (its deletion handler calls this; a
+        long-running operator would otherwise keep one entry per object ever seen).
+
+        Safe while a reconcile holds or awaits the lock: the entry goes when the last of them
+        leaves, so one still queued never races a reconcile that made a new lock.
+
+        >>> written = Written()
+        >>> written.remember("u1", [{"type": "Ready", "status": "True"}])
+        >>> written.forget("u1")
+        >>> written.tracked()
+        0
+        """
+        if self._users.get(uid):
+            self._gone.add(uid)
+        else:
+            self._drop(uid)
+
+    def tracked(self) -> int:
+        """How many objects have a lock or conditions here (what `forget` keeps bounded)."""
+        return len(self._locks.keys() | self._written.keys())
+
+    def _drop(self, uid: str) -> None:
         self._locks.pop(uid, None)
         self._written.pop(uid, None)
+        self._gone.discard(uid)
 
     def seed(self, uid: str, observed: Iterable[Mapping[str, Any]] | None) -> list[dict[str, Any]]:
         """The conditions a reconcile starts from: `observed`, where a condition this process

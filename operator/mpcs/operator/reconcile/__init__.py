@@ -85,7 +85,7 @@ async def reconcile_body(
     """
     observed = Observed.of(body)
     uid = observed.meta.uid
-    async with WRITTEN.lock(uid):
+    async with WRITTEN.hold(uid):
         conditions = WRITTEN.seed(uid, observed.status.get("conditions"))
         if conditions:
             observed = replace(observed, status={**observed.status, "conditions": conditions})

@@ -24,7 +24,14 @@ from mpcs.operator.influx_buckets import InfluxError
 from mpcs.operator.kube import Kube
 from mpcs.operator.metrics import observe
 from mpcs.operator.objects import InvalidSpec, ObjectMeta, parse_spec
-from mpcs.operator.reconcile import Observed, Outcome, dashboards, invalid_spec, reconcile_body
+from mpcs.operator.reconcile import (
+    WRITTEN,
+    Observed,
+    Outcome,
+    dashboards,
+    invalid_spec,
+    reconcile_body,
+)
 from mpcs.operator.services import Services
 
 SECONDS_PER_DAY = 86_400
@@ -345,6 +352,9 @@ async def on_delete(
             reason="ExternalResourcesRetained",
             message=f"{kept_because}: kept topics {topics} and bucket {bucket}",
         )
+    # The Mission is gone once this returns: its reconcile lock and remembered conditions go
+    # too (after any reconcile that still holds the lock).
+    WRITTEN.forget(meta.uid)
 
 
 #: After deleting a runner, how long the Mission's deletion waits before removing what the runner
