@@ -11,9 +11,10 @@ operator and the workloads get theirs through EKS Pod Identity, one IAM role per
   runs without a ServiceAccount of their own): the topics, and the archive bucket;
 - the EBS CSI driver's controller (`kube-system`): AWS's policy for it, to create volumes.
 
-InfluxDB 2 runs as a StatefulSet from the influxdata/influxdb2 chart; its admin token is generated
-in Secrets Manager and handed to the cluster as a Kubernetes Secret that both InfluxDB and the
-operator read.
+InfluxDB 2 (`influxFlavour`) runs either as a StatefulSet from the influxdata/influxdb2 chart, its
+admin token generated in Secrets Manager, or as Amazon Timestream for InfluxDB (timestream.py),
+its token created once the instance is available and written to Secrets Manager. Either way the
+token reaches the cluster as the Kubernetes Secret `influxdb-auth` that the operator reads.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from mpcs.core import names
 
 from .config import REPO_ROOT, DeploymentConfig, Mission
 from .streaming import Streaming
+from .timestream import TimestreamInflux
 
 CHART_DIR = REPO_ROOT / "charts" / "mpcs"
 RELEASE = "mpcs"
@@ -96,6 +98,7 @@ class Cluster(Construct):
         streaming: Streaming,
         table: dynamodb.ITable,
         archive: s3.IBucket,
+        log_bucket: s3.IBucket,
     ) -> None:
         super().__init__(scope, construct_id)
         self.config = config
@@ -151,33 +154,62 @@ class Cluster(Construct):
         self.pod_identity_agent = self.cluster.eks_pod_identity_agent
         self.mission_roles = self._mission_roles(missions, table, archive)
         self.ebs_csi = self._ebs_csi_driver()
-        self.influx_secret = secretsmanager.Secret(
-            self,
-            "InfluxAuth",
-            description=f"{config.name}: InfluxDB admin password and token",
-            encryption_key=key,
-            generate_secret_string=secretsmanager.SecretStringGenerator(
-                secret_string_template="{}",
-                generate_string_key=INFLUX_TOKEN_KEY,
-                exclude_punctuation=True,
-                password_length=48,
-            ),
-        )
-        influx_auth = self.cluster.add_manifest("InfluxAuthSecret", self._influx_secret_manifest())
         storage_class = self.cluster.add_manifest("StorageClass", self.storage_class_manifest())
         storage_class.node.add_dependency(self.ebs_csi)
-        influx_auth.node.add_dependency(storage_class)
+        #: The Timestream instance (`timestream` flavour), else None.
+        self.timestream: TimestreamInflux | None = None
+        #: What the MPCS release waits for before it starts: InfluxDB and its token's Secret.
+        influx_ready: list[Construct] = []
+        if config.influx_flavour == "timestream":
+            self.timestream = TimestreamInflux(
+                self,
+                "Timestream",
+                config=config,
+                vpc=vpc,
+                subnets=subnets,
+                key=key,
+                clients=self.cluster.cluster_security_group,
+                log_bucket=log_bucket,
+            )
+            #: The Secrets Manager secret holding the token MPCS uses (JSON key INFLUX_JSON_KEY).
+            self.influx_secret = self.timestream.token_secret
+            self.influx_json_key = "token"
+            influx_auth = self.cluster.add_manifest(
+                "InfluxAuthSecret", self._influx_secret_manifest()
+            )
+            # The token exists in the secret once the custom resource has run.
+            influx_auth.node.add_dependency(self.timestream.token)
+            influx_ready.append(influx_auth)
+        else:
+            self.influx_secret = secretsmanager.Secret(
+                self,
+                "InfluxAuth",
+                description=f"{config.name}: InfluxDB admin password and token",
+                encryption_key=key,
+                generate_secret_string=secretsmanager.SecretStringGenerator(
+                    secret_string_template="{}",
+                    generate_string_key=INFLUX_TOKEN_KEY,
+                    exclude_punctuation=True,
+                    password_length=48,
+                ),
+            )
+            self.influx_json_key = INFLUX_TOKEN_KEY
+            influx_auth = self.cluster.add_manifest(
+                "InfluxAuthSecret", self._influx_secret_manifest()
+            )
+            influx_auth.node.add_dependency(storage_class)
+            self.influx = self.cluster.add_helm_chart(
+                "InfluxDb",
+                chart="influxdb2",
+                repository=INFLUX_CHART_REPOSITORY,
+                version=config.influx_chart_version,
+                release=INFLUX_RELEASE,
+                namespace=config.release_namespace,
+                values=self.influx_values(),
+            )
+            self.influx.node.add_dependency(influx_auth, self.ebs_csi, self.nodes)
+            influx_ready.append(self.influx)
         influx_auth.node.add_dependency(namespace)
-        self.influx = self.cluster.add_helm_chart(
-            "InfluxDb",
-            chart="influxdb2",
-            repository=INFLUX_CHART_REPOSITORY,
-            version=config.influx_chart_version,
-            release=INFLUX_RELEASE,
-            namespace=config.release_namespace,
-            values=self.influx_values(),
-        )
-        self.influx.node.add_dependency(influx_auth, self.ebs_csi, self.nodes)
         self.mpcs_values = self.chart_values(table=table, archive=archive)
         self.release = eks.HelmChart(
             self,
@@ -189,7 +221,7 @@ class Cluster(Construct):
             values=self.mpcs_values,
             wait=True,
         )
-        self.release.node.add_dependency(self.operator_account, self.influx, self.nodes)
+        self.release.node.add_dependency(self.operator_account, *influx_ready, self.nodes)
 
     def _operator_account(self, namespace: Construct) -> eks.ServiceAccount:
         account = self.cluster.add_service_account(
@@ -315,14 +347,19 @@ class Cluster(Construct):
     def _influx_secret_manifest(self) -> dict[str, Any]:
         """The Kubernetes Secret of InfluxDB's admin token, filled from Secrets Manager by a
         CloudFormation dynamic reference when the stack deploys (never in the template)."""
-        token = self.influx_secret.secret_value_from_json(INFLUX_TOKEN_KEY).unsafe_unwrap()
+        token = self.influx_secret.secret_value_from_json(self.influx_json_key).unsafe_unwrap()
         return {
             "apiVersion": "v1",
             "kind": "Secret",
             "metadata": {"name": INFLUX_SECRET, "namespace": self.config.release_namespace},
             "type": "Opaque",
-            # The admin's password is the same generated string: the UI login is not used.
-            "stringData": {INFLUX_TOKEN_KEY: token, INFLUX_PASSWORD_KEY: token},
+            # Chart flavour: the admin's password is the same generated string (the UI login is
+            # not used). Timestream's admin password is its own secret, not the cluster's.
+            "stringData": (
+                {INFLUX_TOKEN_KEY: token}
+                if self.timestream is not None
+                else {INFLUX_TOKEN_KEY: token, INFLUX_PASSWORD_KEY: token}
+            ),
         }
 
     @staticmethod
@@ -359,7 +396,10 @@ class Cluster(Construct):
         }
 
     def influx_url(self) -> str:
-        """InfluxDB's in-cluster URL (the chart's Service, port 80)."""
+        """InfluxDB's URL: the Timestream instance's HTTPS endpoint, or the chart's in-cluster
+        Service (port 80)."""
+        if self.timestream is not None:
+            return self.timestream.url
         return f"http://{INFLUX_RELEASE}.{self.config.release_namespace}.svc.cluster.local:80"
 
     def chart_values(self, *, table: dynamodb.ITable, archive: s3.IBucket) -> dict[str, Any]:

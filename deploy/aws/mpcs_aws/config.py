@@ -24,7 +24,11 @@ from mpcs.core.resources.mission import MissionSpec
 REPO_ROOT = Path(__file__).resolve().parents[3]
 
 KafkaFlavour = Literal["provisioned", "serverless"]
-InfluxFlavour = Literal["chart"]
+InfluxFlavour = Literal["chart", "timestream"]
+INFLUX_FLAVOURS = ("chart", "timestream")
+#: Timestream for InfluxDB's storage types (3,000 / 12,000 / 16,000 included IOPS) and deployments.
+INFLUX_STORAGE_TYPES = ("InfluxIOIncludedT1", "InfluxIOIncludedT2", "InfluxIOIncludedT3")
+INFLUX_DEPLOYMENTS = ("SINGLE_AZ", "WITH_MULTIAZ_STANDBY")
 
 
 @dataclass(frozen=True)
@@ -68,10 +72,19 @@ class DeploymentConfig:
     node_instance_type: str = "t3.large"
     node_count: int = 2
     node_max: int = 4
-    #: `chart`: InfluxDB 2 as a StatefulSet from the influxdata/influxdb2 chart.
+    #: `chart`: InfluxDB 2 as a StatefulSet from the influxdata/influxdb2 chart; `timestream`:
+    #: Amazon Timestream for InfluxDB (a managed InfluxDB 2 instance in the private subnets).
     influx_flavour: InfluxFlavour = "chart"
     influx_chart_version: str = "2.1.2"
     influx_volume_gib: int = 20
+    #: Timestream for InfluxDB (`timestream` flavour): instance class, storage type and size
+    #: (20 GiB is the service's minimum), `SINGLE_AZ` or `WITH_MULTIAZ_STANDBY`, and an existing
+    #: DB parameter group's identifier (CloudFormation cannot create one; empty: the default).
+    influx_instance_type: str = "db.influx.medium"
+    influx_storage_type: str = "InfluxIOIncludedT1"
+    influx_storage_gib: int = 20
+    influx_deployment: str = "SINGLE_AZ"
+    influx_parameter_group: str = ""
     influx_org: str = "mpcs"
     #: Namespace of the MPCS release (operator) and of InfluxDB.
     release_namespace: str = "mpcs"
@@ -126,8 +139,29 @@ class DeploymentConfig:
             raise ValueError(
                 f"kafkaFlavour={self.kafka_flavour!r}: expected 'provisioned' or 'serverless'"
             )
-        if self.influx_flavour != "chart":
-            raise ValueError(f"influxFlavour={self.influx_flavour!r}: expected 'chart'")
+        if self.influx_flavour not in INFLUX_FLAVOURS:
+            raise ValueError(
+                f"influxFlavour={self.influx_flavour!r}: expected 'chart' or 'timestream'"
+            )
+        if self.influx_storage_type not in INFLUX_STORAGE_TYPES:
+            raise ValueError(
+                f"influxStorageType={self.influx_storage_type!r}: expected one of "
+                f"{', '.join(INFLUX_STORAGE_TYPES)}"
+            )
+        if self.influx_deployment not in INFLUX_DEPLOYMENTS:
+            raise ValueError(
+                f"influxDeployment={self.influx_deployment!r}: expected one of "
+                f"{', '.join(INFLUX_DEPLOYMENTS)}"
+            )
+        if not 20 <= self.influx_storage_gib <= 16384:
+            raise ValueError(
+                f"influxStorageGib={self.influx_storage_gib}: expected 20 to 16384 (GiB)"
+            )
+        if not self.influx_instance_type.startswith("db.influx."):
+            raise ValueError(
+                f"influxInstanceType={self.influx_instance_type!r}: expected a Timestream for "
+                "InfluxDB class such as 'db.influx.medium' or 'db.influx.large'"
+            )
         if self.kafka_brokers % 2:
             raise ValueError(
                 f"kafkaBrokers={self.kafka_brokers}: expected a multiple of 2 (one per AZ)"

@@ -58,6 +58,7 @@ class MpcsStack(Stack):
             streaming=self.streaming,
             table=self.storage.table,
             archive=self.storage.archive,
+            log_bucket=self.storage.access_logs,
         )
         self._outputs(missions=missions)
         self._checkov_skips()
@@ -81,7 +82,23 @@ class MpcsStack(Stack):
         )
         function = self.alerting.function.node.default_child
         assert function is not None
-        self.provider_functions = skip_provider_functions(self, ours={function.node.path})
+        ours = {function.node.path}
+        timestream = self.cluster.timestream
+        if timestream is not None:
+            skip(
+                timestream.token_function,
+                {
+                    "CKV_AWS_115": "Runs once per deploy, invoked by CloudFormation for the "
+                    "token custom resource: no concurrency to cap, and reserving some would "
+                    "take it from the account's unreserved pool",
+                    "CKV_AWS_116": "Invoked synchronously by CloudFormation, which records a "
+                    "failure and rolls back: a DLQ would never receive anything",
+                },
+            )
+            token_function = timestream.token_function.node.default_child
+            assert token_function is not None
+            ours.add(token_function.node.path)
+        self.provider_functions = skip_provider_functions(self, ours=ours)
 
     def _outputs(self, *, missions: list[Mission]) -> None:
         eks_cluster = self.cluster.cluster
@@ -101,9 +118,15 @@ class MpcsStack(Stack):
                 "SQS queue of alert batches that failed after retries",
             ),
             "KafkaBootstrapBrokers": (self.streaming.bootstrap_brokers, "MSK (SASL/IAM, TLS)"),
+            "InfluxUrl": (
+                self.cluster.influx_url(),
+                "InfluxDB as the operator reaches it (Timestream's HTTPS endpoint, or the chart's "
+                "in-cluster Service)",
+            ),
             "InfluxTokenSecretArn": (
                 self.cluster.influx_secret.secret_arn,
-                "Secrets Manager secret of InfluxDB's admin token",
+                f"Secrets Manager secret of MPCS's InfluxDB token (JSON key "
+                f"'{self.cluster.influx_json_key}')",
             ),
             "AlertsMissions": (
                 ", ".join(m.key for m in missions),
