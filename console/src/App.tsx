@@ -1,6 +1,7 @@
 // The console's frame: sign-in, then the header (mission, role, sign out), navigation and a view.
 import { useQuery, useQueryClient } from "@tanstack/react-query";
 import { useMemo, useState } from "react";
+import { useCatalog } from "./api/catalog";
 import { ApiClient } from "./api/client";
 import { SignedContext, type Signed } from "./api/context";
 import { forgetToken, storedToken, storeToken } from "./api/session";
@@ -66,6 +67,8 @@ function Signedin({ signed, onSignOut }: { signed: Signed; onSignOut: () => void
     queryFn: () => signed.client.satellites(),
     refetchInterval: 10_000,
   });
+  // The telemetry catalogue, read once after sign-in: the views take channels and units from it.
+  useCatalog(signed.client);
   const satellite = route.satellite ?? fleet.data?.data[0]?.name ?? null;
   return (
     <SignedContext.Provider value={signed}>

@@ -27,6 +27,7 @@ from kubernetes.client import ApiClient
 from playwright.sync_api import Browser, ConsoleMessage, Page, expect, sync_playwright
 from utils.kube import Custom, eventually, examples, temporary_namespace
 
+from mpcs.core.telemetry import CHANNELS
 from mpcs.dev.runner import LocalRunner
 from mpcs.dev.tools import binary
 
@@ -253,7 +254,16 @@ def test_satellite_plans_and_alerts_views(console: Console, mission: Mission) ->
     expect(page.get_by_test_id("stream-status")).to_contain_text("open")
     expect(page.get_by_test_id("stream-status")).not_to_contain_text(" 0 samples", timeout=15_000)
     expect(page.get_by_test_id("band-Mode")).to_have_text(re.compile("SAFE|NOMINAL|PAYLOAD"))
-    expect(page.locator(".plot canvas")).to_have_count(8)
+    # One plot per (subsystem, unit) of the catalogue's numeric channels (GET …/telemetry/channels).
+    numeric = [c for c in CHANNELS if c.type in ("float", "int")]
+    plots = {(c.subsystem, c.unit) for c in numeric}
+    expect(page.locator(".plot canvas")).to_have_count(len(plots))
+    expect(page.get_by_text("solar_power_w, load_power_w (W)", exact=True)).to_be_visible()
+    expect(page.get_by_text("battery_soc_pct (%)", exact=True)).to_be_visible()
+    # A subsystem folds: its plots are dropped.
+    page.locator("details.subsystem > summary", has_text=re.compile("^payload$")).click()
+    folded = {p for p in plots if p[0] != "payload"}
+    expect(page.locator(".plot canvas")).to_have_count(len(folded))
     page.get_by_label("1 h").check()
     expect(page.get_by_text("loading history…")).to_have_count(0, timeout=20_000)
     console.shot("satellite")

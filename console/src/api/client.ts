@@ -16,6 +16,7 @@ import type {
   SatelliteSummary,
   Series,
   Session,
+  TelemetryCatalog,
   Track,
 } from "./types";
 
@@ -132,6 +133,10 @@ export class ApiClient {
       "GET",
       `/api/v1/satellites/${encodeURIComponent(sat)}/telemetry?${query.toString()}`,
     );
+  }
+  /** The telemetry catalogue; fixed per build (the API sends an ETag and Cache-Control). */
+  channels(): Promise<TelemetryCatalog> {
+    return this.request("GET", "/api/v1/telemetry/channels");
   }
   dictionary(): Promise<List<CommandSpec>> {
     return this.request("GET", "/api/v1/commands/dictionary");

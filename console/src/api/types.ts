@@ -190,3 +190,24 @@ export interface Alert {
   acknowledgedBy: string | null;
   acknowledgedAt: string | null;
 }
+
+/** One channel of the telemetry catalogue (GET /api/v1/telemetry/channels, docs/telemetry.md). */
+export interface TelemetryChannel {
+  key: string; // "subsystem.name"
+  subsystem: string;
+  name: string;
+  type: "float" | "int" | "bool" | "str";
+  unit: string; // "1": dimensionless; "" for bool and str
+  minimum: number | null;
+  maximum: number | null;
+  description: string;
+}
+
+/** The telemetry catalogue: every channel in wire order, the subsystems and the modes. */
+export interface TelemetryCatalog {
+  schemaVersion: number;
+  subsystems: string[];
+  modes: string[];
+  data: TelemetryChannel[];
+  count: number;
+}

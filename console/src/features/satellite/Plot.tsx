@@ -1,6 +1,7 @@
 // One uPlot chart of a subsystem's channels (one unit), eclipse shaded behind the lines.
 import { useEffect, useRef } from "react";
 import uPlot from "uplot";
+import { unitText } from "../../api/catalog";
 import type { Run } from "./buffer";
 
 const STROKES = ["#1565c0", "#c62828", "#2e7d32", "#6a1b9a"];
@@ -32,7 +33,7 @@ export function Plot({
       height: 160,
       legend: { show: true },
       scales: { x: { time: true } },
-      axes: [{}, { label: unit, size: 60 }],
+      axes: [{}, { label: unitText(unit), size: 60 }],
       series: [
         {},
         ...channels.map((c, i) => ({ label: c.split(".")[1], stroke: STROKES[i % STROKES.length], width: 1.5 })),
@@ -74,9 +75,14 @@ export function Plot({
   return (
     <figure className="plot">
       <figcaption>
-        {title} ({unit})
+        {title}
+        {unitText(unit) ? ` (${unitText(unit)})` : ""}
       </figcaption>
-      <div ref={holder} role="img" aria-label={`${title}: ${channels.join(", ")} in ${unit}`} />
+      <div
+        ref={holder}
+        role="img"
+        aria-label={`${title}: ${channels.join(", ")}${unitText(unit) ? ` in ${unitText(unit)}` : " (dimensionless)"}`}
+      />
     </figure>
   );
 }

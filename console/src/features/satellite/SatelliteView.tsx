@@ -1,13 +1,16 @@
 // Satellite view: live telemetry over the WebSocket, plotted per subsystem with units; a wider
-// window adds history from GET …/telemetry; mode, FDIR and eclipse as state bands.
+// window adds history from GET …/telemetry; mode, FDIR and eclipse as state bands. Which channels
+// are plotted, their grouping and units come from the telemetry catalogue (GET
+// /api/v1/telemetry/channels): each subsystem's numeric channels, one plot per unit.
 import { useQuery } from "@tanstack/react-query";
 import { useMemo, useState } from "react";
 import type uPlot from "uplot";
+import { useCatalog } from "../../api/catalog";
 import { useSigned } from "../../api/context";
-import type { Series } from "../../api/types";
+import type { Series, TelemetryCatalog } from "../../api/types";
 import { parseTime } from "../../lib/time";
 import { useNow } from "../../lib/useNow";
-import { NUMERIC_CHANNELS, PLOTS, runs } from "./buffer";
+import { bySubsystem, chunks, numericChannels, plotSpecs, runs } from "./buffer";
 import { Plot } from "./Plot";
 import { StateBand } from "./StateBand";
 import { useTelemetryStream } from "./useTelemetryStream";
@@ -48,18 +51,39 @@ export function columns(
   return [xs, ...ys] as unknown as uPlot.AlignedData;
 }
 
+/** The series route takes at most this many channels a request. */
+const SERIES_CHANNELS = 20;
+
 export function SatelliteView({ satellite }: { satellite: string }) {
   const { client } = useSigned();
+  const catalog = useCatalog(client);
+  if (catalog.isError) {
+    return <p role="alert">Cannot read the telemetry catalogue: {String(catalog.error)}</p>;
+  }
+  if (catalog.data === undefined) return <p className="loading">Reading the telemetry catalogue…</p>;
+  return <SatelliteTelemetry satellite={satellite} catalog={catalog.data} />;
+}
+
+function SatelliteTelemetry({ satellite, catalog }: { satellite: string; catalog: TelemetryCatalog }) {
+  const { client } = useSigned();
+  const specs = useMemo(() => plotSpecs(catalog), [catalog]);
+  const channels = useMemo(() => numericChannels(catalog), [catalog]);
+  const [closed, setClosed] = useState<Set<string>>(() => new Set());
   const now = useNow(1000);
   const [windowS, setWindowS] = useState(300);
   const url = useMemo(() => client.streamUrl(satellite), [client, satellite]);
-  const { buffer, version, status } = useTelemetryStream(url);
+  const { buffer, version, status } = useTelemetryStream(url, channels);
   const detail = useQuery({ queryKey: ["satellite", satellite], queryFn: () => client.satellites() });
   const wide = windowS > 300;
   const history = useQuery({
     queryKey: ["history", satellite, windowS],
-    queryFn: () =>
-      client.series(satellite, NUMERIC_CHANNELS, `-${windowS}s`, `${Math.max(1, Math.round(windowS / 300))}s`),
+    queryFn: async () => {
+      const every = `${Math.max(1, Math.round(windowS / 300))}s`;
+      const parts = await Promise.all(
+        chunks(channels, SERIES_CHANNELS).map((some) => client.series(satellite, some, `-${windowS}s`, every)),
+      );
+      return { data: parts.flatMap((p) => p.data), count: parts.reduce((n, p) => n + p.count, 0) };
+    },
     enabled: wide,
     staleTime: 30_000,
   });
@@ -67,12 +91,17 @@ export function SatelliteView({ satellite }: { satellite: string }) {
   // Recomputed when the stream says new samples arrived (version), not on every clock tick.
   const plots = useMemo(
     () =>
-      PLOTS.map((p) => ({
-        ...p,
-        data: columns(p.channels, wide ? history.data?.data : undefined, buffer.times, buffer.values),
+      bySubsystem(specs).map((group) => ({
+        ...group,
+        plots: closed.has(group.subsystem)
+          ? [] // a folded subsystem's plots are neither built nor drawn
+          : group.plots.map((p) => ({
+              ...p,
+              data: columns(p.channels, wide ? history.data?.data : undefined, buffer.times, buffer.values),
+            })),
       })),
     // eslint-disable-next-line react-hooks/exhaustive-deps
-    [version, wide, history.data, buffer],
+    [version, wide, history.data, buffer, specs, closed],
   );
   const bands = useMemo(
     () => ({
@@ -119,19 +148,38 @@ export function SatelliteView({ satellite }: { satellite: string }) {
           <p className="help">States are shown for the live part (since {new Date(liveFrom * 1000).toISOString().slice(11, 19)}Z).</p>
         )}
       </div>
-      <div className="plots">
-        {plots.map((p) => (
-          <Plot
-            key={p.title}
-            title={p.title}
-            unit={p.unit}
-            channels={p.channels}
-            data={p.data}
-            eclipses={bands.eclipse}
-            range={range}
-          />
-        ))}
-      </div>
+      {plots.map((group) => (
+        <details
+          key={group.subsystem}
+          className="subsystem"
+          open={!closed.has(group.subsystem)}
+          onToggle={(event) => {
+            const open = event.currentTarget.open;
+            setClosed((was) => {
+              if (open !== was.has(group.subsystem)) return was;
+              const next = new Set(was);
+              if (open) next.delete(group.subsystem);
+              else next.add(group.subsystem);
+              return next;
+            });
+          }}
+        >
+          <summary>{group.subsystem}</summary>
+          <div className="plots">
+            {group.plots.map((p) => (
+              <Plot
+                key={p.key}
+                title={p.title}
+                unit={p.unit}
+                channels={p.channels}
+                data={p.data}
+                eclipses={bands.eclipse}
+                range={range}
+              />
+            ))}
+          </div>
+        </details>
+      ))}
     </div>
   );
 }

@@ -1,30 +1,64 @@
 // Live telemetry of one satellite, held in columns for the plots (pure; tested without a browser).
-import type { TelemetryMessage } from "../../api/types";
+import type { TelemetryCatalog, TelemetryMessage } from "../../api/types";
 import { parseTime } from "../../lib/time";
 
 export interface PlotSpec {
+  key: string; // "subsystem|unit", unique
+  subsystem: string;
   title: string;
   unit: string;
   channels: string[]; // "subsystem.channel"
 }
 
-/** What the satellite view plots, per subsystem, one unit per plot (units: docs/telemetry.md). */
-export const PLOTS: PlotSpec[] = [
-  { title: "Power", unit: "W", channels: ["power.solar_power_w", "power.load_power_w"] },
-  { title: "Battery", unit: "%", channels: ["power.battery_soc_pct"] },
-  {
-    title: "Thermal",
-    unit: "°C",
-    channels: ["thermal.structure_temp_c", "thermal.battery_temp_c", "thermal.payload_temp_c"],
-  },
-  { title: "ADCS pointing", unit: "deg", channels: ["adcs.pointing_error_deg"] },
-  { title: "ADCS wheels", unit: "rpm", channels: ["adcs.wheel_x_rpm", "adcs.wheel_y_rpm", "adcs.wheel_z_rpm"] },
-  { title: "Comms", unit: "dBm", channels: ["comms.rssi_dbm"] },
-  { title: "OBC", unit: "%", channels: ["obc.cpu_load_pct", "obc.storage_used_pct"] },
-  { title: "Orbit", unit: "km", channels: ["orbit.alt_km"] },
-];
+/** The numeric channels of the catalogue ("subsystem.name", wire order): what can be plotted. */
+export function numericChannels(catalog: TelemetryCatalog): string[] {
+  return catalog.data.filter((c) => c.type === "float" || c.type === "int").map((c) => c.key);
+}
 
-export const NUMERIC_CHANNELS = PLOTS.flatMap((p) => p.channels);
+/**
+ * What the satellite view plots, derived from the catalogue: per subsystem (catalogue order), its
+ * numeric channels grouped by unit, one plot per (subsystem, unit), in the order the units first
+ * appear. The title names the channels, the unit is the catalogue's.
+ */
+export function plotSpecs(catalog: TelemetryCatalog): PlotSpec[] {
+  const out: PlotSpec[] = [];
+  const byKey = new Map<string, PlotSpec>();
+  const numeric = new Set(numericChannels(catalog));
+  const order = [...catalog.subsystems, ...catalog.data.map((c) => c.subsystem)];
+  for (const subsystem of new Set(order)) {
+    for (const c of catalog.data) {
+      if (c.subsystem !== subsystem || !numeric.has(c.key)) continue;
+      const key = `${subsystem}|${c.unit}`;
+      let spec = byKey.get(key);
+      if (spec === undefined) {
+        spec = { key, subsystem, title: "", unit: c.unit, channels: [] };
+        byKey.set(key, spec);
+        out.push(spec);
+      }
+      spec.channels.push(c.key);
+    }
+  }
+  for (const spec of out) spec.title = spec.channels.map((c) => c.split(".")[1]).join(", ");
+  return out;
+}
+
+/** Plots grouped by subsystem, in the plots' order. */
+export function bySubsystem(plots: PlotSpec[]): { subsystem: string; plots: PlotSpec[] }[] {
+  const groups: { subsystem: string; plots: PlotSpec[] }[] = [];
+  for (const p of plots) {
+    const last = groups[groups.length - 1];
+    if (last && last.subsystem === p.subsystem) last.plots.push(p);
+    else groups.push({ subsystem: p.subsystem, plots: [p] });
+  }
+  return groups;
+}
+
+/** `items` in chunks of at most `size` (the series route takes at most 20 channels a request). */
+export function chunks<T>(items: T[], size: number): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
+  return out;
+}
 
 export interface Run {
   from: number;
@@ -35,6 +69,7 @@ export interface Run {
 /** Columns of samples: time in seconds, one array per channel, and the states shown as bands. */
 export class TelemetryBuffer {
   readonly capacity: number;
+  readonly channels: string[];
   times: number[] = [];
   values = new Map<string, (number | null)[]>();
   modes: string[] = [];
@@ -42,9 +77,11 @@ export class TelemetryBuffer {
   sunlit: boolean[] = [];
   received = 0;
 
-  constructor(capacity = 3600) {
+  /** `channels`: the numeric channels kept ("subsystem.name", from the catalogue). */
+  constructor(channels: string[], capacity = 3600) {
     this.capacity = capacity;
-    for (const c of NUMERIC_CHANNELS) this.values.set(c, []);
+    this.channels = channels;
+    for (const c of channels) this.values.set(c, []);
   }
 
   push(message: TelemetryMessage): void {
@@ -54,7 +91,7 @@ export class TelemetryBuffer {
     if (last !== undefined && t <= last) return; // a replayed or older sample
     this.received += 1;
     this.times.push(t);
-    for (const channel of NUMERIC_CHANNELS) {
+    for (const channel of this.channels) {
       const [sub, name] = channel.split(".") as [string, string];
       const group = message[sub] as Record<string, unknown> | undefined;
       const value = group?.[name];

@@ -6,13 +6,16 @@ import { TelemetryBuffer } from "./buffer";
 
 export type StreamStatus = "connecting" | "open" | "closed";
 
-export function useTelemetryStream(url: string, renderMs = 1000) {
-  const buffer = useRef(new TelemetryBuffer());
+/** `channels`: the numeric channels to keep (from the catalogue; a stable array, e.g. memoized). */
+export function useTelemetryStream(url: string, channels: string[], renderMs = 1000) {
+  const buffer = useRef<TelemetryBuffer | null>(null);
+  if (buffer.current === null) buffer.current = new TelemetryBuffer(channels);
   const [version, setVersion] = useState(0);
   const [status, setStatus] = useState<StreamStatus>("connecting");
 
   useEffect(() => {
-    buffer.current = new TelemetryBuffer();
+    const current = new TelemetryBuffer(channels);
+    buffer.current = current;
     let socket: WebSocket | null = null;
     let timer: number | undefined;
     let retry: number | undefined;
@@ -31,7 +34,7 @@ export function useTelemetryStream(url: string, renderMs = 1000) {
       socket.onopen = () => setStatus("open");
       socket.onmessage = (event: MessageEvent<string>) => {
         try {
-          buffer.current.push(JSON.parse(event.data) as TelemetryMessage);
+          current.push(JSON.parse(event.data) as TelemetryMessage);
           schedule();
         } catch {
           // a frame that is not a telemetry message is skipped
@@ -49,7 +52,7 @@ export function useTelemetryStream(url: string, renderMs = 1000) {
       window.clearTimeout(retry);
       socket?.close();
     };
-  }, [url, renderMs]);
+  }, [url, channels, renderMs]);
 
   return { buffer: buffer.current, version, status };
 }
