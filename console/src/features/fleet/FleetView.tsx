@@ -2,6 +2,7 @@
 // the pass timeline per ground station.
 import { useQueries, useQuery } from "@tanstack/react-query";
 import { useMemo, useState } from "react";
+import { channelOf, useCatalog, valueText } from "../../api/catalog";
 import { useSigned } from "../../api/context";
 import { positionText } from "../../lib/geo";
 import { href } from "../../lib/route";
@@ -10,17 +11,30 @@ import { useNow } from "../../lib/useNow";
 import { PassTimeline, type SatellitePasses } from "./PassTimeline";
 import { WorldMap } from "./WorldMap";
 
-/** Passes are predicted per satellite; the timeline asks for at most this many satellites. */
+/** Passes are predicted per satellite (one request, one SGP4 propagation over 24 h on the API):
+ * the timeline asks for this many satellites at a time and pages through a larger fleet. The bars
+ * themselves are one row per station, so drawing more satellites costs little. */
 export const TIMELINE_SATELLITES = 12;
+
+export interface TimelinePage {
+  page: number; // 0-based, clamped to the fleet
+  pages: number;
+  from: number; // index of the first satellite shown
+  to: number; // index after the last one
+}
+
+/** Which satellites of a `count`-strong fleet page `page` of the timeline shows. */
+export function timelinePage(count: number, page: number, size = TIMELINE_SATELLITES): TimelinePage {
+  const pages = Math.max(1, Math.ceil(count / size));
+  const clamped = Math.min(Math.max(0, page), pages - 1);
+  const from = clamped * size;
+  return { page: clamped, pages, from, to: Math.min(count, from + size) };
+}
 
 /** One array for the timeline; a function of the module, so react-query re-runs it only when a
  * prediction changes (and the memoized timeline rows re-render only then). */
 function combinePasses(results: { data?: SatellitePasses }[]): SatellitePasses[] {
   return results.flatMap((q) => (q.data ? [q.data] : []));
-}
-
-function percent(value: number | null): string {
-  return value === null ? "—" : `${value.toFixed(1)} %`;
 }
 
 export function FleetView() {
@@ -29,6 +43,10 @@ export function FleetView() {
   // cost the page a tenth of its main thread (bench/console_load.py).
   const now = useNow(5000);
   const [chosen, setChosen] = useState<string | null>(null);
+  // Units of the table's values from the telemetry catalogue (the fleet answer is its channels).
+  const catalog = useCatalog(client);
+  const socChannel = channelOf(catalog.data, "power.battery_soc_pct");
+  const storageChannel = channelOf(catalog.data, "obc.storage_used_pct");
   const fleet = useQuery({ queryKey: ["fleet"], queryFn: () => client.fleet(), refetchInterval: 2000 });
   const members = useMemo(() => fleet.data?.data ?? [], [fleet.data]);
   const altitudes = members.map((m) => m.altKm).filter((a): a is number => a !== null);
@@ -52,7 +70,9 @@ export function FleetView() {
     enabled: selected !== null,
     refetchInterval: 60_000,
   });
-  const timelineSats = members.slice(0, TIMELINE_SATELLITES).map((m) => m.name);
+  const [timelinePageAsked, setTimelinePage] = useState(0);
+  const shown = timelinePage(members.length, timelinePageAsked);
+  const timelineSats = members.slice(shown.from, shown.to).map((m) => m.name);
   const [windowStart, setWindowStart] = useState(() => Date.now());
   const timelinePasses = useQueries({
     queries: timelineSats.map((sat) => ({
@@ -100,8 +120,8 @@ export function FleetView() {
                 {m.mode ?? "—"}
                 {m.fdirLatched ? " (FDIR latched)" : ""}
               </td>
-              <td>{percent(m.batterySocPct)}</td>
-              <td>{percent(m.storageUsedPct)}</td>
+              <td>{valueText(m.batterySocPct, socChannel)}</td>
+              <td>{valueText(m.storageUsedPct, storageChannel)}</td>
               <td>{alerts.isError ? "n/a" : (firing.get(m.name) ?? 0)}</td>
               <td>{ageText(m.time, now)}</td>
               <td>{positionText(m.latDeg, m.lonDeg)}</td>
@@ -130,11 +150,24 @@ export function FleetView() {
         start={windowStart}
         now={now}
       />
-      {members.length > TIMELINE_SATELLITES && (
-        <p className="help">
-          The timeline shows the passes of the first {TIMELINE_SATELLITES} satellites (each is a
-          prediction on the API).
-        </p>
+      {shown.pages > 1 && (
+        <nav className="timeline-pages" aria-label="Satellites on the pass timeline">
+          <p className="help" data-testid="timeline-page">
+            Passes of satellites {shown.from + 1}–{shown.to} of {members.length} (
+            {timelineSats.join(", ")}). Each satellite&apos;s passes are a prediction on the API, so
+            the timeline asks for {TIMELINE_SATELLITES} at a time.
+          </p>
+          <button type="button" disabled={shown.page === 0} onClick={() => setTimelinePage(shown.page - 1)}>
+            Previous {TIMELINE_SATELLITES}
+          </button>
+          <button
+            type="button"
+            disabled={shown.page >= shown.pages - 1}
+            onClick={() => setTimelinePage(shown.page + 1)}
+          >
+            Next {TIMELINE_SATELLITES}
+          </button>
+        </nav>
       )}
     </div>
   );
