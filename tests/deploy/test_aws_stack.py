@@ -105,6 +105,12 @@ def test_storage_is_encrypted_private_and_kept(synth_stack: Any) -> None:
         def create_table(self, **kwargs: Any) -> None:
             recorded.update(kwargs)
 
+        def describe_time_to_live(self, **_kwargs: Any) -> dict[str, Any]:
+            return {"TimeToLiveDescription": {"TimeToLiveStatus": "DISABLED"}}
+
+        def update_time_to_live(self, **_kwargs: Any) -> None:
+            return None
+
         def get_waiter(self, _name: str) -> Any:
             return self
 
@@ -330,6 +336,7 @@ def test_helm_releases_and_the_values_mpcs_gets(synth_stack: Any) -> None:
     assert settings["archiveBucket"].startswith("<Ref StorageArchive")
     assert settings["influxToken"] == {"name": "influxdb-auth", "key": "admin-token"}
     assert settings["influxUrl"] == "http://influxdb.mpcs.svc.cluster.local:80"
+    template.resource_count_is("AWS::Timestream::InfluxDBInstance", 0)
     assert "alertsTopicArn" not in settings  # the Lambda evaluates alerts, not in-cluster runners
 
     influx = charts["influxdb"]
@@ -353,6 +360,8 @@ def test_helm_releases_and_the_values_mpcs_gets(synth_stack: Any) -> None:
 
     outputs = template.to_json()["Outputs"]
     assert {"KubeconfigCommand", "ArchiveBucket", "AlertsTopicArn", "ApiUrl0"} <= set(outputs)
+    assert outputs["InfluxUrl"]["Value"] == "http://influxdb.mpcs.svc.cluster.local:80"
+    assert outputs["InfluxTokenSecretArn"]["Value"]["Ref"].startswith("ClusterInfluxAuth")
     assert render(outputs["ApiUrl0"]["Value"]) == "http://wildfire-command-api.default.svc"
 
 
@@ -370,6 +379,11 @@ def test_serverless_kafka_flavour(synth_stack: Any) -> None:
     ("context", "named"),
     [
         ({"kafkaFlavour": "confluent"}, "kafkaFlavour='confluent'"),
+        ({"influxFlavour": "influxdb3"}, "influxFlavour='influxdb3'"),
+        ({"influxStorageType": "gp3"}, "influxStorageType='gp3'"),
+        ({"influxDeployment": "MULTI_AZ"}, "influxDeployment='MULTI_AZ'"),
+        ({"influxStorageGib": "10"}, "influxStorageGib=10"),
+        ({"influxInstanceType": "t3.small"}, "influxInstanceType='t3.small'"),
         ({"kafkaBrokers": "3"}, "kafkaBrokers=3"),
         ({"archiveIaDays": "400"}, "archiveIaDays=400"),
         ({"missionManifests": '["examples/00-groundstations.yaml"]'}, "missionManifests="),
@@ -388,3 +402,135 @@ def test_a_missing_lambda_zip_says_how_to_build_it(synth_stack: Any) -> None:
         FileNotFoundError, match=r"alertsZip=dist/none\.zip: .* `mpcs lambdas package"
     ):
         synth_stack(alerts_zip="dist/none.zip")
+
+
+def ingress_rules(template: Template, group_id: str) -> list[dict[str, Any]]:
+    """Every ingress rule of security group `group_id`: inline ones and separate resources."""
+    resources = template.to_json()["Resources"]
+    rules = list(resources[group_id]["Properties"].get("SecurityGroupIngress", []))
+    for resource in resources.values():
+        if resource["Type"] != "AWS::EC2::SecurityGroupIngress":
+            continue
+        if resource["Properties"]["GroupId"] == {"Fn::GetAtt": [group_id, "GroupId"]}:
+            rules.append(resource["Properties"])
+    return rules
+
+
+def test_timestream_influx_flavour(synth_stack: Any) -> None:
+    template = synth_stack(influx_flavour="timestream")
+    resources = template.to_json()["Resources"]
+    key_id, _ = only(template, "AWS::KMS::Key")
+    instance_id, instance = only(template, "AWS::Timestream::InfluxDBInstance")
+    assert instance["PubliclyAccessible"] is False
+    assert instance["DbInstanceType"] == "db.influx.medium"
+    assert instance["DbStorageType"] == "InfluxIOIncludedT1"
+    assert instance["AllocatedStorage"] == 20
+    assert instance["DeploymentType"] == "SINGLE_AZ"
+    assert instance["Port"] == 8086
+    assert instance["Organization"] == "mpcs"
+    # In the private subnets only (CDK tags each subnet with its type).
+    (subnet,) = instance["VpcSubnetIds"]
+    tags = {t["Key"]: t["Value"] for t in resources[subnet["Ref"]]["Properties"]["Tags"]}
+    assert tags["aws-cdk:subnet-type"] == "Private"
+    # The admin password: generated in Secrets Manager, never in the template.
+    password = render(instance["Password"])
+    assert password.startswith("{{resolve:secretsmanager:<Ref ClusterTimestreamAdmin")
+    assert password.endswith(":SecretString:password::}}")
+    # Timestream encrypts its storage itself (no property to set); what the template holds of
+    # the credentials is encrypted with the stack's key.
+    secrets = template.find_resources("AWS::SecretsManager::Secret")
+    assert len(secrets) == 2  # the admin's password and MPCS's token
+    for secret in secrets.values():
+        assert secret["Properties"]["KmsKeyId"] == {"Fn::GetAtt": [key_id, "Arn"]}
+
+    # Port 8086 from the EKS cluster's security group (the pods) and from the token function.
+    (group,) = instance["VpcSecurityGroupIds"]
+    group_id = group["Fn::GetAtt"][0]
+    rules = ingress_rules(template, group_id)
+    sources = {(r["IpProtocol"], r["FromPort"], r["ToPort"]) for r in rules}
+    assert sources == {("tcp", 8086, 8086)}
+    assert all("CidrIp" not in r and "CidrIpv6" not in r for r in rules), rules
+    (eks_id, _) = only(template, "AWS::EKS::Cluster")
+    (function_id, function) = next(
+        (k, v["Properties"])
+        for k, v in template.find_resources("AWS::Lambda::Function").items()
+        if v["Properties"].get("Handler") == "index.handler" and "TokenFunction" in k
+    )
+    function_groups = [g["Fn::GetAtt"][0] for g in function["VpcConfig"]["SecurityGroupIds"]]
+    assert sorted(render(r["SourceSecurityGroupId"]) for r in rules) == sorted(
+        [f"<GetAtt {eks_id}.ClusterSecurityGroupId>"]
+        + [f"<GetAtt {g}.GroupId>" for g in function_groups]
+    )
+    assert resources[group_id]["Properties"]["SecurityGroupEgress"][0]["CidrIp"] == (
+        "255.255.255.255/32"  # CDK's "no egress" rule
+    )
+
+    # The token: a custom resource that writes it into the token secret once the instance runs.
+    (token_id, token) = only(template, "Custom::MpcsInfluxToken")
+    assert token["ServiceToken"] == {"Fn::GetAtt": [function_id, "Arn"]}
+    assert token["Endpoint"] == {"Fn::GetAtt": [instance_id, "Endpoint"]}
+    token_secret = token["TokenSecretArn"]["Ref"]
+    assert token_secret.startswith("ClusterTimestreamToken")
+    statements = policy_statements(template)
+    writers = [s for s in statements if "secretsmanager:PutSecretValue" in as_list(s["Action"])]
+    assert [as_list(s["Resource"]) for s in writers] == [[{"Ref": token_secret}]]
+
+    # The MPCS release talks to the instance over HTTPS with that token; no influxdb2 chart.
+    charts = {
+        c["Properties"]["Release"]: c["Properties"]
+        for c in template.find_resources("Custom::AWSCDK-EKS-HelmChart").values()
+    }
+    assert set(charts) == {"mpcs"}
+    settings = json.loads(render(charts["mpcs"]["Values"]))["operator"]["settings"]
+    assert settings["influxUrl"] == f"https://<GetAtt {instance_id}.Endpoint>:8086"
+    assert settings["influxToken"] == {"name": "influxdb-auth", "key": "admin-token"}
+    manifests = {
+        logical_id: m
+        for logical_id, m in template.find_resources(
+            "Custom::AWSCDK-EKS-KubernetesResource"
+        ).items()
+    }
+    ((_, secret),) = [
+        (k, m)
+        for k, m in manifests.items()
+        if '"kind":"Secret"' in render(m["Properties"]["Manifest"])
+    ]
+    text = render(secret["Properties"]["Manifest"])
+    assert f"{{{{resolve:secretsmanager:<Ref {token_secret}>:SecretString:token::}}}}" in text
+    assert "admin-password" not in text
+    assert token_id in secret["DependsOn"]  # resolved only once the token is written
+
+    # Engine logs: to the access-log bucket's InfluxLogs/, written by the service only.
+    s3 = instance["LogDeliveryConfiguration"]["S3Configuration"]
+    assert s3["Enabled"] is True
+    bucket_id = s3["BucketName"]["Ref"]
+    assert bucket_id.startswith("StorageAccessLogs")
+    log_statements = [
+        s
+        for p in template.find_resources("AWS::S3::BucketPolicy").values()
+        if p["Properties"]["Bucket"] == {"Ref": bucket_id}
+        for s in p["Properties"]["PolicyDocument"]["Statement"]
+        if s.get("Principal") == {"Service": "timestream-influxdb.amazonaws.com"}
+    ]
+    (delivery,) = log_statements
+    assert delivery["Action"] == "s3:PutObject"
+    assert render(delivery["Resource"]).endswith("/InfluxLogs/*")
+    assert delivery["Condition"]["StringEquals"] == {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}
+
+    outputs = template.to_json()["Outputs"]
+    assert render(outputs["InfluxUrl"]["Value"]) == f"https://<GetAtt {instance_id}.Endpoint>:8086"
+    assert outputs["InfluxTokenSecretArn"]["Value"] == {"Ref": token_secret}
+
+
+def test_timestream_multi_az_standby_spans_both_private_subnets(synth_stack: Any) -> None:
+    template = synth_stack(
+        influx_flavour="timestream",
+        influx_deployment="WITH_MULTIAZ_STANDBY",
+        influx_instance_type="db.influx.large",
+        influx_storage_gib=40,
+    )
+    _, instance = only(template, "AWS::Timestream::InfluxDBInstance")
+    assert instance["DeploymentType"] == "WITH_MULTIAZ_STANDBY"
+    assert instance["DbInstanceType"] == "db.influx.large"
+    assert instance["AllocatedStorage"] == 40
+    assert len(instance["VpcSubnetIds"]) == 2

@@ -18,9 +18,17 @@ class _Recorder:
 
     def __init__(self) -> None:
         self.create_table_args: dict[str, Any] = {}
+        self.time_to_live_args: dict[str, Any] = {}
 
     def create_table(self, **kwargs: Any) -> None:
         self.create_table_args = kwargs
+
+    def describe_time_to_live(self, **_kwargs: Any) -> dict[str, Any]:
+        """A new table: TTL not enabled yet (so the kit enables it, if it does)."""
+        return {"TimeToLiveDescription": {"TimeToLiveStatus": "DISABLED"}}
+
+    def update_time_to_live(self, **kwargs: Any) -> None:
+        self.time_to_live_args = kwargs
 
     def get_waiter(self, _name: str) -> _Recorder:
         return self
