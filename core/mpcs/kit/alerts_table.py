@@ -8,8 +8,10 @@ so the read side and the acknowledgement live here, below all three.
 
 Items: partition key `mission` (`<namespace>/<mission>`), sort key `key` — `<satellite>#<rule>`
 for a rule item, which carries its latest alert (`alert_id`, `alert_status`, times, value…), and
-`<satellite>` for a satellite's watermark. The client is a boto3 DynamoDB client (low-level API,
-typed attributes); every call blocks, so async callers run them in a worker thread.
+`<satellite>` for a satellite's watermark. Either may carry `expires_at` (epoch seconds), the
+table's TTL attribute: DynamoDB deletes the item some time after it (docs/alerts.md#expiry).
+The client is a boto3 DynamoDB client (low-level API, typed attributes); every call blocks, so
+async callers run them in a worker thread.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ from collections.abc import Mapping
 from typing import Any
 
 DEFAULT_TABLE = "mpcs-alerts"
+#: The TTL attribute of the table (epoch seconds), as the AWS app (deploy/aws) enables it too.
+TTL_ATTRIBUTE = "expires_at"
 _MAX_QUEUE_NAME = 80
 _QUEUE_UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
 _BATCH_WRITE_MAX = 25
@@ -271,7 +275,8 @@ def remove_queue(sqs: Any, sns: Any, *, topic_arn: str, namespace: str, mission:
 
 
 def ensure_table(client: Any, name: str = DEFAULT_TABLE) -> None:
-    """Create the alerts table unless it exists (idempotent), then wait for it to be active."""
+    """Create the alerts table unless it exists (idempotent), wait for it to be active, and
+    enable TTL on `expires_at` unless TTL is already on (or being turned on)."""
     try:
         client.create_table(
             TableName=name,
@@ -291,4 +296,17 @@ def ensure_table(client: Any, name: str = DEFAULT_TABLE) -> None:
             raise
     client.get_waiter("table_exists").wait(
         TableName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 60}
+    )
+    ensure_ttl(client, name)
+
+
+def ensure_ttl(client: Any, name: str = DEFAULT_TABLE) -> None:
+    """Enable TTL on `TTL_ATTRIBUTE` (idempotent: DynamoDB refuses to enable it twice, so an
+    enabled or enabling TTL is left as it is, on whatever attribute someone chose)."""
+    described = client.describe_time_to_live(TableName=name).get("TimeToLiveDescription", {})
+    if described.get("TimeToLiveStatus") in ("ENABLED", "ENABLING"):
+        return
+    client.update_time_to_live(
+        TableName=name,
+        TimeToLiveSpecification={"Enabled": True, "AttributeName": TTL_ATTRIBUTE},
     )

@@ -54,6 +54,14 @@ class AlertsSettings(BaseSettings):
         default_factory=dict,
         description='JSON {"<namespace>/<mission>": {"rules": [AlertRule…], "apiUrl": "…"}}.',
     )
+    alerts_retention_days: int = Field(
+        default=90,
+        ge=0,
+        le=3650,
+        description="Days a resolved alert's item (with its acknowledgement) and a silent "
+        "satellite's watermark stay in the table after their last write; then DynamoDB's TTL "
+        "removes them (`expires_at`). A pending or firing pair never expires. 0: nothing expires.",
+    )
     alerts_validate: Literal["read", "full"] = Field(
         default="read",
         description="What of a telemetry message is checked before its rules run: `read` the "

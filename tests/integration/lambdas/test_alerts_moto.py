@@ -17,7 +17,7 @@ from mpcs.lambdas.alerts import handler as handler_module
 from mpcs.lambdas.alerts.events import KafkaRecord, build_kafka_event
 from mpcs.lambdas.alerts.handler import AlertsProcessor
 from mpcs.lambdas.alerts.model import RuleState
-from mpcs.lambdas.alerts.store import AlertStore, Conflict, RuleItem, SatelliteItem
+from mpcs.lambdas.alerts.store import AlertStore, Cleared, Conflict, RuleItem, SatelliteItem
 from mpcs.lambdas.settings import AlertsSettings
 
 pytestmark = pytest.mark.integration
@@ -126,10 +126,14 @@ def _bodies(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [orjson.loads(m["Message"]) for m in messages]
 
 
+DAY_S = 86_400
+
+
 def test_one_message_per_transition_and_none_on_redelivery(aws: Aws) -> None:
     processor = aws.processor()
     batch = _battery_episode()
-    result = processor.process(batch, now=time.time())
+    now = time.time()
+    result = processor.process(batch, now=now)
     assert [t.transition for t in result.transitions] == ["firing", "resolved"]
     assert result.failed == []
 
@@ -160,13 +164,57 @@ def test_one_message_per_transition_and_none_on_redelivery(aws: Aws) -> None:
     assert item["fired_at"] == "2023-11-14T22:13:22.000000000Z"
     assert item["resolved_at"] == "2023-11-14T22:13:25.000000000Z"
     assert "pending" not in item
+    # Resolved and published: the item expires 90 days (the default retention) after the write,
+    # and so does the satellite's watermark (DynamoDB TTL: epoch seconds, a number).
+    assert int(item["expires_at"]) == int(now) + 90 * DAY_S
     assert int(aws.item("sat-a")["last_sample_time"]) == T0_NS + 6_000_000_000
+    assert int(aws.item("sat-a")["expires_at"]) == int(now) + 90 * DAY_S
 
     # Lambda redelivers the same batch (e.g. the previous invocation timed out after storing).
     again = processor.process(batch, now=time.time())
     assert again.transitions == []
     assert again.writes == 0
     assert aws.messages(0) == []
+
+
+def test_items_past_expires_at_still_guard_until_deleted_and_a_later_replay_fires_the_same_id(
+    aws: Aws,
+) -> None:
+    """DynamoDB deletes an expired item some time after `expires_at` (typically within days):
+    while it is there, it is read like any other, so a redelivery is still a no-op. Once both
+    the pair's item and the satellite's watermark are gone (the satellite was silent for the
+    whole retention), a replay of those samples is evaluated as new: it fires and resolves
+    again, under the same alert id (uuid5 of the firing's spacecraft time)."""
+    processor = aws.processor()
+    batch = _battery_episode()
+    first = processor.process(batch, now=time.time() - 100 * DAY_S)  # expired 10 days ago
+    assert int(aws.item("sat-a#battery-low")["expires_at"]) < time.time()
+    assert processor.process(batch, now=time.time()).transitions == []
+    for key in ("sat-a#battery-low", "sat-a#silent", "sat-a"):  # what TTL does, eventually
+        aws.ddb.delete_item(TableName=aws.table, Key={"mission": {"S": MISSION}, "key": {"S": key}})
+    replayed = processor.process(batch, now=time.time())
+    assert [t.id for t in replayed.transitions] == [t.id for t in first.transitions]
+    aws.messages(4)
+
+
+def test_a_firing_or_pending_item_carries_no_expiry_and_loses_it_when_it_fires_again(
+    aws: Aws,
+) -> None:
+    rules = [*RULES, {**RULES[0], "name": "battery-held", "forSeconds": 30}]
+    processor = AlertsProcessor(aws.settings(rules), dynamodb=aws.ddb, sns=aws.sns)
+    processor.process(_battery_episode()[:3], now=time.time())
+    assert aws.item("sat-a#battery-low")["status"] == "firing"
+    assert "expires_at" not in aws.item("sat-a#battery-low")
+    assert aws.item("sat-a#battery-held")["status"] == "pending"
+    assert "expires_at" not in aws.item("sat-a#battery-held")
+    processor.process(_battery_episode(first_offset=0)[3:], now=time.time())
+    assert "expires_at" in aws.item("sat-a#battery-low")  # resolved
+    assert "expires_at" in aws.item("sat-a#battery-held")  # pending → ok
+    processor.process([record(TOPIC, 20, "sat-a", 10, **{SOC: 5.0})], now=time.time())
+    assert aws.item("sat-a#battery-low")["status"] == "firing"
+    assert "expires_at" not in aws.item("sat-a#battery-low")
+    assert "expires_at" not in aws.item("sat-a#battery-held")
+    aws.messages(3)
 
 
 def test_out_of_order_and_overlapping_batches_notify_nobody_twice(aws: Aws) -> None:
@@ -363,6 +411,8 @@ def test_ensure_table_is_idempotent(aws: Aws) -> None:
         "mission": "HASH",
         "key": "RANGE",
     }
+    ttl = aws.ddb.describe_time_to_live(TableName=aws.table)["TimeToLiveDescription"]
+    assert ttl == {"TimeToLiveStatus": "ENABLED", "AttributeName": "expires_at"}
 
 
 @pytest.fixture(autouse=True)
@@ -416,7 +466,7 @@ def test_settle_drops_only_the_updates_no_longer_needed(aws: Aws) -> None:
     )
     store.settle(
         MISSION,
-        cleared=[("sat-a#battery-low", version + 1)],  # moved on: its marker is not ours to clear
+        cleared=[Cleared("sat-a#battery-low", version + 1)],  # moved on: not ours to clear
         watermarks=[sat("sat-a", 5, 2.0), sat("sat-b", 20, 2.0), sat("sat-c", 7, 3.0)],
     )
     sats, items = store.load(MISSION, ["sat-a", "sat-b", "sat-c"], ["battery-low"])

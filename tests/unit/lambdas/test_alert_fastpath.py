@@ -238,7 +238,14 @@ class MemoryStore(AlertStore):
         return sats, items
 
     def save_rule(
-        self, mission: str, item: RuleItem, state: RuleState, *, pending: Any, attributes: Any
+        self,
+        mission: str,
+        item: RuleItem,
+        state: RuleState,
+        *,
+        pending: Any,
+        attributes: Any,
+        expires_at: int | None = None,
     ) -> int:
         self.rules[item.key] = RuleItem(
             satellite=item.satellite, rule=item.rule, state=state, version=item.version + 1

@@ -12,6 +12,7 @@ time; the touched items are read once with BatchGetItem; every rule runs over th
 memory; only items whose state changed are written, each conditionally on the version read and
 carrying the transitions still to notify; those are published (PublishBatch), then the markers are
 cleared and each satellite's watermark moves forward (conditional updates in TransactWriteItems).
+Items that may expire get `expires_at` with those writes (`store.expiry`, docs/alerts.md#expiry).
 A satellite whose write or publication fails has all its records of the batch reported as
 failures (and its watermark stays), so Lambda redelivers them and they are evaluated again; every
 other record succeeds.
@@ -43,7 +44,15 @@ from . import rules as R
 from .events import KafkaRecord, is_kafka_event, mission_of_topic, parse_kafka_event
 from .model import Edge, RuleState, Transition, alert_id
 from .notify import Notifier, satellite_link
-from .store import AlertStore, Conflict, RuleItem, SatelliteItem
+from .store import (
+    AlertStore,
+    Cleared,
+    Conflict,
+    RuleItem,
+    SatelliteItem,
+    expiry,
+    watermark_expiry,
+)
 
 log = logging.getLogger(__name__)
 
@@ -89,8 +98,9 @@ class _Satellite:
         self.records = [records[i] for i in order]
 
 
-_Saved = tuple[RuleItem, int, list[Transition]]
-"""A rule item as read, the version it is at now, and the transitions it holds to notify."""
+_Saved = tuple[RuleItem, int, list[Transition], RuleState]
+"""A rule item as read, the version it is at now, the transitions it holds to notify, and the
+state it holds now."""
 
 #: Concurrent AWS calls of one batch: satellites whose items are written, BatchGetItem chunks
 #: read (below botocore's 10 pooled connections).
@@ -195,11 +205,23 @@ class AlertsProcessor:
             satellite.seen.append(stamp / 1000 if stamp else now)
             satellite.records.append(record)
         for mission, satellites in by_mission.items():
-            self._process_mission(mission, satellites, result)
+            self._process_mission(mission, satellites, result, now=now)
         return result
 
+    def _expiry(self, state: RuleState, *, pending: bool, now: float) -> int | None:
+        return expiry(
+            state,
+            pending=pending,
+            now_s=now,
+            retention_days=self.settings.alerts_retention_days,
+        )
+
+    def _cleared(self, saved: Sequence[_Saved], *, now: float) -> list[Cleared]:
+        """The markers to clear of `saved` (published), each with the expiry its item gets."""
+        return [Cleared(i.key, v, self._expiry(s, pending=False, now=now)) for i, v, _, s in saved]
+
     def _process_mission(
-        self, mission: str, satellites: Mapping[str, _Satellite], result: Result
+        self, mission: str, satellites: Mapping[str, _Satellite], result: Result, *, now: float
     ) -> None:
         config = self.settings.alerts_missions[mission]
         try:
@@ -222,7 +244,7 @@ class AlertsProcessor:
             planned.append((sat, sat_items[name], writes))
         stored: list[tuple[_Satellite, SatelliteItem, list[_Saved]]] = []
         for (sat, sat_item, writes), outcome in zip(
-            planned, self._store_all(mission, [w for _, _, w in planned]), strict=True
+            planned, self._store_all(mission, [w for _, _, w in planned], now=now), strict=True
         ):
             if isinstance(outcome, BaseException):
                 log.error(
@@ -239,18 +261,21 @@ class AlertsProcessor:
         # per satellite.
         unpublished = self._publish([s for _, _, saved in stored for s in saved], result)
         settled: list[_Satellite] = []
-        cleared: list[tuple[str, int]] = []
+        cleared: list[Cleared] = []
         watermarks: list[SatelliteItem] = []
+        expires_at = watermark_expiry(now_s=now, retention_days=self.settings.alerts_retention_days)
         for sat, sat_item, saved in stored:
-            if any(item.key in unpublished for item, _, _ in saved):
+            if any(item.key in unpublished for item, _, _, _ in saved):
                 result.failed += sat.records  # its watermark stays: the retry evaluates again
-                cleared += [(i.key, v) for i, v, _ in saved if i.key not in unpublished]
+                cleared += self._cleared([s for s in saved if s[0].key not in unpublished], now=now)
                 continue
-            cleared += [(i.key, v) for i, v, _ in saved]
+            cleared += self._cleared(saved, now=now)
             last = max(sat.times)
             if last > sat_item.last_sample_time:
                 seen = max(sat.seen)
-                watermarks.append(SatelliteItem(sat_item.satellite, last, last_seen=seen))
+                watermarks.append(
+                    SatelliteItem(sat_item.satellite, last, last_seen=seen, expires_at=expires_at)
+                )
             settled.append(sat)
         try:
             self.store.settle(mission, cleared=cleared, watermarks=watermarks)
@@ -297,21 +322,26 @@ class AlertsProcessor:
                 writes.append(_Write(item, None, item.pending, {}))
         return writes
 
-    def _store(self, mission: str, writes: Sequence[_Write]) -> list[_Saved]:
+    def _store(self, mission: str, writes: Sequence[_Write], *, now: float) -> list[_Saved]:
         """Store one satellite's changed items in order (each conditional on its version)."""
         saved: list[_Saved] = []
         for w in writes:
             if w.state is None:
-                saved.append((w.item, w.item.version, w.pending))
+                saved.append((w.item, w.item.version, w.pending, w.item.state))
                 continue
             version = self.store.save_rule(
-                mission, w.item, w.state, pending=w.pending, attributes=w.attributes
+                mission,
+                w.item,
+                w.state,
+                pending=w.pending,
+                attributes=w.attributes,
+                expires_at=self._expiry(w.state, pending=bool(w.pending), now=now),
             )
-            saved.append((w.item, version, w.pending))
+            saved.append((w.item, version, w.pending, w.state))
         return saved
 
     def _store_all(
-        self, mission: str, per_satellite: Sequence[Sequence[_Write]]
+        self, mission: str, per_satellite: Sequence[Sequence[_Write]], *, now: float
     ) -> list[list[_Saved] | BaseException]:
         """`_store` for every satellite; satellites with items to write go concurrently (at most
         `_WRITERS` at a time), so a batch costs the round trips of its busiest satellite rather
@@ -321,10 +351,14 @@ class AlertsProcessor:
         futures = {}
         if len(busy) > 1:
             pool = self._writers()
-            futures = {i: pool.submit(self._store, mission, per_satellite[i]) for i in busy}
+            futures = {
+                i: pool.submit(self._store, mission, per_satellite[i], now=now) for i in busy
+            }
         for i, writes in enumerate(per_satellite):
             try:
-                out.append(futures[i].result() if i in futures else self._store(mission, writes))
+                out.append(
+                    futures[i].result() if i in futures else self._store(mission, writes, now=now)
+                )
             except Exception as exc:
                 out.append(exc)
         return out
@@ -337,10 +371,10 @@ class AlertsProcessor:
     def _publish(self, saved: Sequence[_Saved], result: Result) -> set[str]:
         """Publish the transitions of `saved` in order; returns the keys of the items some of
         whose transitions were not published (their markers stay)."""
-        key_of = {t.id: item.key for item, _, pending in saved for t in pending}
-        failed = self.notifier.publish_all([t for _, _, pending in saved for t in pending])
+        key_of = {t.id: item.key for item, _, pending, _ in saved for t in pending}
+        failed = self.notifier.publish_all([t for _, _, pending, _ in saved for t in pending])
         refused = {t.id for t in failed}
-        result.transitions += [t for _, _, p in saved for t in p if t.id not in refused]
+        result.transitions += [t for _, _, p, _ in saved for t in p if t.id not in refused]
         return {key_of[t.id] for t in failed}
 
     def _transition(
@@ -413,7 +447,7 @@ class AlertsProcessor:
             saved: list[_Saved] = []
             for item in rule_items.values():
                 if item.pending:
-                    saved.append((item, item.version, item.pending))
+                    saved.append((item, item.version, item.pending, item.state))
             for sat in sats.values():
                 for rule in stale_rules:
                     key = f"{sat.satellite}#{rule.name}"
@@ -433,14 +467,15 @@ class AlertsProcessor:
                             state,
                             pending=pending,
                             attributes=_alert_attributes(rule),
+                            expires_at=self._expiry(state, pending=True, now=now),
                         )
                     except Conflict:
                         continue  # a batch moved this item meanwhile; the next sweep looks again
                     result.writes += 1
                     saved = [s for s in saved if s[0].key != key]
-                    saved.append((item, version, pending))
+                    saved.append((item, version, pending, state))
             unpublished = self._publish(saved, result)
-            cleared = [(i.key, v) for i, v, _ in saved if i.key not in unpublished]
+            cleared = self._cleared([s for s in saved if s[0].key not in unpublished], now=now)
             self.store.settle(mission, cleared=cleared, watermarks=[])
         return result
 

@@ -6,6 +6,11 @@ transition's write and its publication, the transitions still to notify (`pendin
 item (`<satellite>`, no `#`) holds the satellite's watermark (`last_sample_time`, spacecraft ns)
 and `last_seen` (wall-clock seconds of its latest sample, what stale rules compare with).
 
+Expiry (docs/alerts.md#expiry): a rule item back at `ok` with nothing left to notify, and a
+satellite item, carry `expires_at` (epoch seconds, the table's TTL attribute) = the write's wall
+clock + the retention; a pending or firing pair's item, or one holding transitions to publish,
+carries none (a `PutItem` replaces the whole item, so re-entering pending or firing removes it).
+
 Every rule-item write is conditional on the `version` read (or on the item's absence), so of two
 invocations that evaluated the same samples only one stores — and therefore notifies — a
 transition; the loser gets `Conflict`.
@@ -16,12 +21,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
 from mpcs.kit.alerts_table import (
     DEFAULT_TABLE,
+    TTL_ATTRIBUTE,
     AlertTable,
     Conflict,
     ensure_table,
@@ -34,6 +40,43 @@ from .model import Edge, RuleState, Status, Transition
 
 _BATCH_GET_MAX = 100
 _TRANSACT_MAX = 100  # TransactWriteItems' limit
+_DAY_S = 86_400
+
+
+def expiry(state: RuleState, *, pending: bool, now_s: float, retention_days: int) -> int | None:
+    """When a rule item stored as `state` may expire (epoch s, DynamoDB's TTL format):
+    `retention_days` after `now_s` once the pair is back at ok with nothing left to notify
+    (`pending`: transitions still to publish); never (None) while pending or firing, while it
+    holds transitions, or with a retention of 0.
+
+    >>> expiry(RuleState(), pending=False, now_s=1_000.5, retention_days=90)
+    7777000
+    >>> expiry(RuleState(), pending=True, now_s=1_000.5, retention_days=90) is None
+    True
+    >>> expiry(RuleState(status=Status.FIRING), pending=False, now_s=1_000.5, retention_days=90)
+    >>> expiry(RuleState(), pending=False, now_s=1_000.5, retention_days=0)
+    """
+    if pending or state.status is not Status.OK:
+        return None
+    return watermark_expiry(now_s=now_s, retention_days=retention_days)
+
+
+def watermark_expiry(*, now_s: float, retention_days: int) -> int | None:
+    """When a satellite item written at `now_s` may expire (None: never, retention 0).
+
+    >>> watermark_expiry(now_s=1_000.5, retention_days=1)
+    87400
+    """
+    return None if retention_days <= 0 else int(now_s) + retention_days * _DAY_S
+
+
+class Cleared(NamedTuple):
+    """A rule item whose pending markers `settle` removes if it is still at `version`, setting
+    its `expires_at` (None: the item does not expire, e.g. it is firing)."""
+
+    key: str
+    version: int
+    expires_at: int | None = None
 
 
 @dataclass
@@ -59,6 +102,8 @@ class SatelliteItem:
     satellite: str
     last_sample_time: int = 0
     last_seen: float | None = None
+    #: Written with the watermark (epoch s, the TTL attribute); None: never expires.
+    expires_at: int | None = None
 
 
 def _n(value: float | int) -> dict[str, str]:
@@ -174,9 +219,11 @@ class AlertStore(AlertTable):
         *,
         pending: list[Transition],
         attributes: Mapping[str, Any],
+        expires_at: int | None = None,
     ) -> int:
         """Store `state` (and the transitions still to notify) if the item is still at
-        `item.version`; returns the new version, raises Conflict otherwise."""
+        `item.version`; returns the new version, raises Conflict otherwise. `expires_at` (see
+        `expiry`) is written as the TTL attribute; None leaves the item without one."""
         version = item.version + 1
         values: dict[str, Any] = {
             "mission": mission,
@@ -198,6 +245,7 @@ class AlertStore(AlertTable):
             "resolved_at": None if state.resolved_at is None else format_time_ns(state.resolved_at),
             "value": state.value,
             **attributes,
+            TTL_ATTRIBUTE: expires_at,
         }
         same_alert = state.alert_id is not None and state.alert_id == item.state.alert_id
         if same_alert:  # an acknowledgement belongs to its alert: keep it until the next one
@@ -219,12 +267,13 @@ class AlertStore(AlertTable):
         self,
         mission: str,
         *,
-        cleared: Sequence[tuple[str, int]],
+        cleared: Sequence[Cleared],
         watermarks: Sequence[SatelliteItem],
     ) -> None:
         """After publishing: remove the pending markers of rule items still at the version
-        written (`(key, version)` pairs) and move satellites' watermarks forward, as conditional
-        updates in TransactWriteItems of up to 100 (one call where there was one per item).
+        written (setting their `expires_at` when they have one) and move satellites' watermarks
+        forward (with their `expires_at`), as conditional updates in TransactWriteItems of up to
+        100 (one call where there was one per item).
 
         An update whose condition fails is not needed — the rule item moved on (whoever moved it
         carried the markers along) or the watermark already is further — so it is dropped and the
@@ -232,38 +281,8 @@ class AlertStore(AlertTable):
         (throttling, a conflicting transaction) raises; nothing of the chunk in hand was written,
         chunks before it were.
         """
-        updates = [
-            {
-                "Update": {
-                    "TableName": self.table,
-                    "Key": {"mission": {"S": mission}, "key": {"S": key}},
-                    "UpdateExpression": "REMOVE pending",
-                    "ConditionExpression": "version = :v",
-                    "ExpressionAttributeValues": {":v": _n(version)},
-                }
-            }
-            for key, version in cleared
-        ]
-        updates += [
-            {
-                "Update": {
-                    "TableName": self.table,
-                    "Key": {"mission": {"S": mission}, "key": {"S": sat.satellite}},
-                    "UpdateExpression": (
-                        "SET last_sample_time = :t, last_seen = :s, satellite = :sat"
-                    ),
-                    "ConditionExpression": (
-                        "attribute_not_exists(last_sample_time) OR last_sample_time < :t"
-                    ),
-                    "ExpressionAttributeValues": {
-                        ":t": _n(sat.last_sample_time),
-                        ":s": _n(float(sat.last_seen or 0.0)),
-                        ":sat": {"S": sat.satellite},
-                    },
-                }
-            }
-            for sat in watermarks
-        ]
+        updates = [_clear_update(self.table, mission, c) for c in cleared]
+        updates += [_watermark_update(self.table, mission, sat) for sat in watermarks]
         for start in range(0, len(updates), _TRANSACT_MAX):
             self._transact_needed(updates[start : start + _TRANSACT_MAX])
 
@@ -280,6 +299,48 @@ class AlertStore(AlertTable):
                 if any(c not in ("None", "ConditionalCheckFailed") for c in codes):
                     raise
                 updates = [u for u, c in zip(updates, codes, strict=True) if c == "None"]
+
+
+def _clear_update(table: str, mission: str, cleared: Cleared) -> dict[str, Any]:
+    key, version, expires_at = cleared
+    update: dict[str, Any] = {
+        "TableName": table,
+        "Key": {"mission": {"S": mission}, "key": {"S": key}},
+        "UpdateExpression": "REMOVE pending",
+        "ConditionExpression": "version = :v",
+        "ExpressionAttributeValues": {":v": _n(version)},
+    }
+    if expires_at is not None:
+        update["UpdateExpression"] = "REMOVE pending SET #ttl = :e"
+        update["ExpressionAttributeNames"] = {"#ttl": TTL_ATTRIBUTE}
+        update["ExpressionAttributeValues"][":e"] = _n(expires_at)
+    return {"Update": update}
+
+
+def _watermark_update(table: str, mission: str, sat: SatelliteItem) -> dict[str, Any]:
+    values = {
+        ":t": _n(sat.last_sample_time),
+        ":s": _n(float(sat.last_seen or 0.0)),
+        ":sat": {"S": sat.satellite},
+    }
+    expression = "SET last_sample_time = :t, last_seen = :s, satellite = :sat"
+    if sat.expires_at is None:
+        expression += " REMOVE #ttl"
+    else:
+        expression += ", #ttl = :e"
+        values[":e"] = _n(sat.expires_at)
+    return {
+        "Update": {
+            "TableName": table,
+            "Key": {"mission": {"S": mission}, "key": {"S": sat.satellite}},
+            "UpdateExpression": expression,
+            "ConditionExpression": (
+                "attribute_not_exists(last_sample_time) OR last_sample_time < :t"
+            ),
+            "ExpressionAttributeNames": {"#ttl": TTL_ATTRIBUTE},
+            "ExpressionAttributeValues": values,
+        }
+    }
 
 
 def _cancellation_reasons(exc: Exception) -> list[dict[str, Any]]:
@@ -310,9 +371,12 @@ def _rule_item(data: Mapping[str, Any]) -> RuleItem:
 __all__ = [
     "DEFAULT_TABLE",
     "AlertStore",
+    "Cleared",
     "Conflict",
     "RuleItem",
     "SatelliteItem",
     "ensure_table",
+    "expiry",
     "rule_key",
+    "watermark_expiry",
 ]
