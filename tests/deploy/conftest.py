@@ -1,9 +1,10 @@
 """The deploy tier: the AWS CDK app of deploy/aws, synthesized offline and asserted.
 
 `synth_stack` builds one App per call (each test its own); the jsii kernel behind aws-cdk-lib is
-one Node process per Python process, so the tests share it. `cdk_out` runs the pinned CDK CLI's
-`cdk synth` once per test run, with every proxy pointed at a closed port so any network access
-would fail, and checkov reads that output.
+one Node process per Python process, so the tests share it. `cdk_out` (the defaults) and
+`cdk_out_timestream` (`-c influxFlavour=timestream`) run the pinned CDK CLI's `cdk synth` once per
+test run each, with every proxy pointed at a closed port so any network access would fail, and
+checkov reads their output.
 
 The Lambda's code is a stand-in zip: synthesis only hashes and copies the asset, and building the
 real one (`mpcs lambdas package`) downloads Lambda-platform wheels from the index, which the
@@ -69,12 +70,11 @@ def synth_stack(stand_in_zip: Path, tmp_path: Path) -> Any:
     return synth
 
 
-@pytest.fixture(scope="session")
-def cdk_out(stand_in_zip: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """`cdk synth` of deploy/aws by the pinned CLI, offline: the cloud assembly directory."""
+def cdk_synth(out: Path, zip_path: Path, context: dict[str, str]) -> Path:
+    """`cdk synth` of deploy/aws by the pinned CLI, offline, with `context`: the assembly dir."""
     cdk = tools.binary("aws-cdk", "cdk")
-    out = tmp_path_factory.mktemp("cdk") / "cdk.out"
     started = time.monotonic()
+    contexts = [f"--context={key}={value}" for key, value in context.items()]
     result = subprocess.run(
         [
             str(cdk),
@@ -84,7 +84,8 @@ def cdk_out(stand_in_zip: Path, tmp_path_factory: pytest.TempPathFactory) -> Pat
             "--output",
             str(out),
             "--context",
-            f"alertsZip={stand_in_zip}",
+            f"alertsZip={zip_path}",
+            *contexts,
             "--no-notices",
             "--no-version-reporting",
             "--quiet",
@@ -97,5 +98,18 @@ def cdk_out(stand_in_zip: Path, tmp_path_factory: pytest.TempPathFactory) -> Pat
         check=False,
     )
     assert result.returncode == 0, result.stderr[-4000:]
-    print(f"cdk synth: {time.monotonic() - started:.1f} s")
+    print(f"cdk synth {context}: {time.monotonic() - started:.1f} s")
     return out
+
+
+@pytest.fixture(scope="session")
+def cdk_out(stand_in_zip: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """`cdk synth` of the defaults (the chart flavour of InfluxDB)."""
+    return cdk_synth(tmp_path_factory.mktemp("cdk") / "cdk.out", stand_in_zip, {})
+
+
+@pytest.fixture(scope="session")
+def cdk_out_timestream(stand_in_zip: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """`cdk synth -c influxFlavour=timestream` (the context key as a user passes it)."""
+    out = tmp_path_factory.mktemp("cdk-timestream") / "cdk.out"
+    return cdk_synth(out, stand_in_zip, {"influxFlavour": "timestream"})

@@ -13,6 +13,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from mpcs.dev import tools
 from mpcs.lambdas.package import HANDLER
 
@@ -24,6 +26,9 @@ CDK_PROVIDERS = (
     "Mpcs/AWS679f53fac002430cb0da5b7982bd2287/",
     "Mpcs/Cluster/Eks/KubectlProvider/",
 )
+#: Our own custom-resource function (timestream flavour): MPCS's InfluxDB token, with its skips.
+TOKEN_FUNCTION = "Mpcs/Cluster/Timestream/TokenFunction/"
+TOKEN_FUNCTION_SKIPS = {"CKV_AWS_115", "CKV_AWS_116"}
 
 
 def stack_template(cdk_out: Path) -> dict[str, Any]:
@@ -45,7 +50,24 @@ def test_cdk_synth_writes_the_stack_and_its_assets(cdk_out: Path) -> None:
     assert len(handlers) == 1
 
 
-def test_checkov_finds_nothing_unjustified(cdk_out: Path, tmp_path: Path) -> None:
+def test_cdk_synth_takes_the_timestream_flavour_from_the_context(
+    cdk_out_timestream: Path,
+) -> None:
+    resources = stack_template(cdk_out_timestream)["Resources"]
+    kinds = [r["Type"] for r in resources.values()]
+    assert kinds.count("AWS::Timestream::InfluxDBInstance") == 1
+    assert kinds.count("Custom::MpcsInfluxToken") == 1
+    releases = [
+        r["Properties"]["Release"]
+        for r in resources.values()
+        if r["Type"] == "Custom::AWSCDK-EKS-HelmChart"
+    ]
+    assert releases == ["mpcs"]  # no influxdb2 chart
+
+
+@pytest.mark.parametrize("assembly", ["cdk_out", "cdk_out_timestream"])
+def test_checkov_finds_nothing_unjustified(assembly: str, request: pytest.FixtureRequest) -> None:
+    cdk_out: Path = request.getfixturevalue(assembly)
     checkov = tools.binary("checkov")
     started = time.monotonic()
     result = subprocess.run(
@@ -83,8 +105,10 @@ def test_checkov_finds_nothing_unjustified(cdk_out: Path, tmp_path: Path) -> Non
         if resource["Type"] != "AWS::Lambda::Function":
             continue
         ids = {s["id"] for s in resource.get("Metadata", {}).get("checkov", {}).get("skip", [])}
+        path = resource["Metadata"]["aws:cdk:path"]
         if resource["Properties"].get("Handler") == HANDLER:
             assert ids == {"CKV_AWS_116"}, logical_id
+        elif path.startswith(TOKEN_FUNCTION):
+            assert ids == TOKEN_FUNCTION_SKIPS, logical_id
         else:
-            path = resource["Metadata"]["aws:cdk:path"]
             assert path.startswith(CDK_PROVIDERS), path
