@@ -169,13 +169,63 @@ def _mission_env(namespace: str, mission: str, settings: OperatorSettings) -> li
     return [
         {"name": "MPCS_NAMESPACE", "value": namespace},
         {"name": "MPCS_MISSION", "value": mission},
-        {"name": "MPCS_KAFKA_BOOTSTRAP", "value": settings.kafka_bootstrap},
-        *settings.kafka_security.env(),
+        *kafka_env(mission, settings),
         from_secret("MPCS_INFLUX_URL", "url"),
         from_secret("MPCS_INFLUX_ORG", "org"),
         from_secret("MPCS_INFLUX_BUCKET", "bucket"),
         from_secret("MPCS_INFLUX_TOKEN", "token"),
     ]
+
+
+# --- Kafka credentials ---------------------------------------------------------------------------
+
+#: The key of the mission's Kafka Secret that holds the SASL password.
+KAFKA_PASSWORD_KEY = "password"
+
+
+def kafka_secret_name(mission: str) -> str:
+    return names.child_name(mission, "kafka")
+
+
+def needs_kafka_password(settings: OperatorSettings) -> bool:
+    """Whether the workloads log in to Kafka with a password (SASL PLAIN or SCRAM-*)."""
+    security = settings.kafka_security
+    return security.sasl_password is not None and security.sasl_mechanism != "OAUTHBEARER"
+
+
+def kafka_password_secret(
+    *, namespace: str, mission: str, owner: dict[str, Any], password: str
+) -> dict[str, Any]:
+    """The SASL password the mission's Kafka workloads read: its namespace's copy of the one the
+    operator was given (a Secret is namespaced; the workloads run in the Mission's namespace).
+    Owned by the Mission, so it goes with it."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": _meta(
+            name=kafka_secret_name(mission),
+            namespace=namespace,
+            owner=owner,
+            component="kafka",
+            mission=mission,
+        ),
+        "type": "Opaque",
+        "stringData": {KAFKA_PASSWORD_KEY: password},
+    }
+
+
+def kafka_env(mission: str, settings: OperatorSettings) -> list[dict[str, Any]]:
+    """How every Kafka workload of a mission connects: the bootstrap servers, the operator's
+    security settings (`KafkaSecurity.env()`), and with PLAIN/SCRAM the password from the
+    mission's Kafka Secret (`valueFrom.secretKeyRef`: the Deployment shows only where it is)."""
+    env: list[dict[str, Any]] = [
+        {"name": "MPCS_KAFKA_BOOTSTRAP", "value": settings.kafka_bootstrap},
+        *settings.kafka_security.env(),
+    ]
+    if needs_kafka_password(settings):
+        ref = {"name": kafka_secret_name(mission), "key": KAFKA_PASSWORD_KEY}
+        env.append({"name": "MPCS_KAFKA_SASL_PASSWORD", "valueFrom": {"secretKeyRef": ref}})
+    return env
 
 
 def _metrics_env() -> dict[str, Any]:
@@ -562,8 +612,7 @@ def satellite_children(
         {"name": "MPCS_NAMESPACE", "value": namespace},
         {"name": "MPCS_MISSION", "value": mission},
         {"name": "MPCS_SATELLITE", "value": satellite},
-        {"name": "MPCS_KAFKA_BOOTSTRAP", "value": settings.kafka_bootstrap},
-        *settings.kafka_security.env(),
+        *kafka_env(mission, settings),
         {
             "name": "MPCS_SATELLITE_SPEC",
             "valueFrom": {"configMapKeyRef": {"name": name, "key": SIMULATOR_CONFIG_KEY}},
@@ -661,8 +710,7 @@ def pool_children(
     env: list[dict[str, Any]] = [
         {"name": "MPCS_NAMESPACE", "value": namespace},
         {"name": "MPCS_MISSION", "value": mission},
-        {"name": "MPCS_KAFKA_BOOTSTRAP", "value": settings.kafka_bootstrap},
-        *settings.kafka_security.env(),
+        *kafka_env(mission, settings),
         {"name": "MPCS_SIM_POOL_CONFIGMAP", "value": name},
         _metrics_env(),
     ]

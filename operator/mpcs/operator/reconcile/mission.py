@@ -106,6 +106,7 @@ async def reconcile(observed: Observed, *, services: Services, indexes: Indexes)
         failures.append(f"InfluxDB: {exc}")
 
     await _ensure_api_tokens(services.kube, meta=meta, owner=owner, spec=spec)
+    await _ensure_kafka_secret(services, meta=meta, owner=owner)
     aws_secret, aws_problem = await _ensure_aws_secret(services, meta=meta, owner=owner)
     await services.kube.apply_all(
         builders.mission_workloads(
@@ -218,6 +219,43 @@ async def _ensure_api_tokens(
             tokens=tokens,
         )
     )
+
+
+#: Missions (by uid) this process found with no Kafka Secret to keep: the stale copy (the operator
+#: no longer logs in with a password) is deleted once per process, not on every resync.
+_NO_KAFKA_SECRET: set[str] = set()
+
+
+async def _ensure_kafka_secret(
+    services: Services, *, meta: ObjectMeta, owner: dict[str, Any]
+) -> None:
+    """The mission's copy of the operator's Kafka SASL password (PLAIN, SCRAM-*), which its
+    Kafka workloads read through `secretKeyRef` (docs/install.md#kafka-security). Written on
+    every reconcile (so a password the operator restarted with replaces the old one); when the
+    operator has no password to pass, a copy left from before is deleted."""
+    settings = services.settings
+    password = settings.kafka_security.sasl_password
+    if builders.needs_kafka_password(settings) and password is not None:
+        _NO_KAFKA_SECRET.discard(meta.uid)
+        await services.kube.apply(
+            builders.kafka_password_secret(
+                namespace=meta.namespace, mission=meta.name, owner=owner, password=password
+            )
+        )
+        return
+    if meta.uid in _NO_KAFKA_SECRET:
+        return
+    await services.kube.delete(
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {
+                "name": builders.kafka_secret_name(meta.name),
+                "namespace": meta.namespace,
+            },
+        }
+    )
+    _NO_KAFKA_SECRET.add(meta.uid)
 
 
 async def _ensure_aws_secret(
@@ -355,6 +393,7 @@ async def on_delete(
     # The Mission is gone once this returns: its reconcile lock and remembered conditions go
     # too (after any reconcile that still holds the lock).
     WRITTEN.forget(meta.uid)
+    _NO_KAFKA_SECRET.discard(meta.uid)
 
 
 #: After deleting a runner, how long the Mission's deletion waits before removing what the runner
