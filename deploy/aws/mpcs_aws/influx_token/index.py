@@ -64,6 +64,10 @@ HTTP_TIMEOUT_S = 15.0
 class InfluxError(RuntimeError):
     """InfluxDB refused a request; the message names the request and the reason."""
 
+    def __init__(self, message: str, status: int = 0) -> None:
+        super().__init__(message)
+        self.status = status
+
 
 def base_url(endpoint: str, port: int = 8086) -> str:
     """The instance's HTTPS URL from its endpoint (a full URL is kept, for tests).
@@ -130,7 +134,7 @@ class Influx:
                 content = response.read()
         except urllib.error.HTTPError as exc:
             reason = exc.read()[:300].decode(errors="replace")
-            raise InfluxError(f"{method} {path}: {exc.code} {reason}") from exc
+            raise InfluxError(f"{method} {path}: {exc.code} {reason}", exc.code) from exc
         return json.loads(content) if content else None
 
     def sign_in(self, username: str, password: str, *, deadline_s: float) -> None:
@@ -141,7 +145,11 @@ class Influx:
             try:
                 self.call("POST", "/api/v2/signin", Authorization=f"Basic {basic}")
                 return
-            except (urllib.error.URLError, OSError) as exc:
+            except (urllib.error.URLError, OSError, InfluxError) as exc:
+                # Unreachable, or a load balancer's 5xx while the engine starts: wait. A refusal
+                # (401: wrong password) is final.
+                if isinstance(exc, InfluxError) and exc.status < 500:
+                    raise
                 if time.monotonic() + delay > give_up:
                     raise InfluxError(f"{self.url} unreachable: {exc}") from exc
                 log.info("InfluxDB not reachable yet (%s); retrying in %.0f s", exc, delay)
