@@ -472,6 +472,12 @@ def test_timestream_influx_flavour(synth_stack: Any) -> None:
     token_secret = token["TokenSecretArn"]["Ref"]
     assert token_secret.startswith("ClusterTimestreamToken")
     statements = policy_statements(template)
+    for statement in statements:  # the least-privilege rules hold in this flavour too
+        actions = as_list(statement.get("Action", []))
+        resources_ = as_list(statement.get("Resource", []))
+        assert not ("*" in actions and "*" in resources_), statement
+        if "*" in resources_ and statement["Effect"] == "Allow":
+            assert all(a.startswith("xray:") for a in actions), statement
     writers = [s for s in statements if "secretsmanager:PutSecretValue" in as_list(s["Action"])]
     assert [as_list(s["Resource"]) for s in writers] == [[{"Ref": token_secret}]]
 

@@ -207,5 +207,6 @@ class TimestreamInflux(Construct):
                 resources=[self.token_secret.secret_arn],
             )
         )
-        key.grant_encrypt(function)
+        # PutSecretValue under a customer-managed key needs kms:GenerateDataKey and kms:Decrypt.
+        key.grant_encrypt_decrypt(function)
         return function
