@@ -119,6 +119,10 @@ A unit test fails when this file is stale.
 - name: MPCS_ALERTS_TABLE
   value: {{ $s.alertsTable | toString | quote }}
 {{- end }}
+{{- if not (kindIs "invalid" $s.alertsRetentionDays) }}
+- name: MPCS_ALERTS_RETENTION_DAYS
+  value: {{ $s.alertsRetentionDays | toString | quote }}
+{{- end }}
 {{- if not (kindIs "invalid" $s.awsRegion) }}
 - name: MPCS_AWS_REGION
   value: {{ $s.awsRegion | toString | quote }}

@@ -549,6 +549,7 @@ def alerts_deployment(
         env=[
             {"name": "MPCS_ALERTS_MISSIONS", "value": missions},
             {"name": "MPCS_ALERTS_TOPIC_ARN", "value": settings.alerts_topic_arn},
+            {"name": "MPCS_ALERTS_RETENTION_DAYS", "value": str(settings.alerts_retention_days)},
         ],
         aws_secret=aws_secret,
     )

@@ -67,6 +67,9 @@ class OperatorSettings(ServiceSettings):
     alerts_topic_arn: str | None = Field(default=None, pattern=r"^arn:aws[a-z-]*:sns:")
     #: DynamoDB table of alert state (shared by every mission; the handler creates it).
     alerts_table: str = Field(default="mpcs-alerts", pattern=r"^[A-Za-z0-9_.-]{3,255}$")
+    #: Days a resolved alert's item and a silent satellite's watermark stay in the table before
+    #: its TTL removes them (the runners' MPCS_ALERTS_RETENTION_DAYS; 0: nothing expires).
+    alerts_retention_days: int = Field(default=90, ge=0, le=3650)
     #: AWS region of the table, topic and queues (unset: the SDK's own resolution).
     aws_region: str | None = None
     #: AWS endpoint (moto's server in development and tests; unset: AWS itself).

@@ -105,6 +105,16 @@ def test_the_runner_env_carries_the_rules_the_handler_parses(monkeypatch: Any) -
     assert mission.api_url == builders.command_api_endpoint("ops", "wildfire")
     stale = json.loads(env["MPCS_ALERTS_MISSIONS"])["ops/wildfire"]["rules"][1]
     assert (stale["kind"], stale["staleSeconds"]) == ("stale", 120)
+    assert parsed.alerts_retention_days == 90
+
+
+def test_the_runner_gets_the_operators_alert_retention(monkeypatch: Any) -> None:
+    env = _env(_deployment(RULES, alerts_retention_days=7))
+    assert env["MPCS_ALERTS_RETENTION_DAYS"] == "7"
+    for name, value in env.items():
+        if isinstance(value, str):
+            monkeypatch.setenv(name, value)
+    assert load_alerts_settings().alerts_retention_days == 7
 
 
 def test_a_rule_change_rolls_the_deployment_and_nothing_else_does() -> None:
