@@ -63,6 +63,15 @@ def test_cdk_synth_takes_the_timestream_flavour_from_the_context(
         if r["Type"] == "Custom::AWSCDK-EKS-HelmChart"
     ]
     assert releases == ["mpcs"]  # no influxdb2 chart
+    # The token function ships index.py alone (no bytecode the tests left beside it).
+    (function,) = [
+        r
+        for r in resources.values()
+        if r["Type"] == "AWS::Lambda::Function"
+        and r["Metadata"]["aws:cdk:path"].startswith(TOKEN_FUNCTION)
+    ]
+    asset = function["Metadata"]["aws:asset:path"]
+    assert sorted(p.name for p in (cdk_out_timestream / asset).iterdir()) == ["index.py"]
 
 
 @pytest.mark.parametrize("assembly", ["cdk_out", "cdk_out_timestream"])

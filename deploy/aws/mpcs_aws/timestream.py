@@ -183,7 +183,8 @@ class TimestreamInflux(Construct):
             "TokenFunction",
             runtime=lambda_.Runtime.PYTHON_3_11,
             handler="index.handler",
-            code=lambda_.Code.from_asset(str(TOKEN_FUNCTION_DIR)),
+            # index.py alone: the tests import it, which leaves bytecode beside it.
+            code=lambda_.Code.from_asset(str(TOKEN_FUNCTION_DIR), exclude=["__pycache__", "*.pyc"]),
             description=f"{config.name}: creates MPCS's InfluxDB token on the Timestream instance",
             timeout=Duration.minutes(5),
             memory_size=128,
