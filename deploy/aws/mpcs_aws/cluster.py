@@ -37,7 +37,7 @@ from mpcs.core import names
 
 from .config import REPO_ROOT, DeploymentConfig, Mission
 from .streaming import Streaming
-from .timestream import TimestreamInflux
+from .timestream import TOKEN_KEY, TimestreamInflux
 
 CHART_DIR = REPO_ROOT / "charts" / "mpcs"
 RELEASE = "mpcs"
@@ -171,9 +171,9 @@ class Cluster(Construct):
                 clients=self.cluster.cluster_security_group,
                 log_bucket=log_bucket,
             )
-            #: The Secrets Manager secret holding the token MPCS uses (JSON key INFLUX_JSON_KEY).
+            #: The Secrets Manager secret holding the token MPCS uses, and its JSON key.
             self.influx_secret = self.timestream.token_secret
-            self.influx_json_key = "token"
+            self.influx_json_key = TOKEN_KEY
             influx_auth = self.cluster.add_manifest(
                 "InfluxAuthSecret", self._influx_secret_manifest()
             )
