@@ -69,6 +69,15 @@ def test_final_image_has_no_build_tools(run_image: Run) -> None:
     assert [path for path in found if not path.endswith("/apt-get")] == [], found
 
 
+def test_final_image_has_no_dev_or_deploy_packages(run_image: Run) -> None:
+    """Only the runtime dependencies: not the dev group, not the CDK app's `aws` group (pyproject's
+    default groups, which `uv export --no-dev` alone still exported: 470 MB of aws-cdk-lib)."""
+    names = ("aws_cdk", "jsii", "constructs", "pytest", "hypothesis", "playwright", "mypy", "moto")
+    script = "import importlib.util as u, sys; print(*[m for m in sys.argv[1:] if u.find_spec(m)])"
+    result = run_image("-c", script, *names, entrypoint="python3")
+    assert (result.returncode, result.stdout.split()) == (0, []), result.stdout + result.stderr
+
+
 def test_simulator_streams_telemetry_in_the_image(run_image: Run) -> None:
     result = run_image(
         "sim",
