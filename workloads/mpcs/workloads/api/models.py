@@ -279,11 +279,11 @@ def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
         403: "The token's role may not do this",
         404: "No such object",
         409: "Conflict (see detail)",
+        410: "Gone (see detail)",
         413: "The body is larger than the route accepts (see detail and docs/api.md)",
         415: "Content-Type or Content-Encoding not accepted (see detail)",
-        429: "Too many requests for this token; retry after Retry-After seconds",
-        410: "Gone (see detail)",
         423: "Locked: another operator holds the satellite's command authority",
+        429: "Too many requests for this token; retry after Retry-After seconds",
         503: "A dependency (Kafka or InfluxDB) does not answer; retry later",
         504: "Kafka did not confirm in time whether the command was committed (see detail)",
     }
