@@ -1,5 +1,5 @@
-"""Fault soak: kill -9 the pieces of a running mission at random for 10 minutes, then check that
-nothing was lost, nothing was done twice and everything came back.
+"""Fault soak: kill -9 the pieces of a running mission in random order for 10 minutes, then check
+that nothing was lost, nothing was done twice and everything came back.
 
 One run starts its own dev stack (loopback only), the operator as a process under the Helm
 chart's ServiceAccount (`mpcs.dev.cluster.operator_kubeconfig`), and a local runner (the dev
@@ -7,14 +7,15 @@ kubelet) that runs what the operator deploys. It applies the examples' ground st
 (with alert rules, so an alerts runner is deployed) and three Satellites at a 1 s telemetry
 interval into namespace `soak`, waits until they are Ready, then for `--minutes`:
 
-- kills, one at a time and at random, with SIGKILL: the Kafka broker, InfluxDB, the operator,
-  the ingest, one simulator, the command API, the alerts runner. The bench restarts the two
-  servers and the operator at once (as a supervisor would); the local runner restarts the
-  replicas itself, with a kubelet's crash back-off (2, 4, 8, 16, 30 s …, never reset within a
-  soak). Recovery is timed per kill: `ready` = the killed component answers its readiness again
-  (server health, the operator's /healthz, the replica's readiness probe); `flowing` = every
-  satellite has a telemetry sample stamped after the kill stored in InfluxDB. The next kill
-  waits for both (or 180 s), then 5–20 s more.
+- kills, one at a time, with SIGKILL: the Kafka broker, InfluxDB, the operator, the ingest, one
+  simulator, the command API, the alerts runner — in rounds, each a random order of all seven, so
+  every piece is killed at least once when the soak lasts a round (about 8 minutes). The bench
+  restarts the two servers and the operator at once (as a supervisor would); the local runner
+  restarts the replicas itself, with a kubelet's crash back-off (2, 4, 8, 16, 30 s …, never reset
+  within a soak). Recovery is timed per kill: `ready` = the killed component answers its readiness
+  again (server health, the operator's /healthz, the replica's readiness probe); `flowing` = every
+  satellite has a telemetry sample stamped after the kill stored in InfluxDB, checked once the
+  component is ready. The next kill waits for both (or 180 s), then 5–20 s more.
 - meanwhile sends a PING every 3 s through the command API, each with its own Idempotency-Key,
   and retries a request that fails (connection refused, 5xx) with the same key until the API
   accepts it.
@@ -316,13 +317,18 @@ class Soak:
 
     def chaos(self) -> None:
         end = time.monotonic() + self.minutes * 60
+        round_left: list[str] = []
         while time.monotonic() < end:
-            target = self.rng.choice(TARGETS)
+            if not round_left:
+                round_left = self.rng.sample(TARGETS, len(TARGETS))
+            target = round_left.pop()
             say(f"kill -9 {target}")
             kill = self.kill_one(target)
             say(f"  {kill.detail}: ready {kill.ready_s} s, flowing {kill.flowing_s} s {kill.note}")
             if kill.note == NOT_RUNNING:  # in crash back-off already: nothing to kill
                 self.skipped[target] += 1
+                round_left.insert(0, target)  # tried again last in this round
+                time.sleep(2)
                 continue
             self.kills.append(kill)
             time.sleep(self.rng.uniform(5, 20))
@@ -596,8 +602,9 @@ def markdown(result: dict[str, Any]) -> str:
         "# Fault soak",
         "",
         "`bench/soak.py`: a mission (3 satellites at 1 Hz, alerts runner) on the dev stack while "
-        "its pieces are killed with SIGKILL one at a time at random; then convergence, "
-        "telemetry, command and orphan checks (the script's docstring says how each is defined).",
+        "its pieces are killed with SIGKILL one at a time (rounds of all seven in random order); "
+        "then convergence, telemetry, command and orphan checks (the script's docstring says "
+        "how each is defined).",
         "",
         f"Commit {m['commit']}, started {result['started']}. Machine: {m['cpus']} CPUs, load "
         f"average (1 min) {m['load_average_before'][0]:.2f} before and "
@@ -638,8 +645,10 @@ def markdown(result: dict[str, Any]) -> str:
         "",
         "## Recovery per kill",
         "",
-        "`ready`: the component answers its readiness again; `flowing`: telemetry stamped after "
-        "the kill is stored for every satellite. Seconds.",
+        "Seconds from the kill. `ready`: the component answers its readiness again; `flowing`: "
+        "telemetry stamped after the kill is stored for every satellite, checked once the "
+        "component is ready (so never less than `ready`; for the alerts runner, the command API "
+        "and the operator, telemetry does not depend on them and `flowing` follows `ready`).",
         "",
         "| Target | kills | ready median | ready max | flowing median | flowing max "
         "| not recovered |",
@@ -677,7 +686,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--minutes", type=float, default=10.0)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--markdown-from", type=Path, help="only rewrite the .md beside this results JSON"
+    )
     args = parser.parse_args()
+    if args.markdown_from:
+        result = json.loads(args.markdown_from.read_text())
+        args.markdown_from.with_suffix(".md").write_text(markdown(result))
+        return
     soak = Soak(Path(tempfile.mkdtemp(prefix="mpcs-soak-")), minutes=args.minutes, seed=args.seed)
     try:
         result = soak.run()
