@@ -17,9 +17,13 @@ from kubernetes.client import ApiClient
 from utils.kube import temporary_namespace
 from utils.logs import EXTRA_LOGS, register_log
 from utils.operator import OperatorProcess
+from utils.sasl import ADMIN_USERS
+from utils.sasl import PASSWORD as SASL_PASSWORD
+from utils.sasl import USER as SASL_USER
 
 from mpcs.dev.cluster import install_crds, operator_kubeconfig
 from mpcs.dev.process import free_port, tail
+from mpcs.dev.servers import Kafka
 from mpcs.dev.stack import ConnectionInfo, DevStack
 
 #: Which server logs are relevant to a test, by the fixtures it uses.
@@ -63,6 +67,25 @@ def kubeconfig(stack: DevStack) -> Path:
 @pytest.fixture(scope="session")
 def kafka_bootstrap(stack: DevStack) -> str:
     return stack.kafka.bootstrap_servers
+
+
+@pytest.fixture(scope="session")
+def sasl_kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Kafka]:
+    """A broker that requires SASL PLAIN (login in utils.sasl), started once per test run."""
+    kafka = Kafka(
+        "kafka",
+        root=tmp_path_factory.mktemp("sasl-kafka"),
+        die_with_parent=True,
+        sasl_plain_users={**ADMIN_USERS, SASL_USER: SASL_PASSWORD},
+    )
+    kafka.prepare()
+    kafka.start()
+    register_log("sasl_kafka", kafka.log_path)
+    try:
+        kafka.wait_ready()
+        yield kafka
+    finally:
+        kafka.stop()
 
 
 @pytest.fixture(scope="session")

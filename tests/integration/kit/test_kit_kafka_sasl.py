@@ -1,7 +1,7 @@
 """The kit's Kafka clients against a broker that requires SASL (PLAIN over SASL_PLAINTEXT).
 
-A throw-away broker of this module alone (the dev stack's `Kafka` server class with
-`sasl_plain_users`): the admin client, the producer and a group consumer made by `KafkaClients`
+The run's SASL broker (`sasl_kafka`, tests/conftest.py: the dev stack's `Kafka` server class
+with `sasl_plain_users`): the admin client, the producer and a group consumer made by `KafkaClients`
 from `MPCS_KAFKA_*` settings create a topic, write and read a record with the right password, and
 fail to start, with an authentication error, with a wrong one. Amazon MSK's IAM auth (OAUTHBEARER)
 cannot be exercised offline; its token provider is unit-tested (tests/unit/kit/
@@ -12,40 +12,17 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from aiokafka.admin import NewTopic
 from aiokafka.errors import KafkaConnectionError
-from utils.logs import register_log
+from utils.sasl import PASSWORD, USER
 
 from mpcs.dev.servers import Kafka
 from mpcs.kit.kafka import KafkaClients, close_quietly
 from mpcs.kit.settings import ServiceSettings, load_settings
 
 pytestmark = pytest.mark.integration
-
-USER, PASSWORD = "mpcs", "mpcs-secret"
-
-
-@pytest.fixture(scope="module")
-def sasl_kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Kafka]:
-    root: Path = tmp_path_factory.mktemp("sasl-kafka")
-    kafka = Kafka(
-        "kafka",
-        root=root,
-        die_with_parent=True,
-        sasl_plain_users={"admin": "admin-secret", USER: PASSWORD},
-    )
-    kafka.prepare()
-    kafka.start()
-    register_log("sasl_kafka", kafka.log_path)
-    try:
-        kafka.wait_ready()
-        yield kafka
-    finally:
-        kafka.stop()
 
 
 def _clients(monkeypatch: pytest.MonkeyPatch, bootstrap: str, *, password: str) -> KafkaClients:

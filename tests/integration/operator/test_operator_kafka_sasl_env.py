@@ -3,7 +3,8 @@
 The operator builds the ingest's Deployment and the mission's `<mission>-kafka` Secret for a
 SASL_PLAINTEXT/PLAIN Kafka; the env is resolved as the kubelet does (values, and the
 `secretKeyRef` from that Secret), parsed into the workload's settings, and its Kafka clients
-write and read a record on a broker of this module alone that requires the password. No API
+write and read a record on the run's SASL broker
+(`sasl_kafka`, tests/conftest.py), which requires the password. No API
 server: what the kubelet does with a `secretKeyRef` is Kubernetes' own, and the Secret and env
 shapes are unit-tested (tests/unit/operator/test_operator_kafka_security_env.py).
 """
@@ -12,14 +13,12 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from aiokafka.admin import NewTopic
-from utils.logs import register_log
 from utils.owners import mission_owner
+from utils.sasl import PASSWORD, USER
 
 from mpcs.core import resources
 from mpcs.dev.servers import Kafka
@@ -29,27 +28,6 @@ from mpcs.operator import builders
 from mpcs.operator.settings import OperatorSettings
 
 pytestmark = pytest.mark.integration
-
-USER, PASSWORD = "mpcs", "mpcs-operator-secret"
-
-
-@pytest.fixture(scope="module")
-def sasl_kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Kafka]:
-    root: Path = tmp_path_factory.mktemp("sasl-kafka-operator")
-    kafka = Kafka(
-        "kafka",
-        root=root,
-        die_with_parent=True,
-        sasl_plain_users={"admin": "admin-secret", USER: PASSWORD},
-    )
-    kafka.prepare()
-    kafka.start()
-    register_log("sasl_kafka_operator", kafka.log_path)
-    try:
-        kafka.wait_ready()
-        yield kafka
-    finally:
-        kafka.stop()
 
 
 def _resolved_kafka_env(env: list[dict[str, Any]], secret: dict[str, Any]) -> dict[str, str]:
