@@ -29,11 +29,11 @@ from mpcs.lambdas.settings import MissionAlerts
 from .config import DeploymentConfig, Mission
 from .streaming import Streaming
 
-#: What the handler does to the table: reads a batch's items, writes transitions in transactions
-#: (conditional puts and updates), queries a satellite's items (mpcs.lambdas.alerts.store).
+#: What the handler does to the table: reads a batch's items, writes transitions (conditional
+#: puts), clears markers and moves watermarks (conditional updates), queries a satellite's items
+#: (mpcs.lambdas.alerts.store).
 TABLE_ACTIONS = (
     "dynamodb:BatchGetItem",
-    "dynamodb:ConditionCheckItem",
     "dynamodb:PutItem",
     "dynamodb:Query",
     "dynamodb:UpdateItem",

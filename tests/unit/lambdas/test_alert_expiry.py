@@ -8,10 +8,12 @@ satellite's watermark carries it on every move. Retention 0: nothing expires.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import orjson
 import pytest
+from botocore.exceptions import ClientError
 
 from mpcs.lambdas.alerts.events import KafkaRecord
 from mpcs.lambdas.alerts.handler import AlertsProcessor
@@ -220,8 +222,8 @@ class CapturingClient:
         self.calls.append(("PutItem", kwargs))
         return {}
 
-    def transact_write_items(self, **kwargs: Any) -> dict[str, Any]:
-        self.calls.append(("TransactWriteItems", kwargs))
+    def update_item(self, **kwargs: Any) -> dict[str, Any]:
+        self.calls.append(("UpdateItem", kwargs))
         return {}
 
 
@@ -239,10 +241,11 @@ def test_the_writes_carry_expires_at_as_a_number_and_remove_it_when_none() -> No
             SatelliteItem("sat-b", 10, 1.0),
         ],
     )
-    (_, first), (_, second), (_, transaction) = client.calls
+    (_, first), (_, second), *settled = client.calls
     assert first["Item"]["expires_at"] == {"N": "123"}
     assert "expires_at" not in second["Item"]
-    updates = [u["Update"] for u in transaction["TransactItems"]]
+    assert [op for op, _ in settled] == ["UpdateItem"] * 4
+    updates = [u for _, u in settled]
     assert [u["UpdateExpression"] for u in updates] == [
         "REMOVE pending SET #ttl = :e",
         "REMOVE pending",
@@ -257,3 +260,42 @@ def test_the_writes_carry_expires_at_as_a_number_and_remove_it_when_none() -> No
     assert updates[2]["ConditionExpression"] == (
         "attribute_not_exists(last_sample_time) OR last_sample_time < :t"
     )
+
+
+class FailingClient:
+    """Fails the updates of the keys it is given: `conditional` ones as DynamoDB does a failed
+    condition, `broken` ones as an outage."""
+
+    def __init__(self, conditional: set[str], broken: set[str]) -> None:
+        self.conditional, self.broken = conditional, broken
+        self.updated: list[str] = []
+
+    def update_item(self, **kwargs: Any) -> dict[str, Any]:
+        key = kwargs["Key"]["key"]["S"]
+        if key in self.conditional:
+            raise ClientError(
+                {"Error": {"Code": "ConditionalCheckFailedException", "Message": "no"}},
+                "UpdateItem",
+            )
+        if key in self.broken:
+            raise ClientError(
+                {"Error": {"Code": "ProvisionedThroughputExceededException", "Message": "slow"}},
+                "UpdateItem",
+            )
+        self.updated.append(key)
+        return {}
+
+
+@pytest.mark.parametrize("pooled", [False, True])
+def test_settle_ignores_failed_conditions_and_raises_other_failures_after_trying_all(
+    pooled: bool,
+) -> None:
+    client = FailingClient(conditional={"sat-b"}, broken={"sat-c"})
+    store = AlertStore(client, "t")
+    if pooled:
+        store.pool = ThreadPoolExecutor(4)
+    marks = [SatelliteItem(s, 10, 1.0) for s in ("sat-a", "sat-b", "sat-c", "sat-d")]
+    store.settle(MISSION, cleared=[], watermarks=marks[:2])  # sat-b's condition fails: fine
+    with pytest.raises(ClientError, match="slow"):
+        store.settle(MISSION, cleared=[Cleared("sat-e#low", 1)], watermarks=marks[2:])
+    assert sorted(client.updated) == ["sat-a", "sat-d", "sat-e#low"]

@@ -11,7 +11,7 @@ an alert matter and never fails the batch), grouped by mission and satellite, so
 time; the touched items are read once with BatchGetItem; every rule runs over the samples in
 memory; only items whose state changed are written, each conditionally on the version read and
 carrying the transitions still to notify; those are published (PublishBatch), then the markers are
-cleared and each satellite's watermark moves forward (conditional updates in TransactWriteItems).
+cleared and each satellite's watermark moves forward (conditional UpdateItems, sent at once).
 Items that may expire get `expires_at` with those writes (`store.expiry`, docs/alerts.md#expiry).
 A satellite whose write or publication fails has all its records of the batch reported as
 failures (and its watermark stays), so Lambda redelivers them and they are evaluated again; every
@@ -257,8 +257,8 @@ class AlertsProcessor:
             result.writes += sum(1 for w in writes if w.state is not None)
             stored.append((sat, sat_item, outcome))
         # Every satellite's transitions in few PublishBatch calls, then every marker and
-        # watermark in few TransactWriteItems: a handful of round trips per batch, not a few
-        # per satellite.
+        # watermark as concurrent conditional updates: the batch waits for its slowest round
+        # trips, not for their sum.
         unpublished = self._publish([s for _, _, saved in stored for s in saved], result)
         settled: list[_Satellite] = []
         cleared: list[Cleared] = []

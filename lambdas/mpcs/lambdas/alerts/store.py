@@ -31,6 +31,7 @@ from mpcs.kit.alerts_table import (
     AlertTable,
     Conflict,
     ensure_table,
+    is_conditional_failure,
     rule_key,
 )
 from mpcs.kit.alerts_table import unmarshal as _unmarshal
@@ -39,7 +40,6 @@ from mpcs.orbit.timeutil import format_time_ns
 from .model import Edge, RuleState, Status, Transition
 
 _BATCH_GET_MAX = 100
-_TRANSACT_MAX = 100  # TransactWriteItems' limit
 _DAY_S = 86_400
 
 
@@ -152,7 +152,8 @@ def _state_of(data: Mapping[str, Any]) -> RuleState:
 class AlertStore(AlertTable):
     """The alerts table through a boto3 DynamoDB client (low-level API, typed attributes); the
     reads and the acknowledgement the API shares come from `mpcs.kit.alerts_table`. With `pool`
-    (the handler's writers), `load` sends its BatchGetItem calls at once."""
+    (the handler's writers), `load` sends its BatchGetItem calls, and `settle` its updates, at
+    once."""
 
     pool: Executor | None = None
 
@@ -272,33 +273,38 @@ class AlertStore(AlertTable):
     ) -> None:
         """After publishing: remove the pending markers of rule items still at the version
         written (setting their `expires_at` when they have one) and move satellites' watermarks
-        forward (with their `expires_at`), as conditional updates in TransactWriteItems of up to
-        100 (one call where there was one per item).
+        forward (with their `expires_at`), each a conditional UpdateItem, sent at once through
+        `pool` when there is one.
+
+        Not TransactWriteItems: the updates are independent (nothing needs all or nothing), and a
+        transaction costs twice the write units per item, fails as a whole on one item's
+        conflict, and — in moto, the development stand-in — copies the whole table per item.
 
         An update whose condition fails is not needed — the rule item moved on (whoever moved it
-        carried the markers along) or the watermark already is further — so it is dropped and the
-        others are sent again (a transaction writes all or nothing). Any other failure
-        (throttling, a conflicting transaction) raises; nothing of the chunk in hand was written,
-        chunks before it were.
+        carried the markers along) or the watermark already is further — so it is ignored. Any
+        other failure (throttling, an outage) raises after every update was tried; the others
+        were written.
         """
         updates = [_clear_update(self.table, mission, c) for c in cleared]
         updates += [_watermark_update(self.table, mission, sat) for sat in watermarks]
-        for start in range(0, len(updates), _TRANSACT_MAX):
-            self._transact_needed(updates[start : start + _TRANSACT_MAX])
+        if not updates:
+            return
+        outcomes = (
+            list(self.pool.map(self._update_if_needed, updates))
+            if self.pool is not None and len(updates) > 1
+            else [self._update_if_needed(u) for u in updates]
+        )
+        errors = [o for o in outcomes if o is not None]
+        if errors:
+            raise errors[0]
 
-    def _transact_needed(self, updates: list[dict[str, Any]]) -> None:
-        while updates:
-            try:
-                self.client.transact_write_items(TransactItems=updates)
-                return
-            except Exception as exc:
-                reasons = _cancellation_reasons(exc)
-                codes = [r.get("Code", "None") for r in reasons]
-                if len(codes) != len(updates) or "ConditionalCheckFailed" not in codes:
-                    raise
-                if any(c not in ("None", "ConditionalCheckFailed") for c in codes):
-                    raise
-                updates = [u for u, c in zip(updates, codes, strict=True) if c == "None"]
+    def _update_if_needed(self, update: dict[str, Any]) -> Exception | None:
+        """One conditional update; a failed condition is not an error (see `settle`)."""
+        try:
+            self.client.update_item(**update)
+        except Exception as exc:
+            return None if is_conditional_failure(exc) else exc
+        return None
 
 
 def _clear_update(table: str, mission: str, cleared: Cleared) -> dict[str, Any]:
@@ -314,7 +320,7 @@ def _clear_update(table: str, mission: str, cleared: Cleared) -> dict[str, Any]:
         update["UpdateExpression"] = "REMOVE pending SET #ttl = :e"
         update["ExpressionAttributeNames"] = {"#ttl": TTL_ATTRIBUTE}
         update["ExpressionAttributeValues"][":e"] = _n(expires_at)
-    return {"Update": update}
+    return update
 
 
 def _watermark_update(table: str, mission: str, sat: SatelliteItem) -> dict[str, Any]:
@@ -330,25 +336,13 @@ def _watermark_update(table: str, mission: str, sat: SatelliteItem) -> dict[str,
         expression += ", #ttl = :e"
         values[":e"] = _n(sat.expires_at)
     return {
-        "Update": {
-            "TableName": table,
-            "Key": {"mission": {"S": mission}, "key": {"S": sat.satellite}},
-            "UpdateExpression": expression,
-            "ConditionExpression": (
-                "attribute_not_exists(last_sample_time) OR last_sample_time < :t"
-            ),
-            "ExpressionAttributeNames": {"#ttl": TTL_ATTRIBUTE},
-            "ExpressionAttributeValues": values,
-        }
+        "TableName": table,
+        "Key": {"mission": {"S": mission}, "key": {"S": sat.satellite}},
+        "UpdateExpression": expression,
+        "ConditionExpression": "attribute_not_exists(last_sample_time) OR last_sample_time < :t",
+        "ExpressionAttributeNames": {"#ttl": TTL_ATTRIBUTE},
+        "ExpressionAttributeValues": values,
     }
-
-
-def _cancellation_reasons(exc: Exception) -> list[dict[str, Any]]:
-    """The per-item `CancellationReasons` of a TransactionCanceledException, else []."""
-    response: dict[str, Any] = getattr(exc, "response", None) or {}
-    if response.get("Error", {}).get("Code") != "TransactionCanceledException":
-        return []
-    return list(response.get("CancellationReasons") or [])
 
 
 def _rule_item(data: Mapping[str, Any]) -> RuleItem:
