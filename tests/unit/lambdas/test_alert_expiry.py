@@ -176,11 +176,14 @@ def test_re_entering_pending_or_firing_removes_the_expiry() -> None:
     assert store.expires["sat-a#held"] is None
 
 
-def test_the_satellite_watermark_expires_after_the_retention_from_its_last_move() -> None:
+def test_the_satellite_watermark_expires_after_the_retention_from_its_last_write() -> None:
     processor, store = _processor(alerts_retention_days=7)
     processor.process(_batch([(1, 50.0)]), now=NOW)
     assert store.sats["sat-a"].expires_at == int(NOW) + 7 * DAY
-    processor.process(_batch([(2, 50.0)], first_offset=1), now=NOW + 100)
+    # The watermark is written every WATERMARK_LAG_MAX_S of samples (no stale rule here).
+    processor.process(_batch([(2, 50.0)], first_offset=1), now=NOW + 50)
+    assert store.sats["sat-a"].expires_at == int(NOW) + 7 * DAY
+    processor.process(_batch([(11, 50.0)], first_offset=2), now=NOW + 100)
     assert store.sats["sat-a"].expires_at == int(NOW + 100) + 7 * DAY
 
 

@@ -139,6 +139,11 @@ class AlertsProcessor:
         self._pool: ThreadPoolExecutor | None = None
         self.store.pool = self._writers()
         self._full = settings.alerts_validate == "full"
+        #: The newest watermark settled per (mission, satellite), written or not (`_settle`).
+        self._marks: dict[tuple[str, str], SatelliteItem] = {}
+        self._intervals = {
+            m: R.watermark_interval_s(cfg.rules) for m, cfg in settings.alerts_missions.items()
+        }
         self._channels = {
             m: R.group_reads(R.needed_channels(cfg.rules))
             for m, cfg in settings.alerts_missions.items()
@@ -216,6 +221,13 @@ class AlertsProcessor:
             retention_days=self.settings.alerts_retention_days,
         )
 
+    def newest_mark(self, mission: str, stored: SatelliteItem) -> SatelliteItem:
+        """The stored watermark, or the newer one this process settled without writing it."""
+        held = self._marks.get((mission, stored.satellite))
+        if held is not None and held.last_sample_time > stored.last_sample_time:
+            return held
+        return stored
+
     def _cleared(self, saved: Sequence[_Saved], *, now: float) -> list[Cleared]:
         """The markers to clear of `saved` (published), each with the expiry its item gets."""
         return [Cleared(i.key, v, self._expiry(s, pending=False, now=now)) for i, v, _, s in saved]
@@ -232,6 +244,9 @@ class AlertsProcessor:
             log.exception("cannot read alert state", extra={"mission": mission})
             result.failed += [rec for s in satellites.values() for rec in s.records]
             return
+        stored_marks = dict(sat_items)
+        for name in sat_items:
+            sat_items[name] = self.newest_mark(mission, sat_items[name])
         planned: list[tuple[_Satellite, SatelliteItem, list[_Write]]] = []
         for name, sat in satellites.items():
             sat.in_time_order()
@@ -262,8 +277,10 @@ class AlertsProcessor:
         unpublished = self._publish([s for _, _, saved in stored for s in saved], result)
         settled: list[_Satellite] = []
         cleared: list[Cleared] = []
+        marks: list[SatelliteItem] = []
         watermarks: list[SatelliteItem] = []
         expires_at = watermark_expiry(now_s=now, retention_days=self.settings.alerts_retention_days)
+        interval = self._intervals[mission]
         for sat, sat_item, saved in stored:
             if any(item.key in unpublished for item, _, _, _ in saved):
                 result.failed += sat.records  # its watermark stays: the retry evaluates again
@@ -272,10 +289,12 @@ class AlertsProcessor:
             cleared += self._cleared(saved, now=now)
             last = max(sat.times)
             if last > sat_item.last_sample_time:
-                seen = max(sat.seen)
-                watermarks.append(
-                    SatelliteItem(sat_item.satellite, last, last_seen=seen, expires_at=expires_at)
+                mark = SatelliteItem(
+                    sat_item.satellite, last, last_seen=max(sat.seen), expires_at=expires_at
                 )
+                marks.append(mark)
+                if _mark_due(stored_marks[sat_item.satellite], mark, interval):
+                    watermarks.append(mark)
             settled.append(sat)
         try:
             self.store.settle(mission, cleared=cleared, watermarks=watermarks)
@@ -283,6 +302,8 @@ class AlertsProcessor:
             log.exception("cannot clear markers or move watermarks", extra={"mission": mission})
             result.failed += [rec for sat in settled for rec in sat.records]
             return
+        for mark in marks:
+            self._marks[(mission, mark.satellite)] = mark
         result.writes += len(watermarks)
 
     def _evaluate_satellite(
@@ -448,14 +469,20 @@ class AlertsProcessor:
             for item in rule_items.values():
                 if item.pending:
                     saved.append((item, item.version, item.pending, item.state))
-            for sat in sats.values():
+            for stored in sats.values():
+                sat = self.newest_mark(mission, stored)
+                # A stored last-seen may lag the latest sample by the write interval; the one
+                # this process holds does not.
+                slack = self._intervals[mission] if sat is stored else 0.0
                 for rule in stale_rules:
                     key = f"{sat.satellite}#{rule.name}"
                     item = rule_items.get(key) or RuleItem(satellite=sat.satellite, rule=rule.name)
                     state = item.state
                     if sat.last_sample_time > state.last_sample_time:
                         state = replace(state, last_sample_time=sat.last_sample_time)
-                    state, edge = R.sweep_stale(rule, state, last_seen_s=sat.last_seen, now_s=now)
+                    state, edge = R.sweep_stale(
+                        rule, state, last_seen_s=sat.last_seen, now_s=now, slack_s=slack
+                    )
                     if edge is None:
                         continue
                     state, transition = self._transition(mission, config, rule, sat, state, edge)
@@ -478,6 +505,14 @@ class AlertsProcessor:
             cleared = self._cleared([s for s in saved if s[0].key not in unpublished], now=now)
             self.store.settle(mission, cleared=cleared, watermarks=[])
         return result
+
+
+def _mark_due(stored: SatelliteItem, mark: SatelliteItem, interval_s: float) -> bool:
+    """Whether `mark` must be written: the stored one is missing or `interval_s` (sample stamps)
+    behind it (`rules.watermark_interval_s`)."""
+    if stored.last_seen is None or mark.last_seen is None:
+        return True
+    return mark.last_seen - float(stored.last_seen) >= interval_s
 
 
 def _item_of(data: Mapping[str, Any]) -> RuleItem:

@@ -277,25 +277,49 @@ def _resolve(state: RuleState, t: int, *, value: float | None) -> RuleState:
     )
 
 
-def is_stale(rule: AlertRule, *, last_seen_s: float, now_s: float) -> bool:
-    """No sample of the satellite for more than the rule's staleSeconds (wall clock)."""
+#: The longest a satellite's stored watermark and last-seen may lag its newest processed sample.
+WATERMARK_LAG_MAX_S = 10.0
+
+
+def watermark_interval_s(rules: Iterable[AlertRule]) -> float:
+    """How often (seconds of the satellite's sample stamps) its watermark item is written.
+
+    Writing it with every batch was one write per satellite per second at 1 Hz, the most of the
+    table's writes. Between writes the handler keeps the newest watermark in memory, so only a
+    restart (which redelivers the uncommitted batch anyway) falls back to the stored one. A
+    tenth of the shortest staleSeconds, at most `WATERMARK_LAG_MAX_S`: the sweep allows for that
+    lag (`sweep_stale`'s `slack_s`), so a stale rule fires at most a tenth late, never early.
+    """
+    stale = [r.stale_seconds for r in rules if r.kind == AlertKind.STALE and r.stale_seconds]
+    return min([WATERMARK_LAG_MAX_S, *(s / 10 for s in stale)])
+
+
+def is_stale(rule: AlertRule, *, last_seen_s: float, now_s: float, slack_s: float = 0.0) -> bool:
+    """No sample of the satellite for more than the rule's staleSeconds (wall clock), with
+    `last_seen_s` possibly `slack_s` behind the satellite's latest sample."""
     assert rule.stale_seconds is not None  # the model requires it for kind stale
-    return now_s - last_seen_s > rule.stale_seconds
+    return now_s - last_seen_s > rule.stale_seconds + slack_s
 
 
 def sweep_stale(
-    rule: AlertRule, state: RuleState, *, last_seen_s: float | None, now_s: float
+    rule: AlertRule,
+    state: RuleState,
+    *,
+    last_seen_s: float | None,
+    now_s: float,
+    slack_s: float = 0.0,
 ) -> tuple[RuleState, Edge | None]:
     """Fire a stale rule whose satellite has been silent too long (the scheduled sweep).
 
-    `last_seen_s` is the wall-clock time of the satellite's latest sample (None: never seen, so it
-    cannot be stale: the handler only knows satellites that once sent something). The alert's time
-    is the spacecraft time of that latest sample, its value the silence in seconds; the next sample
+    `last_seen_s` is the wall-clock time of the satellite's latest sample as stored, at most
+    `slack_s` behind the real one (`watermark_interval_s`); None: never seen, so it cannot be
+    stale (the handler only knows satellites that once sent something). The alert's time is the
+    spacecraft time of that latest sample, its value the silence in seconds; the next sample
     resolves it (`evaluate`).
     """
     if rule.kind != AlertKind.STALE or last_seen_s is None or state.status == Status.FIRING:
         return state, None
-    if not is_stale(rule, last_seen_s=last_seen_s, now_s=now_s):
+    if not is_stale(rule, last_seen_s=last_seen_s, now_s=now_s, slack_s=slack_s):
         return state, None
     fired = _fire(state, state.last_sample_time, value=round(now_s - last_seen_s, 3))
     return replace(fired, fired_at=int(now_s * _NS)), Edge.FIRING
