@@ -222,9 +222,10 @@ class AlertsProcessor:
         )
 
     def newest_mark(self, mission: str, stored: SatelliteItem) -> SatelliteItem:
-        """The stored watermark, or the newer one this process settled without writing it."""
+        """The watermark this process settled last (written or not), unless the stored one is
+        newer (another process moved it); the stored one when this process holds none."""
         held = self._marks.get((mission, stored.satellite))
-        if held is not None and held.last_sample_time > stored.last_sample_time:
+        if held is not None and held.last_sample_time >= stored.last_sample_time:
             return held
         return stored
 
