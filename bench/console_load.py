@@ -13,8 +13,9 @@ Debian's chromium-headless-shell (Playwright, `executable_path`) opens the built
 
 - `fleet`: the fleet table and map of all 100 satellites (GET /api/v1/fleet every 2 s), the
   ground track, both stations and the pass timeline;
-- `satellite`: one satellite's live telemetry over the WebSocket at 1 Hz, 8 uPlot charts and the
-  state bands, while the other 99 stream into the same API.
+- `satellite`: one satellite's live telemetry over the WebSocket at 1 Hz, a uPlot chart per
+  subsystem and unit of the telemetry catalogue (26; the report counts them) and the state
+  bands, while the other 99 stream into the same API.
 
 Per run, after a 15 s warm-up, over `--seconds` (default 120):
 - frames dropped: requestAnimationFrame callbacks more than 1.5 frame intervals apart, counted as
@@ -213,6 +214,7 @@ def run_once(base: str, view: str, seconds: float, warmup_s: float) -> dict[str,
             long_tasks = int(page.evaluate("window.__longTasks")) - long_before
             heap_end = heap_after_gc()
             rows = page.locator("table.fleet-table tbody tr").count() if view == "fleet" else None
+            plots = page.locator(".uplot").count()
             received = page.get_by_test_id("stream-status").inner_text() if view != "fleet" else ""
         finally:
             browser.close()
@@ -237,6 +239,7 @@ def run_once(base: str, view: str, seconds: float, warmup_s: float) -> dict[str,
             _fit_slope([s[0] for s in samples], [s[1] for s in samples]) * 60 / 1e6, 3
         ),
         "fleet_rows": rows,
+        "plots": plots,
         "stream": received,
         "page_errors": errors,
     }
@@ -272,13 +275,14 @@ def write(runs: list[dict[str, Any]], meta: dict[str, Any]) -> None:
         f"and other work; load average (1 min) {meta['load_average_start']:.2f} at the start, "
         f"{meta['load_average_1m']:.2f} at the end.",
         "",
-        "| Run | View | s | Main thread busy | Frames dropped | Long tasks | Heap start → end "
-        "(after GC) | Heap slope |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| Run | View | uPlot charts | s | Main thread busy | Frames dropped | Long tasks | "
+        "Heap start → end (after GC) | Heap slope |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for i, r in enumerate(runs):
         lines.append(
-            f"| {i} | {r['view']} | {r['seconds']} | {r['main_thread_busy_pct']} % | "
+            f"| {i} | {r['view']} | {r.get('plots', '—')} | {r['seconds']} | "
+            f"{r['main_thread_busy_pct']} % | "
             f"{r['frames_dropped']} ({r['frames_dropped_pct']} %) | {r['long_tasks']} | "
             f"{r['heap_start_mb']} → {r['heap_end_mb']} MB | {r['heap_slope_mb_per_min']} MB/min |"
         )

@@ -150,7 +150,9 @@ def test_storage_is_encrypted_private_and_kept(synth_stack: Any) -> None:
 def test_alerts_lambda_reads_the_missions_telemetry(
     synth_stack: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    template = synth_stack(alerts_batch_size=250, alerts_reserved_concurrency=3)
+    template = synth_stack(
+        alerts_batch_size=250, alerts_reserved_concurrency=3, alerts_retention_days=30
+    )
     functions = template.find_resources(
         "AWS::Lambda::Function", {"Properties": {"Handler": HANDLER}}
     )
@@ -170,6 +172,7 @@ def test_alerts_lambda_reads_the_missions_telemetry(
     ] == [("tcp", 443, 443, "0.0.0.0/0")]
     env = props["Environment"]["Variables"]
     assert {"MPCS_ALERTS_TABLE", "MPCS_ALERTS_TOPIC_ARN", "MPCS_ALERTS_MISSIONS"} <= set(env)
+    assert env["MPCS_ALERTS_RETENTION_DAYS"] == "30"
     # The missions setting is what the handler's own settings accept, rules and all.
     monkeypatch.setenv("MPCS_ALERTS_MISSIONS", env["MPCS_ALERTS_MISSIONS"])
     monkeypatch.setenv("MPCS_ALERTS_TOPIC_ARN", "arn:aws:sns:eu-west-1:123456789012:alerts")
@@ -386,6 +389,7 @@ def test_serverless_kafka_flavour(synth_stack: Any) -> None:
         ({"influxInstanceType": "t3.small"}, "influxInstanceType='t3.small'"),
         ({"kafkaBrokers": "3"}, "kafkaBrokers=3"),
         ({"archiveIaDays": "400"}, "archiveIaDays=400"),
+        ({"alertsRetentionDays": "-1"}, "alertsRetentionDays=-1"),
         ({"missionManifests": '["examples/00-groundstations.yaml"]'}, "missionManifests="),
     ],
 )

@@ -122,6 +122,7 @@ class Alerting(Construct):
                 "MPCS_ALERTS_TABLE": table.table_name,
                 "MPCS_ALERTS_TOPIC_ARN": topic.topic_arn,
                 "MPCS_ALERTS_MISSIONS": missions_setting(missions),
+                "MPCS_ALERTS_RETENTION_DAYS": str(config.alerts_retention_days),
             },
             environment_encryption=key,
             vpc=vpc,

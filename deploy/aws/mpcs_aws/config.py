@@ -102,11 +102,14 @@ class DeploymentConfig:
     alerts_batching_window_s: int = 1
     alerts_retry_attempts: int = 3
     alerts_memory_mb: int = 512
+    #: Days a resolved alert pair and a silent satellite's watermark stay in the alerts table
+    #: before its TTL removes them (the function's MPCS_ALERTS_RETENTION_DAYS; 0: never).
+    alerts_retention_days: int = 90
     #: Days before archived telemetry moves to Infrequent Access, and before it expires.
     archive_ia_days: int = 30
     archive_expire_days: int = 365
-    #: Attribute the alerts table's TTL reads (epoch seconds). No item carries it yet (the
-    #: handler keeps every rule's latest alert), so nothing expires until the store writes it.
+    #: Attribute the alerts table's TTL reads (epoch seconds); the handler writes it on the items
+    #: that may expire (docs/alerts.md#expiry).
     alerts_ttl_attribute: str = "expires_at"
 
     @classmethod
@@ -165,6 +168,11 @@ class DeploymentConfig:
         if self.kafka_brokers % 2:
             raise ValueError(
                 f"kafkaBrokers={self.kafka_brokers}: expected a multiple of 2 (one per AZ)"
+            )
+        if not 0 <= self.alerts_retention_days <= 3650:
+            raise ValueError(
+                f"alertsRetentionDays={self.alerts_retention_days}: expected 0 to 3650 (days; "
+                "0: nothing expires)"
             )
         if not 0 < self.archive_ia_days < self.archive_expire_days:
             raise ValueError(
