@@ -25,8 +25,9 @@ Per run, after a 15 s warm-up, over `--seconds` (default 120):
 - memory: JSHeapUsedSize after a forced garbage collection at the start and the end, and the
   slope of a line fitted to samples every 10 s (target: flat).
 
-Writes bench/results/console_load.json and .md (commit, machine load, median and spread of the
-runs). Not a test. Run: `.venv/bin/python bench/console_load.py [--runs 3] [--seconds 120]`.
+Writes bench/results/console_load.json and .md (`--name`: another name, e.g. for a long heap
+check; commit, machine load, median and spread of the runs). Not a test. Run:
+`.venv/bin/python bench/console_load.py [--runs 3] [--seconds 120] [--name NAME]`.
 """
 
 from __future__ import annotations
@@ -257,11 +258,11 @@ def summarize(runs: list[dict[str, Any]], view: str) -> dict[str, Any]:
     return out
 
 
-def write(runs: list[dict[str, Any]], meta: dict[str, Any]) -> None:
+def write(runs: list[dict[str, Any]], meta: dict[str, Any], name: str = "console_load") -> None:
     views = sorted({r["view"] for r in runs})
     summary = [summarize(runs, v) for v in views]
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "console_load.json").write_text(
+    (RESULTS / f"{name}.json").write_text(
         json.dumps({"machine": meta, "summary": summary, "runs": runs}, indent=2) + "\n"
     )
     lines = [
@@ -295,7 +296,7 @@ def write(runs: list[dict[str, Any]], meta: dict[str, Any]) -> None:
             f"{drop['median']} % ({drop['min']}–{drop['max']}), heap growth median "
             f"{heap['median']} MB ({heap['min']}–{heap['max']}; target flat)."
         )
-    (RESULTS / "console_load.md").write_text("\n".join(lines) + "\n")
+    (RESULTS / f"{name}.md").write_text("\n".join(lines) + "\n")
 
 
 def main() -> None:
@@ -304,6 +305,11 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=120.0)
     parser.add_argument("--warmup", type=float, default=15.0)
     parser.add_argument("--views", default="fleet,satellite")
+    parser.add_argument(
+        "--name",
+        default="console_load",
+        help="results file name (a long heap check beside the measurement, not over it)",
+    )
     parser.add_argument("--serve", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
@@ -338,12 +344,12 @@ def main() -> None:
                 print(f"run {i} {view}: {json.dumps(result)}", flush=True)
                 runs.append(result)
         meta["load_average_1m"] = os.getloadavg()[0]
-        write(runs, meta)
+        write(runs, meta, args.name)
     finally:
         api.terminate()
         api.wait(timeout=20)
         log.close()
-    print((RESULTS / "console_load.md").read_text())
+    print((RESULTS / f"{args.name}.md").read_text())
 
 
 if __name__ == "__main__":
