@@ -52,6 +52,14 @@ export class ApiError extends Error {
   }
 }
 
+/** Milliseconds between polls of a resource the API may not serve here: `ms`, but once a minute
+ * while it answers 503 (e.g. no alerts table reachable), so an unconfigured service is not asked
+ * — and a console error logged — every few seconds. For TanStack Query's `refetchInterval`. */
+export function pollUnlessUnavailable(ms: number) {
+  return (query: { state: { error: unknown } }): number =>
+    query.state.error instanceof ApiError && query.state.error.status === 503 ? 60_000 : ms;
+}
+
 export function fieldErrors(detail: unknown): Record<string, string> {
   const out: Record<string, string> = {};
   if (!Array.isArray(detail)) return out;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { fieldErrors } from "../api/client";
+import { ApiError, fieldErrors, pollUnlessUnavailable } from "../api/client";
 import { runs } from "../features/satellite/buffer";
 import { positionText, wrappedCopies } from "./geo";
 import { parseRoute } from "./route";
@@ -82,5 +82,15 @@ describe("routes", () => {
     expect(parseRoute("#/commands/firewatch-1")).toEqual({ view: "commands", satellite: "firewatch-1" });
     expect(parseRoute("")).toEqual({ view: "fleet", satellite: null });
     expect(parseRoute("#/nonsense")).toEqual({ view: "fleet", satellite: null });
+  });
+});
+
+describe("polling", () => {
+  it("slows to once a minute while the API answers 503, and only then", () => {
+    const poll = pollUnlessUnavailable(5000);
+    expect(poll({ state: { error: null } })).toBe(5000);
+    expect(poll({ state: { error: new ApiError(503, "alerts table not reachable") } })).toBe(60_000);
+    expect(poll({ state: { error: new ApiError(500, "boom") } })).toBe(5000);
+    expect(poll({ state: { error: new Error("network") } })).toBe(5000);
   });
 });

@@ -1,6 +1,7 @@
 // Alerts: what fires, with value and threshold; an operator acknowledges.
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useState } from "react";
+import { pollUnlessUnavailable } from "../../api/client";
 import { useSigned } from "../../api/context";
 import { clockText } from "../../lib/time";
 
@@ -11,7 +12,7 @@ export function AlertsView() {
   const alerts = useQuery({
     queryKey: ["alerts", status],
     queryFn: () => client.alerts(status),
-    refetchInterval: 3000,
+    refetchInterval: pollUnlessUnavailable(3000),
     retry: false,
   });
   const acknowledge = useMutation({

@@ -3,6 +3,7 @@
 import { useQueries, useQuery } from "@tanstack/react-query";
 import { useMemo, useState } from "react";
 import { channelOf, useCatalog, valueText } from "../../api/catalog";
+import { pollUnlessUnavailable } from "../../api/client";
 import { useSigned } from "../../api/context";
 import { positionText } from "../../lib/geo";
 import { href } from "../../lib/route";
@@ -60,7 +61,7 @@ export function FleetView() {
   const alerts = useQuery({
     queryKey: ["alerts", "firing"],
     queryFn: () => client.alerts("firing"),
-    refetchInterval: 5000,
+    refetchInterval: pollUnlessUnavailable(5000),
     retry: false,
   });
   const selected = chosen ?? members[0]?.name ?? null;
