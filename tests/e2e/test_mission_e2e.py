@@ -110,10 +110,12 @@ def test_mission_end_to_end(
     )
 
     def flowing() -> bool:
+        # The condition and lastTelemetryTime may land in separate status patches: wait for both.
         cond = custom.condition("satellites", "firewatch-2", "TelemetryFlowing") or {}
-        return cond.get("status") == "True"
+        status = (custom.get("satellites", "firewatch-2") or {}).get("status") or {}
+        return cond.get("status") == "True" and "lastTelemetryTime" in status
 
-    eventually(flowing, timeout_s=30, what="Satellite condition TelemetryFlowing")
+    eventually(flowing, timeout_s=30, what="TelemetryFlowing and lastTelemetryTime")
     last = (custom.get("satellites", "firewatch-2") or {})["status"]["lastTelemetryTime"]
     assert last.endswith("Z")
 
