@@ -20,6 +20,7 @@ from utils.operator import OperatorProcess
 from utils.sasl import ADMIN_USERS
 from utils.sasl import PASSWORD as SASL_PASSWORD
 from utils.sasl import USER as SASL_USER
+from utils.servers import running_kafka
 
 from mpcs.dev.cluster import install_crds, operator_kubeconfig
 from mpcs.dev.process import free_port, tail
@@ -72,20 +73,12 @@ def kafka_bootstrap(stack: DevStack) -> str:
 @pytest.fixture(scope="session")
 def sasl_kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Kafka]:
     """A broker that requires SASL PLAIN (login in utils.sasl), started once per test run."""
-    kafka = Kafka(
-        "kafka",
-        root=tmp_path_factory.mktemp("sasl-kafka"),
-        die_with_parent=True,
+    with running_kafka(
+        tmp_path_factory.mktemp("sasl-kafka"),
+        "sasl_kafka",
         sasl_plain_users={**ADMIN_USERS, SASL_USER: SASL_PASSWORD},
-    )
-    kafka.prepare()
-    kafka.start()
-    register_log("sasl_kafka", kafka.log_path)
-    try:
-        kafka.wait_ready()
+    ) as kafka:
         yield kafka
-    finally:
-        kafka.stop()
 
 
 @pytest.fixture(scope="session")

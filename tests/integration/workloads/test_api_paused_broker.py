@@ -14,12 +14,11 @@ import asyncio
 import os
 import signal
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from utils.logs import register_log
+from utils.servers import running_kafka
 from utils.waiting import eventually_async
 
 from mpcs.core.commands import Command
@@ -35,16 +34,8 @@ COMMANDS, EVENTS = "mpcs.t.paused.commands", "mpcs.t.paused.events"
 @pytest.fixture(scope="module")
 def own_kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Kafka]:
     """A broker for this module alone (pausing the session's broker would stall other tests)."""
-    root: Path = tmp_path_factory.mktemp("paused-kafka")
-    kafka = Kafka("kafka", root=root, die_with_parent=True)
-    kafka.prepare()
-    kafka.start()
-    register_log("own_kafka", kafka.log_path)
-    try:
-        kafka.wait_ready()
+    with running_kafka(tmp_path_factory.mktemp("paused-kafka"), "own_kafka") as kafka:
         yield kafka
-    finally:
-        kafka.stop()
 
 
 async def _create_topics(bootstrap: str) -> None:

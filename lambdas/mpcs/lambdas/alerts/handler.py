@@ -139,7 +139,8 @@ class AlertsProcessor:
         self._pool: ThreadPoolExecutor | None = None
         self.store.pool = self._writers()
         self._full = settings.alerts_validate == "full"
-        #: The newest watermark settled per (mission, satellite), written or not (`_settle`).
+        #: The newest watermark settled per (mission, satellite), written or not
+        #: (`_process_mission`; `newest_mark` reads it).
         self._marks: dict[tuple[str, str], SatelliteItem] = {}
         self._intervals = {
             m: R.watermark_interval_s(cfg.rules) for m, cfg in settings.alerts_missions.items()
